@@ -1,0 +1,7 @@
+"""``python -m zerodce`` (and ``torchrun -m zerodce``) runs the command-line interface."""
+
+from __future__ import annotations
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,193 @@
+"""DCE-Net (Zero-DCE) and its depthwise-separable fast variant (Zero-DCE++).
+
+Both networks map an image to per-pixel curve parameters ``A`` in [-1, 1] and then apply the
+LE curves of :mod:`zerodce.curves`. The configuration dataclass travels inside every weights
+file (:mod:`zerodce.weights`), so a file can always rebuild its own network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .curves import apply_curves
+
+__all__ = ["ModelConfig", "DCENet", "DCENetPP", "build_model", "count_parameters"]
+
+ARCHITECTURES = ("dcenet", "dcenet++")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Hyper-parameters of a curve-estimation network.
+
+    Args:
+        arch: ``"dcenet"`` (Zero-DCE: 7 plain 3x3 convs, 8 maps) or ``"dcenet++"`` (Zero-DCE++:
+            depthwise-separable convs, one map re-used for every iteration).
+        channels: kernels per hidden convolution (32 in both papers).
+        n_iter: curve iterations (8 in both papers).
+        scale: Zero-DCE++ only: the curve map is estimated on the input downscaled by this
+            factor, then upsampled (12 in the paper; 1 means full resolution).
+    """
+
+    arch: str = "dcenet"
+    channels: int = 32
+    n_iter: int = 8
+    scale: int = 1
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {self.arch!r}; expected one of {ARCHITECTURES}")
+        for name in ("channels", "n_iter", "scale"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1024:
+                raise ValueError(f"config field {name} must be an integer in [1, 1024], got {value!r}")
+        if self.arch == "dcenet" and self.scale != 1:
+            raise ValueError("scale applies to dcenet++ only")
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, object]) -> ModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown model config fields: {sorted(unknown)}")
+        return cls(**d)  # type: ignore[arg-type]
+
+
+class _CurveNet(nn.Module):
+    """Shared forward: estimate curve maps, then apply them."""
+
+    config: ModelConfig
+
+    def curve_maps(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Enhance ``x`` (B, 3, H, W) in [0, 1]; return (enhanced (B, 3, H, W), curve maps A)."""
+        a = self.curve_maps(x)
+        return apply_curves(x, a, self.config.n_iter), a
+
+
+class DCENet(_CurveNet):
+    """Zero-DCE's DCE-Net: seven 3x3 convs, symmetric skip concatenations, tanh output.
+
+    Example:
+        >>> net = DCENet()
+        >>> count_parameters(net)
+        79416
+        >>> y, a = net(torch.rand(1, 3, 8, 8))
+        >>> tuple(y.shape), tuple(a.shape)
+        ((1, 3, 8, 8), (1, 24, 8, 8))
+    """
+
+    def __init__(self, config: ModelConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or ModelConfig()
+        c, out = self.config.channels, 3 * self.config.n_iter
+
+        def conv(cin: int, cout: int) -> nn.Conv2d:
+            return nn.Conv2d(cin, cout, 3, 1, 1, bias=True)
+
+        self.conv1 = conv(3, c)
+        self.conv2 = conv(c, c)
+        self.conv3 = conv(c, c)
+        self.conv4 = conv(c, c)
+        self.conv5 = conv(2 * c, c)
+        self.conv6 = conv(2 * c, c)
+        self.conv7 = conv(2 * c, out)
+
+    def curve_maps(self, x: torch.Tensor) -> torch.Tensor:
+        x1 = F.relu(self.conv1(x))  # (B, 3, H, W) -> (B, c, H, W)
+        x2 = F.relu(self.conv2(x1))
+        x3 = F.relu(self.conv3(x2))
+        x4 = F.relu(self.conv4(x3))
+        x5 = F.relu(self.conv5(torch.cat([x3, x4], 1)))  # (B, 2c, H, W) -> (B, c, H, W)
+        x6 = F.relu(self.conv6(torch.cat([x2, x5], 1)))
+        return torch.tanh(self.conv7(torch.cat([x1, x6], 1)))  # (B, 3 * n_iter, H, W)
+
+
+class _SeparableConv(nn.Module):
+    """Depthwise 3x3 conv followed by a pointwise 1x1 conv (Zero-DCE++'s building block)."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.depth = nn.Conv2d(cin, cin, 3, 1, 1, groups=cin)
+        self.point = nn.Conv2d(cin, cout, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.point(self.depth(x))
+
+
+class DCENetPP(_CurveNet):
+    """Zero-DCE++: depthwise-separable DCE-Net, one 3-channel map estimated at 1/scale.
+
+    Sizes that are not multiples of ``scale`` are padded (edge-replicated) before the
+    downscale and the curve map is cropped back after the upscale: every pixel is enhanced.
+
+    Example:
+        >>> net = DCENetPP(ModelConfig(arch="dcenet++", scale=12))
+        >>> count_parameters(net)
+        10561
+        >>> y, a = net(torch.rand(1, 3, 25, 13))
+        >>> tuple(y.shape), tuple(a.shape)
+        ((1, 3, 25, 13), (1, 3, 25, 13))
+    """
+
+    def __init__(self, config: ModelConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or ModelConfig(arch="dcenet++", scale=12)
+        c = self.config.channels
+        self.conv1 = _SeparableConv(3, c)
+        self.conv2 = _SeparableConv(c, c)
+        self.conv3 = _SeparableConv(c, c)
+        self.conv4 = _SeparableConv(c, c)
+        self.conv5 = _SeparableConv(2 * c, c)
+        self.conv6 = _SeparableConv(2 * c, c)
+        self.conv7 = _SeparableConv(2 * c, 3)
+
+    def _maps_at(self, x: torch.Tensor) -> torch.Tensor:
+        x1 = F.relu(self.conv1(x))
+        x2 = F.relu(self.conv2(x1))
+        x3 = F.relu(self.conv3(x2))
+        x4 = F.relu(self.conv4(x3))
+        x5 = F.relu(self.conv5(torch.cat([x3, x4], 1)))
+        x6 = F.relu(self.conv6(torch.cat([x2, x5], 1)))
+        return torch.tanh(self.conv7(torch.cat([x1, x6], 1)))  # (B, 3, h, w)
+
+    def curve_maps(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.config.scale
+        if s == 1:
+            return self._maps_at(x)
+        h, w = x.shape[-2:]
+        ph, pw = -h % s, -w % s
+        xp = F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
+        hp, wp = h + ph, w + pw
+        small = F.interpolate(xp, size=(hp // s, wp // s), mode="bilinear", align_corners=False)
+        a = self._maps_at(small)  # (B, 3, hp/s, wp/s)
+        a = F.interpolate(a, size=(hp, wp), mode="bilinear", align_corners=True)
+        return a[..., :h, :w]
+
+
+def build_model(config: ModelConfig) -> _CurveNet:
+    """Instantiate the network a config describes."""
+    return DCENet(config) if config.arch == "dcenet" else DCENetPP(config)
+
+
+def init_weights(model: nn.Module, generator: torch.Generator | None = None) -> None:
+    """The authors' initialisation: conv weights from N(0, 0.02); biases keep PyTorch's default."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            with torch.no_grad():
+                m.weight.normal_(0.0, 0.02, generator=generator)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,256 @@
+"""Zero-DCE training: the authors' recipe, seeded, checkpointed every epoch and resumable.
+
+Determinism: the weights are initialised from ``seed`` and epoch ``e`` visits the training set
+in the order ``randperm(n, seed=(seed, e))``; nothing else is random. A run killed and resumed
+from its last epoch checkpoint therefore repeats exactly what the uninterrupted run would do.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from .data import ImageSet, list_images, read_split, split_files, write_split
+from .losses import LossWeights, zero_dce_loss
+from .model import ModelConfig, build_model, count_parameters, init_weights
+from .weights import save_weights
+
+__all__ = ["TrainConfig", "train", "Progress"]
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.pt"
+WEIGHTS = "model.safetensors"
+SPLIT = "split.json"
+LOG_CSV = "log.csv"
+CURVE_PNG = "loss_curve.png"
+TERMS = ("spatial", "exposure", "color", "smoothness")
+
+
+class Progress(Protocol):
+    """What the trainer needs from a progress bar (tqdm satisfies it)."""
+
+    def update(self, n: int = 1) -> Any: ...
+    def set_postfix(self, ordered_dict: Any = None, refresh: bool = True, **kwargs: Any) -> Any: ...
+    def close(self) -> Any: ...
+
+
+ProgressFactory = Callable[[int, str], Progress]
+
+
+class _NoProgress:
+    def update(self, n: int = 1) -> None: ...
+    def set_postfix(self, ordered_dict: Any = None, refresh: bool = True, **kwargs: Any) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass
+class TrainConfig:
+    """A training run; the defaults are the authors' released recipe (LOSSES.md)."""
+
+    data: Path
+    out: Path
+    epochs: int = 6
+    batch_size: int = 8
+    size: int = 256
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    grad_clip: float = 0.1
+    seed: int = 0
+    held_out: float = 0.2
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossWeights = field(default_factory=LossWeights)
+    resume: bool = False
+    max_steps: int | None = None  # stop after this many optimiser steps (tests, benchmarks)
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["data"], d["out"] = str(self.data), str(self.out)
+        return d
+
+
+def _atomic_write_bytes(path: Path, payload: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    _atomic_write_bytes(path, buf.getvalue())
+
+
+def _write_log(out: Path, history: list[dict[str, float]]) -> None:
+    if not history:
+        return
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(history[0]))
+    writer.writeheader()
+    writer.writerows(history)
+    _atomic_write_bytes(out / LOG_CSV, buf.getvalue().encode())
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # plotting is optional
+        return
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    epochs = [h["epoch"] for h in history]
+    ax.plot(epochs, [h["train_loss"] for h in history], "o-", label="train (mean over epoch)")
+    ax.plot(epochs, [h["heldout_loss"] for h in history], "s-", label="held-out")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("total non-reference loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
+    plt.close(fig)
+    _atomic_write_bytes(out / CURVE_PNG, png.getvalue())
+
+
+def _prepare_split(cfg: TrainConfig) -> tuple[list[Path], list[Path]]:
+    split_path = cfg.out / SPLIT
+    data = Path(cfg.data)
+    if split_path.exists():
+        return read_split(split_path, data)
+    files = list_images(data)
+    if not files:
+        raise FileNotFoundError(f"{data}: no images (jpg, png, bmp, tif) found")
+    train_files, test_files = split_files(files, cfg.held_out, cfg.seed)
+    write_split(split_path, data, train_files, test_files, cfg.seed, cfg.held_out)
+    return train_files, test_files
+
+
+@torch.inference_mode()
+def heldout_loss(model: torch.nn.Module, images: ImageSet, weights: LossWeights, batch_size: int = 16) -> float:
+    """Mean total loss over a held-out image set (NaN when it is empty)."""
+    if len(images) == 0:
+        return math.nan
+    model.eval()
+    total = 0.0
+    for start in range(0, len(images), batch_size):
+        idx = torch.arange(start, min(start + batch_size, len(images)))
+        x = images.batch(idx)
+        y, a = model(x)
+        loss, _ = zero_dce_loss(x, y, a, weights)
+        total += float(loss) * len(idx)
+    model.train()
+    return total / len(images)
+
+
+def train(cfg: TrainConfig, progress: ProgressFactory | None = None) -> Path:
+    """Run (or resume) training; returns the path of the final ``model.safetensors``."""
+    make_bar = progress or (lambda total, desc: _NoProgress())
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / CHECKPOINT
+    if ckpt_path.exists() and not cfg.resume:
+        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+
+    train_files, test_files = _prepare_split(cfg)
+    bar = make_bar(len(train_files) + len(test_files), "decoding")
+    train_set = ImageSet(train_files, cfg.size, bar.update)
+    test_set = ImageSet(test_files, cfg.size, bar.update)
+    bar.close()
+    if len(train_set) == 0:
+        raise ValueError("no readable training images")
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model)
+    init_weights(model, torch.Generator().manual_seed(cfg.seed))
+    model = model.to(memory_format=torch.channels_last).train()
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    history: list[dict[str, float]] = []
+    start_epoch = 0
+    if cfg.resume and ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        history = state["history"]
+        start_epoch = int(state["epoch"])
+        log.info("resuming %s after epoch %d", out, start_epoch)
+    (out / "config.json").write_text(json.dumps(cfg.to_json(), indent=1))
+    log.info(
+        "%d parameters; %d training / %d held-out images", count_parameters(model), len(train_set), len(test_set)
+    )
+
+    n = len(train_set)
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    step = start_epoch * steps_per_epoch
+    for epoch in range(start_epoch, cfg.epochs):
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch))
+        sums = dict.fromkeys(("total", *TERMS), 0.0)
+        seen = 0
+        t0 = time.perf_counter()
+        bar = make_bar(n, f"epoch {epoch + 1}/{cfg.epochs}")
+        for start in range(0, n, cfg.batch_size):
+            if cfg.max_steps is not None and step >= cfg.max_steps:
+                break
+            idx = order[start : start + cfg.batch_size]
+            x = train_set.batch(idx)
+            y, a = model(x)
+            loss, terms = zero_dce_loss(x, y, a, cfg.loss)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            step += 1
+            b = len(idx)
+            seen += b
+            value = loss.item()
+            sums["total"] += value * b
+            for k in TERMS:
+                sums[k] += terms[k].item() * b
+            bar.update(b)
+            bar.set_postfix(loss=f"{value:.4f}", refresh=False)
+        bar.close()
+        seconds = time.perf_counter() - t0
+        if seen == 0:
+            break
+        record = {
+            "epoch": epoch + 1,
+            "step": step,
+            "train_loss": sums["total"] / seen,
+            **{f"train_{k}": sums[k] / seen for k in TERMS},
+            "heldout_loss": heldout_loss(model, test_set, cfg.loss),
+            "images_per_s": seen / seconds,
+            "seconds": seconds,
+        }
+        history.append(record)
+        log.info("epoch %d: %s", epoch + 1, json.dumps({k: round(v, 5) for k, v in record.items()}))
+        _save_checkpoint(
+            ckpt_path,
+            {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1, "history": history},
+        )
+        save_weights(model, out / f"epoch{epoch + 1:03d}.safetensors", {"zerodce.epoch": str(epoch + 1)})
+        _write_log(out, history)
+        if cfg.max_steps is not None and step >= cfg.max_steps:
+            break
+
+    meta = {"zerodce.epochs": str(len(history)), "zerodce.train": json.dumps(cfg.to_json())}
+    if history:
+        meta["zerodce.heldout_loss"] = f"{history[-1]['heldout_loss']:.6f}"
+    return save_weights(model.to(memory_format=torch.contiguous_format), out / WEIGHTS, meta)
