@@ -63,7 +63,10 @@ def exposure_control(enhanced: torch.Tensor, level: float | torch.Tensor = 0.6, 
     return (m - level).pow(2).mean()
 
 
-def color_constancy(enhanced: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+COLOR_EPS = 1e-8
+
+
+def color_constancy(enhanced: torch.Tensor, eps: float = COLOR_EPS) -> torch.Tensor:
     """Colour constancy ``L_col``: ``sqrt(((r-g)^2)^2 + ((r-b)^2)^2 + ((g-b)^2)^2 + eps)``, batch mean.
 
     ``r, g, b`` are the channel means of each image. ``eps`` is this project's addition: the

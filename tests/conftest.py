@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+SHARED = Path(os.environ.get("ZERODCE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"shared data folder {SHARED} not present")
+    return SHARED
+
+
+@pytest.fixture
+def small_model():
+    """A randomly initialised DCE-Net with curve maps large enough to matter."""
+    from zerodce.model import DCENet, init_weights
+
+    torch.manual_seed(0)
+    net = DCENet()
+    init_weights(net, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        net.conv7.weight.mul_(20)  # visible curves, not all ~0
+    return net.eval()

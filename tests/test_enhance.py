@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from zerodce.enhance import Enhancer, enhance
+
+
+@pytest.fixture
+def enh(small_model):
+    return Enhancer(small_model, tile=None)
+
+
+def _dark(shape, dtype):
+    rng = np.random.default_rng(0)
+    x = rng.random(shape) * 0.25
+    if dtype == np.uint8:
+        return (x * 255).astype(np.uint8)
+    if dtype == np.uint16:
+        return (x * 65535).astype(np.uint16)
+    return x.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(9, 13, 3), (9, 13), (9, 13, 1)])
+def test_numpy_keeps_shape_dtype_and_brightens(enh, dtype, shape):
+    x = _dark(shape, dtype)
+    y = enhance(x, enh)
+    assert y.shape == x.shape and y.dtype == x.dtype
+    assert y.astype(np.float64).mean() > x.astype(np.float64).mean()
+
+
+def test_numpy_matches_tensor_contract(enh):
+    x = _dark((10, 12, 3), np.float32)
+    t = torch.from_numpy(x.transpose(2, 0, 1).copy())[None]
+    assert np.allclose(enhance(x, enh), enh(t)[0].permute(1, 2, 0).numpy(), atol=1e-7)
+
+
+def test_uint8_is_rounded_from_float_result(enh):
+    x = _dark((8, 8, 3), np.uint8)
+    expected = np.clip(np.rint(enhance(x.astype(np.float32) / 255, enh) * 255), 0, 255)
+    assert np.array_equal(enhance(x, enh), expected.astype(np.uint8))
+
+
+def test_alpha_untouched(enh):
+    x = _dark((7, 5, 4), np.uint8)
+    x[..., 3] = np.arange(35, dtype=np.uint8).reshape(7, 5) * 7
+    y = enhance(x, enh)
+    assert np.array_equal(y[..., 3], x[..., 3])
+    assert np.array_equal(y[..., :3], enhance(x[..., :3], enh))
+
+
+def test_grey_stays_grey(enh):
+    x = _dark((6, 6), np.uint8)
+    y = enhance(x, enh)
+    assert y.ndim == 2
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "P", "I;16", "CMYK"])
+def test_pil_modes(enh, mode):
+    base = Image.fromarray(_dark((11, 7, 3), np.uint8))
+    if mode == "I;16":
+        im = Image.fromarray(_dark((11, 7), np.uint16))
+    elif mode == "P":
+        im = base.convert("P")
+    else:
+        im = base.convert(mode)
+    out = enhance(im, enh)
+    assert isinstance(out, Image.Image) and out.size == im.size
+    expected_mode = {"P": "RGB", "CMYK": "RGB"}.get(mode, mode)
+    assert out.mode == expected_mode
+    if mode in ("RGBA", "LA"):
+        assert np.array_equal(np.asarray(out)[..., -1], np.asarray(im)[..., -1])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_tensor_keeps_dtype_and_shape(enh, dtype):
+    x = (torch.rand(2, 3, 5, 6) * 0.3).to(dtype)
+    y = enhance(x, enh)
+    assert y.shape == x.shape and y.dtype == dtype
+    assert enhance(x[0], enh).shape == (3, 5, 6)
+
+
+@pytest.mark.parametrize("hw", [(1, 1), (1, 37), (37, 1), (3, 500), (17, 23)])
+def test_any_size(enh, hw):
+    x = _dark((*hw, 3), np.uint8)
+    assert enhance(x, enh).shape == x.shape
+
+
+@pytest.mark.parametrize("tile", [16, 24, 40])
+def test_tiled_equals_untiled(small_model, tile):
+    x = torch.rand(1, 3, 70, 53) * 0.3
+    whole = Enhancer(small_model, tile=None)(x)
+    tiled = Enhancer(small_model, tile=tile)(x)
+    assert (tiled - whole).abs().max() < 1e-5
+
+
+def test_tiled_plus_equals_untiled():
+    from zerodce.model import DCENetPP, ModelConfig, init_weights
+
+    net = DCENetPP(ModelConfig(arch="dcenet++", scale=4))
+    init_weights(net, torch.Generator().manual_seed(0))
+    x = torch.rand(1, 3, 50, 45) * 0.3
+    assert (Enhancer(net, tile=16)(x) - Enhancer(net, tile=None)(x)).abs().max() < 1e-6
+
+
+def test_bad_inputs_rejected(enh):
+    with pytest.raises(TypeError):
+        enhance("not an image", enh)
+    with pytest.raises(TypeError):
+        enhance(np.zeros((4, 4, 3), dtype=np.int32), enh)
+    with pytest.raises(ValueError):
+        enhance(np.zeros((4, 4, 5), dtype=np.uint8), enh)
+    with pytest.raises(ValueError):
+        enh(torch.zeros(1, 3, 0, 4))
+    with pytest.raises(TypeError):
+        enh(torch.zeros(1, 3, 4, 4, dtype=torch.uint8))
+
+
+def test_nan_and_out_of_range_are_sanitised(enh):
+    x = torch.tensor([[[[float("nan"), 2.0], [-1.0, 0.5]]]]).expand(1, 3, 2, 2).contiguous()
+    y = enh(x)
+    assert torch.isfinite(y).all() and float(y.min()) >= 0 and float(y.max()) <= 1
