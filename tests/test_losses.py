@@ -59,8 +59,20 @@ def ref_color(Y: np.ndarray, eps: float = 0.0) -> float:
 
 def ref_tv(A: np.ndarray) -> float:
     B, C, H, W = A.shape
-    h = sum((A[b, c, i + 1, j] - A[b, c, i, j]) ** 2 for b in range(B) for c in range(C) for i in range(H - 1) for j in range(W))
-    w = sum((A[b, c, i, j + 1] - A[b, c, i, j]) ** 2 for b in range(B) for c in range(C) for i in range(H) for j in range(W - 1))
+    h = sum(
+        (A[b, c, i + 1, j] - A[b, c, i, j]) ** 2
+        for b in range(B)
+        for c in range(C)
+        for i in range(H - 1)
+        for j in range(W)
+    )
+    w = sum(
+        (A[b, c, i, j + 1] - A[b, c, i, j]) ** 2
+        for b in range(B)
+        for c in range(C)
+        for i in range(H)
+        for j in range(W - 1)
+    )
     return 2 * (h / ((H - 1) * W) + w / (H * (W - 1))) / B
 
 
@@ -115,7 +127,10 @@ def test_total_uses_authors_weights(tensors):
     A = A[:, :, :1, :1].expand(2, 6, 32, 48).contiguous()
     total, terms = zero_dce_loss(I, Y, A)
     expected = (
-        ref_spatial(Y.numpy(), I.numpy()) + 10 * ref_exposure(Y.numpy()) + 5 * ref_color(Y.numpy(), COLOR_EPS) + 200 * ref_tv(A.numpy())
+        ref_spatial(Y.numpy(), I.numpy())
+        + 10 * ref_exposure(Y.numpy())
+        + 5 * ref_color(Y.numpy(), COLOR_EPS)
+        + 200 * ref_tv(A.numpy())
     )
     assert float(total) == pytest.approx(expected, rel=1e-6)
     assert float(sum(terms.values())) == pytest.approx(float(total))

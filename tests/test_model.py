@@ -39,7 +39,9 @@ def test_gradients_reach_every_parameter(arch, kind):
     cfg = ModelConfig(arch=arch, scale=2) if arch == "dcenet++" else ModelConfig()
     net = build_model(cfg)
     init_weights(net, torch.Generator().manual_seed(1))
-    x = {"black": torch.zeros(2, 3, 32, 32), "white": torch.ones(2, 3, 32, 32), "random": torch.rand(2, 3, 32, 32)}[kind]
+    x = {"black": torch.zeros(2, 3, 32, 32), "white": torch.ones(2, 3, 32, 32), "random": torch.rand(2, 3, 32, 32)}[
+        kind
+    ]
     y, a = net(x)
     loss, _ = zero_dce_loss(x, y, a)
     loss.backward()

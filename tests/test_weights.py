@@ -91,8 +91,9 @@ def test_authors_checkpoint_converts_and_matches_their_formula(tmp_path):
         expected = authors_zerodce_forward(sd, x)
         got = ours(x)[0]
         # Pin the convention: without the sign flip the result would be darker, not equal.
-        wrong = authors_zerodce_forward({**sd, "e_conv7.weight": -sd["e_conv7.weight"],
-                                         "e_conv7.bias": -sd["e_conv7.bias"]}, x)
+        wrong = authors_zerodce_forward(
+            {**sd, "e_conv7.weight": -sd["e_conv7.weight"], "e_conv7.bias": -sd["e_conv7.bias"]}, x
+        )
     assert torch.allclose(got, expected, atol=1e-6)
     assert not torch.allclose(got, wrong, atol=1e-3)
 
@@ -155,8 +156,9 @@ def test_reproduces_authors_reference_outputs(shared, stem):
     from PIL import Image
 
     ref_dir = shared / "reference"
-    x = torch.from_numpy(np.asarray(Image.open(ref_dir / "vectors" / f"{stem}_input.png").convert("RGB"),
-                                    dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
+    x = torch.from_numpy(
+        np.asarray(Image.open(ref_dir / "vectors" / f"{stem}_input.png").convert("RGB"), dtype=np.float32) / 255.0
+    ).permute(2, 0, 1)[None]
     for ckpt, suffix in (("zerodce-authors-epoch99.pth", "zerodce"), ("zerodcepp-authors-epoch99.pth", "zerodcepp")):
         net = load_model(ref_dir / ckpt)
         with torch.no_grad():

@@ -34,9 +34,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     model = ModelConfig(arch="dcenet++", scale=args.scale) if args.arch == "dcenet++" else ModelConfig()
     cfg = TrainConfig(
-        data=Path(args.data), out=Path(args.out), epochs=args.epochs, batch_size=args.batch_size,
-        size=args.size, lr=args.lr, weight_decay=args.weight_decay, grad_clip=args.grad_clip,
-        seed=args.seed, held_out=args.held_out, model=model, resume=args.resume, max_steps=args.max_steps,
+        data=Path(args.data),
+        out=Path(args.out),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        size=args.size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        grad_clip=args.grad_clip,
+        seed=args.seed,
+        held_out=args.held_out,
+        model=model,
+        resume=args.resume,
+        max_steps=args.max_steps,
     )
     path = train(cfg, progress=None if args.quiet else _bar)
     print(f"weights: {path}")
@@ -165,8 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     e.add_argument("--skip-existing", action="store_true", help="skip inputs whose output exists (resume a batch)")
     e.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
-    e.add_argument("--tile", type=lambda s: None if s == "none" else (s if s == "auto" else int(s)), default="auto",
-                   help="tile side for large images: auto (default), none, or pixels")
+    e.add_argument(
+        "--tile",
+        type=lambda s: None if s == "none" else (s if s == "auto" else int(s)),
+        default="auto",
+        help="tile side for large images: auto (default), none, or pixels",
+    )
     e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=_cmd_enhance)
 

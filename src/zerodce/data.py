@@ -47,7 +47,9 @@ def split_files(files: Sequence[Path], held_out: float = 0.2, seed: int = 0) -> 
     return order[n_test:], order[:n_test]
 
 
-def write_split(path: Path, root: Path, train: Sequence[Path], test: Sequence[Path], seed: int, held_out: float) -> None:
+def write_split(
+    path: Path, root: Path, train: Sequence[Path], test: Sequence[Path], seed: int, held_out: float
+) -> None:
     """Record the split (paths relative to ``root``) as JSON beside the run."""
     doc = {
         "root": str(root),
@@ -96,7 +98,7 @@ class ImageSet:
                 return None
 
         with ThreadPoolExecutor(max(1, workers)) as pool:
-            for p, arr in zip(files, pool.map(load, files)):
+            for p, arr in zip(files, pool.map(load, files), strict=True):
                 if arr is not None:
                     arrays.append(arr)
                     self.files.append(p)

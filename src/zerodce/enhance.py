@@ -55,8 +55,9 @@ class Enhancer:
         True
     """
 
-    def __init__(self, model: str | Path | nn.Module = DEFAULT_MODEL, device: str | torch.device = "cpu",
-                 tile: TileArg = "auto") -> None:
+    def __init__(
+        self, model: str | Path | nn.Module = DEFAULT_MODEL, device: str | torch.device = "cpu", tile: TileArg = "auto"
+    ) -> None:
         self.device = torch.device(device)
         net = model if isinstance(model, nn.Module) else load_model(model)
         self.model = net.to(self.device).eval().to(memory_format=torch.channels_last)

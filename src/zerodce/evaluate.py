@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import math
 import sys
@@ -72,16 +73,27 @@ def evaluate_paired(
     for low, high in pairs:
         x, ref = _rgb8(low), _rgb8(high)
         y = method(x)
-        rows.append({"image": low.name, "psnr": psnr(y, ref), "ssim": ssim(y, ref), "mae": mae(y, ref),
-                     "brightness": float(y.mean() / 255.0)})
+        rows.append(
+            {
+                "image": low.name,
+                "psnr": psnr(y, ref),
+                "ssim": ssim(y, ref),
+                "mae": mae(y, ref),
+                "brightness": float(y.mean() / 255.0),
+            }
+        )
         if progress:
             progress(1)
     return rows
 
 
 def add_evaluate_parser(sub: argparse._SubParsersAction, func: Callable) -> None:
-    e = sub.add_parser("evaluate", help="PSNR/SSIM/MAE of a model on paired low/high folders",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    e = sub.add_parser(
+        "evaluate",
+        help="PSNR/SSIM/MAE of a model on paired low/high folders",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     e.add_argument("--low", required=True, help="folder of low-light inputs")
     e.add_argument("--high", required=True, help="folder of references with the same file names")
     e.add_argument("--model", action="append", default=None, help="bundled name or weights path (repeatable)")
@@ -105,13 +117,15 @@ def main_evaluate(args: argparse.Namespace) -> int:
     for name in args.model or ["zerodce"]:
         enh = Enhancer(name)
         with tqdm(total=len(pairs), desc=str(name), file=sys.stderr) as bar:
-            rows = evaluate_paired(pairs, lambda x: enhance(x, enh), bar.update)
+            rows = evaluate_paired(pairs, functools.partial(enhance, model=enh), bar.update)
         for r in rows:
             r["method"] = str(name)
         all_rows += rows
         summary[str(name)] = {k: float(np.mean([r[k] for r in rows])) for k in ("psnr", "ssim", "mae", "brightness")}
-        print(f"{name}: PSNR {summary[str(name)]['psnr']:.3f} dB  SSIM {summary[str(name)]['ssim']:.4f}  "
-              f"MAE {summary[str(name)]['mae']:.2f}")
+        print(
+            f"{name}: PSNR {summary[str(name)]['psnr']:.3f} dB  SSIM {summary[str(name)]['ssim']:.4f}  "
+            f"MAE {summary[str(name)]['mae']:.2f}"
+        )
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(all_rows[0]))

@@ -17,8 +17,13 @@ __all__ = ["ImageReadError", "read_image", "write_image", "MAX_PIXELS"]
 MAX_PIXELS = 100_000_000  # decompression-bomb guard: larger images are refused before decoding
 
 _FORMAT_BY_SUFFIX = {
-    ".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP",
-    ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".png": "PNG",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".webp": "WEBP",
 }
 
 

@@ -193,9 +193,7 @@ def train(cfg: TrainConfig, progress: ProgressFactory | None = None) -> Path:
         start_epoch = int(state["epoch"])
         log.info("resuming %s after epoch %d", out, start_epoch)
     (out / "config.json").write_text(json.dumps(cfg.to_json(), indent=1))
-    log.info(
-        "%d parameters; %d training / %d held-out images", count_parameters(model), len(train_set), len(test_set)
-    )
+    log.info("%d parameters; %d training / %d held-out images", count_parameters(model), len(train_set), len(test_set))
 
     n = len(train_set)
     steps_per_epoch = math.ceil(n / cfg.batch_size)

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Create .venv (if needed) and install zerodce with the CPU build of PyTorch.
+# Usage: scripts/setup.sh [extras]   e.g. scripts/setup.sh test
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-}"
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+# Install torch explicitly first: an unpinned torch would resolve to a multi-GB CUDA build.
+.venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/pip install -q "torch==2.13.0"
+if [ -n "$extras" ]; then
+  .venv/bin/pip install -q -e ".[$extras]"
+else
+  .venv/bin/pip install -q -e .
+fi

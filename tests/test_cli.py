@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from zerodce.weights import save_weights
+
+
+def run(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "zerodce", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
+
+
+@pytest.fixture
+def model_file(tmp_path, small_model):
+    return save_weights(small_model, tmp_path / "m.safetensors")
+
+
+@pytest.fixture
+def photos(tmp_path):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for name, fmt in (("a.jpg", "JPEG"), ("b.png", "PNG"), ("sub/c.bmp", "BMP"), ("d.tif", "TIFF")):
+        Image.fromarray((rng.random((21, 30, 3)) * 60).astype(np.uint8)).save(src / name, fmt)
+    (src / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    return src
+
+
+def test_enhance_folder_end_to_end(photos, tmp_path, model_file):
+    out = tmp_path / "out"
+    r = run("enhance", photos, "-o", out, "--model", model_file, "--recursive")
+    assert r.returncode == 1, r.stderr  # one broken file
+    assert "broken.jpg" in r.stdout and "enhanced 4, failed 1" in r.stdout
+    for name in ("a.jpg", "b.png", "sub/c.bmp", "d.tif"):
+        src, dst = Image.open(photos / name), Image.open(out / name)
+        assert dst.format == src.format and dst.size == src.size
+        assert np.asarray(dst).mean() > np.asarray(src).mean()
+    assert not list(out.rglob("*.part")) and not (out / "broken.jpg").exists()
+
+
+def test_enhance_png_matches_python_api(photos, tmp_path, model_file, small_model):
+    from zerodce import enhance
+
+    r = run("enhance", photos / "b.png", "-o", tmp_path / "o", "--model", model_file)
+    assert r.returncode == 0, r.stderr
+    expected = enhance(np.asarray(Image.open(photos / "b.png")), small_model)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "o" / "b.png")), expected)
+
+
+def test_glob_suffix_and_existing_outputs(photos, tmp_path, model_file):
+    out = tmp_path / "g"
+    r = run("enhance", str(photos / "*.png"), "-o", out, "--model", model_file, "--suffix", "_lit")
+    assert r.returncode == 0 and (out / "b_lit.png").is_file()
+    r = run("enhance", photos / "b.png", "-o", out, "--model", model_file, "--suffix", "_lit")
+    assert r.returncode == 1 and "exists" in r.stdout
+    r = run("enhance", photos / "b.png", "-o", out, "--model", model_file, "--suffix", "_lit", "--skip-existing")
+    assert r.returncode == 0 and "skipped 1" in r.stdout
+
+
+def test_refuses_to_overwrite_input(photos, model_file):
+    before = (photos / "b.png").read_bytes()
+    r = run("enhance", photos / "b.png", "-o", photos, "--model", model_file)
+    assert r.returncode == 1 and "overwrite the input" in r.stdout
+    assert (photos / "b.png").read_bytes() == before
+
+
+def test_missing_input_and_bad_model(tmp_path, model_file):
+    r = run("enhance", tmp_path / "nope.jpg", "-o", tmp_path / "o", "--model", model_file)
+    assert r.returncode == 1 and "nope.jpg" in r.stdout
+    r = run("enhance", tmp_path / "nope.jpg", "-o", tmp_path / "o", "--model", tmp_path / "missing.safetensors")
+    assert r.returncode == 2 and "no such weights file" in r.stderr
+
+
+def test_convert_cli(tmp_path, small_model):
+    sd = {"e_" + k: v for k, v in small_model.state_dict().items()}
+    torch.save(sd, tmp_path / "Epoch99.pth")
+    r = run("convert", tmp_path / "Epoch99.pth", tmp_path / "c.safetensors")
+    assert r.returncode == 0, r.stderr
+    from zerodce.weights import load_model
+
+    conv = load_model(tmp_path / "c.safetensors")
+    assert torch.equal(conv.state_dict()["conv7.weight"], -small_model.state_dict()["conv7.weight"])
+
+
+def test_train_cli_tiny(tmp_path):
+    data = tmp_path / "d"
+    data.mkdir()
+    for i in range(6):
+        Image.fromarray(np.full((20, 20, 3), 10 * i + 5, np.uint8)).save(data / f"{i}.png")
+    r = run("train", "--data", data, "--out", tmp_path / "run", "--epochs", "1", "--size", "16", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "run" / "model.safetensors").is_file() and (tmp_path / "run" / "log.csv").is_file()
