@@ -1,43 +1,26 @@
-"""Evaluation: full-reference metrics on paired folders (PSNR, SSIM, MAE on 8-bit RGB).
+"""Evaluation harness: paired (PSNR, SSIM, MAE) and unpaired (no-reference) metrics for any
+set of methods, measured in one run, with CSV, JSON, Markdown and a PNG grid as the report.
 
-Definitions (the project's bars use these):
-- PSNR: ``10 log10(255^2 / MSE)`` over all pixels and the 3 channels of 8-bit RGB.
-- SSIM: ``skimage.metrics.structural_similarity(a, b, channel_axis=2, data_range=255)`` on
-  8-bit RGB (7x7 uniform window, K1=0.01, K2=0.03, mean over channels).
-- MAE: mean absolute difference on the 0..255 scale.
+Metric definitions: :mod:`zerodce.metrics`. Method specs: :mod:`zerodce.baselines`.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import functools
+import io
 import json
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["psnr", "ssim", "mae", "pair_folders", "evaluate_paired"]
+from .baselines import DEFAULT_BASELINES, Method, parse_method
+from .metrics import FULL_REFERENCE, SSIM_VARIANTS, no_reference_stats
 
-
-def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
-    """PSNR in dB of two same-shape arrays (inf when identical)."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10.0 * math.log10(data_range**2 / mse)
-
-
-def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
-    """scikit-image SSIM over the colour channels (7x7 uniform window)."""
-    from skimage.metrics import structural_similarity
-
-    return float(structural_similarity(a, b, channel_axis=2, data_range=data_range))
-
-
-def mae(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.mean(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+__all__ = ["pair_folders", "evaluate_paired", "evaluate_unpaired", "summarise", "write_report", "default_methods"]
 
 
 def pair_folders(low: Path, high: Path) -> list[tuple[Path, Path]]:
@@ -49,88 +32,234 @@ def pair_folders(low: Path, high: Path) -> list[tuple[Path, Path]]:
     only_low, only_high = sorted(set(lows) - set(highs)), sorted(set(highs) - set(lows))
     if only_low or only_high:
         raise ValueError(
-            f"folders do not pair by name: {len(only_low)} only in {low} (e.g. {only_low[:3]}), "
-            f"{len(only_high)} only in {high} (e.g. {only_high[:3]})"
+            f"folders do not pair by name: {len(only_low)} only in {low} {only_low[:3]}, "
+            f"{len(only_high)} only in {high} {only_high[:3]}"
         )
     if not lows:
         raise ValueError(f"{low}: no images")
     return [(lows[n], highs[n]) for n in sorted(lows)]
 
 
-def _rgb8(path: Path) -> np.ndarray:
+def read_rgb8(path: Path) -> np.ndarray:
+    """Decode a file to uint8 RGB (H, W, 3), upright."""
     from .io import read_image
 
-    return np.asarray(read_image(path).convert("RGB"))
+    im = read_image(path)
+    if im.mode.startswith("I;16") or im.mode == "I":
+        arr = np.asarray(im).astype(np.float64) / 65535.0
+        return np.repeat(np.clip(np.rint(arr * 255), 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    return np.asarray(im.convert("RGB"))
+
+
+def _check(out: np.ndarray, ref_shape: tuple[int, ...], label: str) -> np.ndarray:
+    if out.shape != ref_shape or out.dtype != np.uint8:
+        raise ValueError(f"method {label} returned {out.dtype} {out.shape}, expected uint8 {ref_shape}")
+    return out
 
 
 def evaluate_paired(
-    pairs: list[tuple[Path, Path]],
-    method: Callable[[np.ndarray], np.ndarray],
+    pairs: Sequence[tuple[Path, Path]],
+    methods: Mapping[str, Method],
+    ssim_variants: Sequence[str] = (),
     progress: Callable[[int], object] | None = None,
 ) -> list[dict[str, object]]:
-    """Apply ``method`` (uint8 RGB -> uint8 RGB) to each low image; metrics against its reference."""
-    rows = []
+    """One row per (image, method): full-reference metrics plus the output's no-reference stats."""
+    rows: list[dict[str, object]] = []
     for low, high in pairs:
-        x, ref = _rgb8(low), _rgb8(high)
-        y = method(x)
-        rows.append(
-            {
-                "image": low.name,
-                "psnr": psnr(y, ref),
-                "ssim": ssim(y, ref),
-                "mae": mae(y, ref),
-                "brightness": float(y.mean() / 255.0),
-            }
-        )
-        if progress:
-            progress(1)
+        x, ref = read_rgb8(low), read_rgb8(high)
+        if x.shape != ref.shape:
+            raise ValueError(f"{low.name}: input {x.shape} and reference {ref.shape} differ in size")
+        for label, method in methods.items():
+            y = _check(method(x), x.shape, label)
+            row: dict[str, object] = {"image": low.name, "method": label}
+            row.update({k: f(y, ref) for k, f in FULL_REFERENCE.items()})
+            row.update({f"ssim_{v}": SSIM_VARIANTS[v](y, ref) for v in ssim_variants})
+            row.update(no_reference_stats(y))
+            rows.append(row)
+            if progress:
+                progress(1)
     return rows
+
+
+def evaluate_unpaired(
+    files: Sequence[Path], methods: Mapping[str, Method], progress: Callable[[int], object] | None = None
+) -> list[dict[str, object]]:
+    """One row per (image, method): no-reference statistics of the output."""
+    rows: list[dict[str, object]] = []
+    for f in files:
+        x = read_rgb8(f)
+        for label, method in methods.items():
+            y = _check(method(x), x.shape, label)
+            rows.append({"image": f.name, "method": label, **no_reference_stats(y)})
+            if progress:
+                progress(1)
+    return rows
+
+
+def summarise(rows: Sequence[Mapping[str, object]]) -> dict[str, dict[str, float]]:
+    """Mean of every numeric column per method, in first-seen method order."""
+    out: dict[str, dict[str, float]] = {}
+    for label in dict.fromkeys(str(r["method"]) for r in rows):
+        mine = [r for r in rows if r["method"] == label]
+        keys = [k for k, v in mine[0].items() if isinstance(v, float)]
+        out[label] = {k: float(np.mean([float(r[k]) for r in mine])) for k in keys}  # type: ignore[arg-type]
+        out[label]["n"] = float(len(mine))
+    return out
+
+
+def markdown_table(summary: Mapping[str, Mapping[str, float]]) -> str:
+    """A Markdown table of the summary (one row per method)."""
+    cols = [k for k in next(iter(summary.values())) if k != "n"]
+    fmt = {"psnr": "{:.2f}", "mae": "{:.2f}", "colourfulness": "{:.1f}", "noise": "{:.2f}"}
+    lines = ["| method | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+    for label, s in summary.items():
+        cells = [fmt.get(k, "{:.4f}").format(s[k]) if math.isfinite(s[k]) else str(s[k]) for k in cols]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _grid_png(inputs: Sequence[Path], methods: Mapping[str, Method], crop: int = 160) -> bytes:
+    """Before/after centre crops for each shown image, with luma histograms under each crop."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = ["input", *methods]
+    n, m = len(inputs), len(labels)
+    fig, axes = plt.subplots(
+        2 * n, m, figsize=(2.2 * m, 3.6 * n), dpi=110, squeeze=False, gridspec_kw={"height_ratios": [3, 1] * n}
+    )
+    for i, path in enumerate(inputs):
+        x = read_rgb8(path)
+        outs = [x] + [fn(x) for fn in methods.values()]
+        h, w = x.shape[:2]
+        c = min(crop, h, w)
+        y0, x0 = (h - c) // 2, (w - c) // 2
+        for j, (label, y) in enumerate(zip(labels, outs, strict=True)):
+            ax = axes[2 * i, j]
+            ax.imshow(y[y0 : y0 + c, x0 : x0 + c], interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(Path(label).name if label.startswith("model:") else label, fontsize=8)
+            if j == 0:
+                ax.set_ylabel(path.name, fontsize=8)
+            hax = axes[2 * i + 1, j]
+            lum = 0.299 * y[..., 0] + 0.587 * y[..., 1] + 0.114 * y[..., 2]
+            hax.hist(lum.ravel(), bins=64, range=(0, 255), color="0.3")
+            hax.set_yticks([])
+            hax.set_xticks([0, 128, 255])
+            hax.tick_params(labelsize=6)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def write_report(
+    out: Path,
+    rows: Sequence[Mapping[str, object]],
+    summary: Mapping[str, Mapping[str, float]],
+    header: str = "",
+    show: Sequence[Path] = (),
+    methods: Mapping[str, Method] | None = None,
+) -> list[Path]:
+    """Write per_image.csv, summary.json, summary.md (and grid.png when images are shown)."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "per_image.csv", out / "summary.json", out / "summary.md"]
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    with open(written[0], "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    written[1].write_text(json.dumps(summary, indent=1))
+    written[2].write_text((header + "\n\n" if header else "") + markdown_table(summary))
+    if show and methods:
+        (out / "grid.png").write_bytes(_grid_png(show, methods))
+        written.append(out / "grid.png")
+    return written
+
+
+def default_methods() -> list[str]:
+    """Every classical baseline and every bundled model."""
+    from .weights import BUNDLED_MODELS
+
+    return [*DEFAULT_BASELINES, *(f"model:{name}" for name in BUNDLED_MODELS)]
+
+
+HELP = """\
+Paired (--low and --high, files paired by name): PSNR, SSIM, MAE per image and as means, plus
+the outputs' no-reference statistics. Unpaired (--low only): no-reference statistics.
+
+  psnr   10 log10(255^2 / MSE) on 8-bit RGB, MSE over all pixels and channels
+  ssim   skimage.metrics.structural_similarity(a, b, channel_axis=2, data_range=255):
+         7x7 uniform window, K1=0.01, K2=0.03; the project's bars use this one
+  ssim_gaussian  --ssim-variant gaussian: Gaussian window sigma 1.5, population covariance
+  ssim_luma      --ssim-variant luma: default SSIM on BT.601 luma
+  mae    mean |a - b| on 0..255
+  brightness, contrast  mean and std of BT.601 luma / 255
+  colourfulness         Hasler & Suesstrunk 2003;  noise  Immerkaer 1996 sigma of luma (0..255)
+  clipped / crushed     fraction of pixels with a channel at 255 / all channels at 0
+  cast                  max - min of the channel means / 255 (colour cast)
+
+Methods: identity, gamma:G, gamma-mean:L, he, clahe, model:NAME_OR_PATH (default: all
+baselines and every bundled model; --model PATH adds model:PATH).
+"""
 
 
 def add_evaluate_parser(sub: argparse._SubParsersAction, func: Callable) -> None:
     e = sub.add_parser(
         "evaluate",
-        help="PSNR/SSIM/MAE of a model on paired low/high folders",
-        description=__doc__,
+        help="metrics for baselines and models, paired or unpaired",
+        description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    e.add_argument("--low", required=True, help="folder of low-light inputs")
-    e.add_argument("--high", required=True, help="folder of references with the same file names")
-    e.add_argument("--model", action="append", default=None, help="bundled name or weights path (repeatable)")
-    e.add_argument("--csv", default=None, help="write per-image rows here")
-    e.add_argument("--json", default=None, help="write the summary here")
+    e.add_argument("--low", "--input", dest="low", required=True, help="folder of low-light inputs")
+    e.add_argument("--high", default=None, help="folder of references with the same file names (paired mode)")
+    e.add_argument("--method", action="append", default=None, help="method spec (repeatable)")
+    e.add_argument("--model", action="append", default=[], help="weights path or bundled name (repeatable)")
+    e.add_argument("--ssim-variant", action="append", default=[], choices=sorted(SSIM_VARIANTS))
+    e.add_argument("--report", default=None, help="folder for per_image.csv, summary.json, summary.md, grid.png")
+    e.add_argument("--show", action="append", default=None, help="file name to show in grid.png (repeatable)")
+    e.add_argument("--limit", type=int, default=None, help="only the first N images (sorted by name)")
+    e.add_argument("--device", default="cpu")
     e.set_defaults(func=func)
 
 
 def main_evaluate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .enhance import Enhancer, enhance
+    from .data import list_images
 
+    specs = list(args.method or ([] if args.model else default_methods())) + [f"model:{m}" for m in args.model]
     try:
-        pairs = pair_folders(Path(args.low), Path(args.high))
+        methods = {spec: parse_method(spec, args.device) for spec in dict.fromkeys(specs)}
+        low = Path(args.low)
+        if args.high:
+            pairs = pair_folders(low, Path(args.high))[: args.limit]
+            files = [p for p, _ in pairs]
+        else:
+            files = list_images(low, recursive=False)[: args.limit]
+            if not files:
+                raise ValueError(f"{low}: no images")
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    summary: dict[str, dict[str, float]] = {}
-    all_rows = []
-    for name in args.model or ["zerodce"]:
-        enh = Enhancer(name)
-        with tqdm(total=len(pairs), desc=str(name), file=sys.stderr) as bar:
-            rows = evaluate_paired(pairs, functools.partial(enhance, model=enh), bar.update)
-        for r in rows:
-            r["method"] = str(name)
-        all_rows += rows
-        summary[str(name)] = {k: float(np.mean([r[k] for r in rows])) for k in ("psnr", "ssim", "mae", "brightness")}
-        print(
-            f"{name}: PSNR {summary[str(name)]['psnr']:.3f} dB  SSIM {summary[str(name)]['ssim']:.4f}  "
-            f"MAE {summary[str(name)]['mae']:.2f}"
-        )
-    if args.csv:
-        with open(args.csv, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(all_rows[0]))
-            w.writeheader()
-            w.writerows(all_rows)
-    if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=1))
+    with tqdm(total=len(files) * len(methods), desc="evaluate", unit="img", file=sys.stderr) as bar:
+        if args.high:
+            rows = evaluate_paired(pairs, methods, args.ssim_variant, bar.update)
+        else:
+            rows = evaluate_unpaired(files, methods, bar.update)
+    summary = summarise(rows)
+    mode = f"paired: {args.low} vs {args.high}" if args.high else f"unpaired: {args.low}"
+    header = f"{len(files)} images, {mode}"
+    print(header)
+    print(markdown_table(summary), end="")
+    if args.report:
+        by_name = {f.name: f for f in files}
+        show = [by_name[n] for n in (args.show or []) if n in by_name] or files[:2]
+        for path in write_report(Path(args.report), rows, summary, header, show, methods):
+            print(f"wrote {path}")
     return 0

@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from zerodce.baselines import gamma_to_mean, parse_method
+from zerodce.evaluate import evaluate_paired, pair_folders, summarise
+from zerodce.metrics import colourfulness, mae, no_reference_stats, noise_sigma, psnr, ssim
+
+
+def test_psnr_closed_form():
+    rng = np.random.default_rng(0)
+    a = rng.integers(10, 240, (20, 30, 3)).astype(np.uint8)
+    b = a.copy()
+    b[:10] += 8  # half of the values off by 8: MSE = 32
+    assert psnr(a, b) == pytest.approx(10 * np.log10(255**2 / 32), abs=1e-12)
+    assert psnr(a, a) == float("inf")
+    assert mae(a, b) == pytest.approx(4.0)
+
+
+def test_ssim_identity_and_symmetry():
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 256, (32, 40, 3)).astype(np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-30, 30, a.shape), 0, 255).astype(np.uint8)
+    assert ssim(a, a) == pytest.approx(1.0)
+    assert ssim(a, b) == pytest.approx(ssim(b, a), abs=1e-12)
+    assert ssim(a, b) < 0.99
+
+
+def test_no_reference_hand_values():
+    grey = np.full((16, 16, 3), 128, np.uint8)
+    assert colourfulness(grey) == 0.0
+    s = no_reference_stats(grey)
+    assert s["brightness"] == pytest.approx(128 / 255) and s["contrast"] == 0.0 and s["cast"] == 0.0
+    img = np.zeros((10, 10, 3), np.uint8)
+    img[..., 0] = 51
+    img[:2, :, 1] = 255  # 20 of 100 pixels clipped in green
+    s = no_reference_stats(img)
+    assert s["clipped"] == pytest.approx(0.2) and s["crushed"] == 0.0
+    assert s["cast"] == pytest.approx((51 - 0) / 255)  # red mean 51, blue 0, green 51
+
+
+@pytest.mark.parametrize("sigma", [2.0, 8.0])
+def test_noise_estimate_recovers_known_sigma(sigma):
+    rng = np.random.default_rng(2)
+    ramp = np.linspace(50, 150, 300)[None, :].repeat(300, 0)  # smooth structure is cancelled
+    assert noise_sigma(ramp + rng.normal(0, sigma, ramp.shape)) == pytest.approx(sigma, rel=0.05)
+
+
+def test_gamma_to_mean_hits_level():
+    rng = np.random.default_rng(3)
+    x = (rng.random((40, 40, 3)) * 60 + 5).astype(np.uint8)
+    y = gamma_to_mean(x, 0.45)
+    assert no_reference_stats(y)["brightness"] == pytest.approx(0.45, abs=0.005)
+
+
+@pytest.fixture
+def paired(tmp_path):
+    rng = np.random.default_rng(4)
+    low, high = tmp_path / "low", tmp_path / "high"
+    low.mkdir()
+    high.mkdir()
+    for i in range(4):
+        ref = (rng.random((24, 32, 3)) * 120 + 80).astype(np.uint8)
+        Image.fromarray(ref).save(high / f"{i}.png")
+        Image.fromarray((ref * 0.2).astype(np.uint8)).save(low / f"{i}.png")
+    return low, high
+
+
+def test_pairing_rejects_mismatched_folders(paired):
+    low, high = paired
+    (high / "extra.png").write_bytes((high / "0.png").read_bytes())
+    with pytest.raises(ValueError, match="do not pair by name.*extra.png"):
+        pair_folders(low, high)
+
+
+def test_brightening_ranks_above_identity(paired, small_model, tmp_path):
+    from zerodce.weights import save_weights
+
+    path = save_weights(small_model, tmp_path / "m.safetensors")
+    methods = {s: parse_method(s) for s in ("identity", "gamma:0.5", f"model:{path}")}
+    summary = summarise(evaluate_paired(pair_folders(*paired), methods))
+    assert summary["gamma:0.5"]["psnr"] > summary["identity"]["psnr"] + 3
+    assert summary[f"model:{path}"]["psnr"] > summary["identity"]["psnr"]
+    assert summary["identity"]["n"] == 4
+
+
+def test_metrics_match_independent_skimage(paired):
+    rows = evaluate_paired(pair_folders(*paired), {"gamma:0.5": parse_method("gamma:0.5")})
+    low, high = paired
+    for row in rows:
+        x = np.asarray(Image.open(low / row["image"]).convert("RGB"))
+        ref = np.asarray(Image.open(high / row["image"]).convert("RGB"))
+        y = np.clip(np.rint((x / 255.0) ** 0.5 * 255), 0, 255).astype(np.uint8)
+        assert row["psnr"] == pytest.approx(peak_signal_noise_ratio(ref, y, data_range=255), abs=0.01)
+        assert row["ssim"] == pytest.approx(structural_similarity(y, ref, channel_axis=2, data_range=255), abs=0.001)
+
+
+def test_cli_report_files_parse(paired, tmp_path):
+    low, high = paired
+    rep = tmp_path / "rep"
+    r = subprocess.run(
+        [sys.executable, "-m", "zerodce", "evaluate", "--low", low, "--high", high, "--method", "identity",
+         "--method", "he", "--method", "clahe", "--method", "gamma-mean:0.45", "--ssim-variant", "gaussian",
+         "--report", rep],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(open(rep / "per_image.csv")))
+    assert len(rows) == 16 and {"psnr", "ssim", "ssim_gaussian", "noise"} <= set(rows[0])
+    summary = json.loads((rep / "summary.json").read_text())
+    assert set(summary) == {"identity", "he", "clahe", "gamma-mean:0.45"}
+    assert summary["he"]["psnr"] == pytest.approx(np.mean([float(r["psnr"]) for r in rows if r["method"] == "he"]))
+    assert (rep / "summary.md").read_text().count("\n|") >= 5
+    assert Image.open(rep / "grid.png").size[0] > 100
+    r = subprocess.run([sys.executable, "-m", "zerodce", "evaluate", "--low", low, "--report", rep / "u",
+                        "--method", "identity"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert r.returncode == 0 and "colourfulness" in (rep / "u" / "summary.md").read_text()
