@@ -6,8 +6,8 @@ Thin by design: parse arguments, call library functions, draw progress bars, pri
 from __future__ import annotations
 
 import argparse
-import glob
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -29,6 +29,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .model import ModelConfig
     from .train import TrainConfig, train
 
+    if args.nproc and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        return _relaunch_with_torchrun(args.nproc)
     tune_allocator()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -49,73 +51,72 @@ def _cmd_train(args: argparse.Namespace) -> int:
         max_steps=args.max_steps,
     )
     path = train(cfg, progress=None if args.quiet else _bar)
-    print(f"weights: {path}")
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"weights: {path}")
     return 0
 
 
-def _expand_inputs(items: list[str], recursive: bool) -> list[tuple[Path, Path]]:
-    """(file, path relative to the output folder) for files, folders and glob patterns."""
-    from .data import IMAGE_EXTENSIONS
+def _relaunch_with_torchrun(nproc: int) -> int:
+    """``zerodce train --nproc N ...`` == ``torchrun --nproc-per-node N -m zerodce train ...``."""
+    import subprocess
 
-    found: list[tuple[Path, Path]] = []
-    for item in items:
-        p = Path(item)
-        if p.is_dir():
-            pattern = "**/*" if recursive else "*"
-            for f in sorted(p.glob(pattern)):
-                if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS | {".webp", ".gif"}:
-                    found.append((f, f.relative_to(p)))
-        elif p.exists():
-            found.append((p, Path(p.name)))
-        elif glob.has_magic(item):
-            for f in sorted(glob.glob(item, recursive=recursive)):
-                if Path(f).is_file():
-                    found.append((Path(f), Path(Path(f).name)))
-        else:
-            found.append((p, Path(p.name)))  # reported as a failure, the batch goes on
-    return found
+    argv = sys.argv[1:]
+    rest: list[str] = []
+    skip = False
+    for i, a in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        if a == "--nproc":
+            skip = True
+            continue
+        if a.startswith("--nproc="):
+            continue
+        rest.append(argv[i])
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+           "-m", "zerodce", *rest]  # fmt: skip
+    return subprocess.call(cmd)
 
 
 def _cmd_enhance(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from ._runtime import tune_allocator
-    from .enhance import Enhancer, enhance
-    from .io import ImageReadError, read_image, write_image
+    from .batch import enhance_file, error_line, plan_jobs
+    from .enhance import Enhancer
     from .weights import WeightsError
 
-    tune_allocator()
+    out_dir = Path(args.output)
     try:
-        enhancer = Enhancer(args.model, args.device, tile=args.tile)
-    except (WeightsError, ValueError, RuntimeError) as exc:
+        jobs = plan_jobs(args.inputs, out_dir, args.suffix, args.recursive)
+    except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    jobs = _expand_inputs(args.inputs, args.recursive)
     if not jobs:
         print("error: no input images", file=sys.stderr)
         return 2
-    out_dir = Path(args.output)
-    failures: list[str] = []
-    done = skipped = 0
-    from tqdm import tqdm
+    opts = {"overwrite": args.overwrite, "skip_existing": args.skip_existing, "quality": args.quality}
+    if args.ray is not None:
+        from .cluster import enhance_on_ray
 
-    for src, rel in tqdm(jobs, desc="enhance", unit="img", file=sys.stderr, disable=args.quiet or len(jobs) < 2):
-        dst = out_dir / rel.parent / f"{rel.stem}{args.suffix}{rel.suffix}"
+        results = enhance_on_ray(jobs, args.model, address=args.ray or None, workers=args.workers, **opts)
+    else:
+        tune_allocator()
         try:
-            if dst.resolve() == src.resolve() and not args.overwrite:
-                raise ValueError("output would overwrite the input (use --suffix or --overwrite)")
-            if dst.exists() and not args.overwrite:
-                if args.skip_existing:
-                    skipped += 1
-                    continue
-                raise FileExistsError(f"{dst} exists (use --overwrite or --skip-existing)")
-            im = read_image(src)
-            write_image(enhance(im, enhancer), dst, source=im, quality=args.quality)
-            done += 1
-        except (ImageReadError, OSError, ValueError, TypeError, RuntimeError) as exc:
-            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            if str(src) not in msg:
-                msg = f"{src}: {msg}"
-            failures.append(msg)
-            tqdm.write(f"error: {msg}", file=sys.stderr)
+            enhancer = Enhancer(args.model, args.device, tile=args.tile)
+        except (WeightsError, ValueError, RuntimeError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        results = []
+        for job in tqdm(jobs, desc="enhance", unit="img", file=sys.stderr, disable=args.quiet or len(jobs) < 2):
+            try:
+                results.append((job, enhance_file(job, enhancer, **opts), ""))
+            except (OSError, ValueError, TypeError, RuntimeError) as exc:
+                results.append((job, "failed", error_line(job, exc)))
+                tqdm.write(f"error: {results[-1][2]}", file=sys.stderr)
+    failures = [msg for _, status, msg in results if status == "failed"]
+    done = sum(status == "done" for _, status, _ in results)
+    skipped = sum(status == "skipped" for _, status, _ in results)
     summary = f"enhanced {done}, failed {len(failures)}" + (f", skipped {skipped}" if skipped else "")
     print(f"{summary} -> {out_dir}")
     for msg in failures:
@@ -162,6 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     t.add_argument("--max-steps", type=int, default=None, help=argparse.SUPPRESS)
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    t.add_argument("--device", default="cpu", help="cpu or cuda (cuda:LOCAL_RANK under torchrun)")
+    t.add_argument(
+        "--nproc",
+        type=int,
+        default=None,
+        help="train with N DistributedDataParallel processes on this machine (runs torchrun)",
+    )
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     t.set_defaults(func=_cmd_train)
 
@@ -181,6 +189,15 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="tile side for large images: auto (default), none, or pixels",
     )
+    e.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="run on a Ray cluster (needs zerodce[ray]); no ADDRESS starts a local one",
+    )
+    e.add_argument("--workers", type=int, default=2, help="with --ray: model-holding actors (default 2)")
     e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=_cmd_enhance)
 

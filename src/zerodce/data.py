@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-__all__ = ["IMAGE_EXTENSIONS", "list_images", "split_files", "write_split", "read_split", "load_resized", "ImageSet"]
+__all__ = ["IMAGE_EXTENSIONS", "list_images", "split_files", "split_json", "read_split", "load_resized", "ImageSet"]
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +47,8 @@ def split_files(files: Sequence[Path], held_out: float = 0.2, seed: int = 0) -> 
     return order[n_test:], order[:n_test]
 
 
-def write_split(
-    path: Path, root: Path, train: Sequence[Path], test: Sequence[Path], seed: int, held_out: float
-) -> None:
-    """Record the split (paths relative to ``root``) as JSON beside the run."""
+def split_json(root: Path, train: Sequence[Path], test: Sequence[Path], seed: int, held_out: float) -> str:
+    """The split as JSON (paths relative to ``root``), written beside the run as ``split.json``."""
     doc = {
         "root": str(root),
         "seed": seed,
@@ -58,7 +56,7 @@ def write_split(
         "train": [str(p.relative_to(root)) for p in train],
         "test": [str(p.relative_to(root)) for p in test],
     }
-    path.write_text(json.dumps(doc, indent=1))
+    return json.dumps(doc, indent=1)
 
 
 def read_split(path: Path, root: Path) -> tuple[list[Path], list[Path]]:

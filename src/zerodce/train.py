@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import torch
 
-from .data import ImageSet, list_images, read_split, split_files, write_split
+from .data import ImageSet, list_images, read_split, split_files, split_json
 from .losses import LossWeights, zero_dce_loss
 from .model import ModelConfig, build_model, count_parameters, init_weights
 from .weights import save_weights
@@ -74,6 +74,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossWeights = field(default_factory=LossWeights)
     resume: bool = False
+    device: str = "cpu"
     max_steps: int | None = None  # stop after this many optimiser steps (tests, benchmarks)
 
     def to_json(self) -> dict[str, Any]:
@@ -131,7 +132,7 @@ def _write_log(out: Path, history: list[dict[str, float]]) -> None:
     _atomic_write_bytes(out / CURVE_PNG, png.getvalue())
 
 
-def _prepare_split(cfg: TrainConfig) -> tuple[list[Path], list[Path]]:
+def _prepare_split(cfg: TrainConfig, write: bool) -> tuple[list[Path], list[Path]]:
     split_path = cfg.out / SPLIT
     data = Path(cfg.data)
     if split_path.exists():
@@ -140,12 +141,39 @@ def _prepare_split(cfg: TrainConfig) -> tuple[list[Path], list[Path]]:
     if not files:
         raise FileNotFoundError(f"{data}: no images (jpg, png, bmp, tif) found")
     train_files, test_files = split_files(files, cfg.held_out, cfg.seed)
-    write_split(split_path, data, train_files, test_files, cfg.seed, cfg.held_out)
+    if write:  # every rank computes the same split; only rank 0 writes it (atomically)
+        _atomic_write_bytes(split_path, split_json(data, train_files, test_files, cfg.seed, cfg.held_out).encode())
     return train_files, test_files
 
 
+@dataclass
+class _Dist:
+    """Process-group facts; world 1 means plain single-process training."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @classmethod
+    def from_env(cls) -> _Dist:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world <= 1:
+            return cls()
+        return cls(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
 @torch.inference_mode()
-def heldout_loss(model: torch.nn.Module, images: ImageSet, weights: LossWeights, batch_size: int = 16) -> float:
+def heldout_loss(
+    model: torch.nn.Module,
+    images: ImageSet,
+    weights: LossWeights,
+    batch_size: int = 16,
+    device: torch.device | str = "cpu",
+) -> float:
     """Mean total loss over a held-out image set (NaN when it is empty)."""
     if len(images) == 0:
         return math.nan
@@ -153,7 +181,7 @@ def heldout_loss(model: torch.nn.Module, images: ImageSet, weights: LossWeights,
     total = 0.0
     for start in range(0, len(images), batch_size):
         idx = torch.arange(start, min(start + batch_size, len(images)))
-        x = images.batch(idx)
+        x = images.batch(idx).to(device)
         y, a = model(x)
         loss, _ = zero_dce_loss(x, y, a, weights)
         total += float(loss) * len(idx)
@@ -161,94 +189,144 @@ def heldout_loss(model: torch.nn.Module, images: ImageSet, weights: LossWeights,
     return total / len(images)
 
 
+def _setup_device(cfg: TrainConfig, dist: _Dist) -> torch.device:
+    device = torch.device(cfg.device)
+    if device.type == "cuda" and dist.world > 1:
+        device = torch.device("cuda", dist.local_rank)
+        torch.cuda.set_device(device)
+    if dist.world > 1:
+        import torch.distributed as td
+
+        if not td.is_initialized():
+            td.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cpu":  # share the cores between the local processes
+            local = int(os.environ.get("LOCAL_WORLD_SIZE", dist.world))
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
+    return device
+
+
 def train(cfg: TrainConfig, progress: ProgressFactory | None = None) -> Path:
-    """Run (or resume) training; returns the path of the final ``model.safetensors``."""
-    make_bar = progress or (lambda total, desc: _NoProgress())
+    """Run (or resume) training; returns the path of the final ``model.safetensors``.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) it trains with DistributedDataParallel (gloo on
+    CPU, NCCL on GPU): ``batch_size`` is the global batch, each step's batch is cut into
+    near-equal contiguous shares, one per rank, and each rank's loss is weighted by its share
+    so that the averaged gradient equals the single-process gradient of the same batch. Rank 0
+    alone writes the split, logs, checkpoints and weights.
+    """
+    dist = _Dist.from_env()
+    device = _setup_device(cfg, dist)
+    make_bar = (progress if dist.main else None) or (lambda total, desc: _NoProgress())
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / CHECKPOINT
     if ckpt_path.exists() and not cfg.resume:
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
 
-    train_files, test_files = _prepare_split(cfg)
+    train_files, test_files = _prepare_split(cfg, write=dist.main)
     bar = make_bar(len(train_files) + len(test_files), "decoding")
     train_set = ImageSet(train_files, cfg.size, bar.update)
-    test_set = ImageSet(test_files, cfg.size, bar.update)
+    test_set = ImageSet(test_files, cfg.size, bar.update) if dist.main else ImageSet([], cfg.size)
     bar.close()
     if len(train_set) == 0:
         raise ValueError("no readable training images")
 
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model)
-    init_weights(model, torch.Generator().manual_seed(cfg.seed))
-    model = model.to(memory_format=torch.channels_last).train()
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    net = build_model(cfg.model)
+    init_weights(net, torch.Generator().manual_seed(cfg.seed))
+    net = net.to(device, memory_format=torch.channels_last).train()
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     history: list[dict[str, float]] = []
     start_epoch = 0
     if cfg.resume and ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
+        state = torch.load(ckpt_path, map_location=device, weights_only=True)
+        net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         history = state["history"]
         start_epoch = int(state["epoch"])
         log.info("resuming %s after epoch %d", out, start_epoch)
-    (out / "config.json").write_text(json.dumps(cfg.to_json(), indent=1))
-    log.info("%d parameters; %d training / %d held-out images", count_parameters(model), len(train_set), len(test_set))
+    model: torch.nn.Module = net
+    if dist.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    if dist.main:
+        _atomic_write_bytes(out / "config.json", json.dumps(cfg.to_json(), indent=1).encode())
+        log.info("%d parameters; %d training / %d held-out images; %d process(es), global batch %d",
+                 count_parameters(net), len(train_set), len(test_set), dist.world, cfg.batch_size)  # fmt: skip
 
     n = len(train_set)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     step = start_epoch * steps_per_epoch
     for epoch in range(start_epoch, cfg.epochs):
         order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch))
-        sums = dict.fromkeys(("total", *TERMS), 0.0)
-        seen = 0
+        sums = torch.zeros(len(TERMS) + 2, dtype=torch.float64)  # total, terms..., images seen
         t0 = time.perf_counter()
         bar = make_bar(n, f"epoch {epoch + 1}/{cfg.epochs}")
         for start in range(0, n, cfg.batch_size):
             if cfg.max_steps is not None and step >= cfg.max_steps:
                 break
             idx = order[start : start + cfg.batch_size]
-            x = train_set.batch(idx)
+            share = torch.tensor_split(idx, dist.world)[dist.rank] if dist.world > 1 else idx
+            weight = 1.0
+            if dist.world > 1:
+                # Weighted so that the mean of the ranks' gradients is the gradient of the whole batch;
+                # a rank with no image this step joins the all-reduce with a zero-weighted dummy.
+                weight = dist.world * len(share) / len(idx)
+                if len(share) == 0:
+                    share = idx[:1]
+            x = train_set.batch(share).to(device)
             y, a = model(x)
             loss, terms = zero_dce_loss(x, y, a, cfg.loss)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            (loss * weight if dist.world > 1 else loss).backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
             opt.step()
             step += 1
-            b = len(idx)
-            seen += b
+            b = len(share) if weight > 0 else 0
             value = loss.item()
-            sums["total"] += value * b
-            for k in TERMS:
-                sums[k] += terms[k].item() * b
-            bar.update(b)
+            sums += torch.tensor([value * b, *(terms[k].item() * b for k in TERMS), b], dtype=torch.float64)
+            bar.update(len(idx))
             bar.set_postfix(loss=f"{value:.4f}", refresh=False)
         bar.close()
         seconds = time.perf_counter() - t0
+        if dist.world > 1:
+            import torch.distributed as td
+
+            td.all_reduce(sums)
+        seen = int(sums[-1])
         if seen == 0:
             break
-        record = {
-            "epoch": epoch + 1,
-            "step": step,
-            "train_loss": sums["total"] / seen,
-            **{f"train_{k}": sums[k] / seen for k in TERMS},
-            "heldout_loss": heldout_loss(model, test_set, cfg.loss),
-            "images_per_s": seen / seconds,
-            "seconds": seconds,
-        }
-        history.append(record)
-        log.info("epoch %d: %s", epoch + 1, json.dumps({k: round(v, 5) for k, v in record.items()}))
-        _save_checkpoint(
-            ckpt_path,
-            {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1, "history": history},
-        )
-        save_weights(model, out / f"epoch{epoch + 1:03d}.safetensors", {"zerodce.epoch": str(epoch + 1)})
-        _write_log(out, history)
+        if dist.main:
+            record = {
+                "epoch": epoch + 1,
+                "step": step,
+                "train_loss": float(sums[0]) / seen,
+                **{f"train_{k}": float(sums[i + 1]) / seen for i, k in enumerate(TERMS)},
+                "heldout_loss": heldout_loss(net, test_set, cfg.loss, device=device),
+                "images_per_s": seen / seconds,
+                "seconds": seconds,
+            }
+            history.append(record)
+            log.info("epoch %d: %s", epoch + 1, json.dumps({k: round(v, 5) for k, v in record.items()}))
+            _save_checkpoint(
+                ckpt_path,
+                {"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1, "history": history},
+            )
+            save_weights(net, out / f"epoch{epoch + 1:03d}.safetensors", {"zerodce.epoch": str(epoch + 1)})
+            _write_log(out, history)
         if cfg.max_steps is not None and step >= cfg.max_steps:
             break
 
-    meta = {"zerodce.epochs": str(len(history)), "zerodce.train": json.dumps(cfg.to_json())}
-    if history:
-        meta["zerodce.heldout_loss"] = f"{history[-1]['heldout_loss']:.6f}"
-    return save_weights(model.to(memory_format=torch.contiguous_format), out / WEIGHTS, meta)
+    final = out / WEIGHTS
+    if dist.main:
+        meta = {"zerodce.epochs": str(len(history)), "zerodce.train": json.dumps(cfg.to_json())}
+        if history:
+            meta["zerodce.heldout_loss"] = f"{history[-1]['heldout_loss']:.6f}"
+        save_weights(net.to(memory_format=torch.contiguous_format), final, meta)
+    if dist.world > 1:
+        import torch.distributed as td
+
+        td.barrier()
+        td.destroy_process_group()
+    return final
