@@ -97,3 +97,16 @@ def test_train_cli_tiny(tmp_path):
     r = run("train", "--data", data, "--out", tmp_path / "run", "--epochs", "1", "--size", "16", "--quiet")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "run" / "model.safetensors").is_file() and (tmp_path / "run" / "log.csv").is_file()
+
+
+def test_bundled_model_on_examples(tmp_path):
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    r = run("enhance", examples, "-o", tmp_path / "ex")
+    assert r.returncode == 0, r.stderr
+    assert "enhanced 3, failed 0" in r.stdout
+    for src in examples.glob("*.jpg"):
+        before = np.asarray(Image.open(src).convert("L"), dtype=float).mean()
+        after = np.asarray(Image.open(tmp_path / "ex" / src.name).convert("L"), dtype=float).mean()
+        assert after > before + 20  # the shipped model clearly brightens real low-light photos

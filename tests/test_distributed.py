@@ -59,7 +59,7 @@ def test_two_processes_match_one(single, ddp):
         "epoch001.safetensors",
         "epoch002.safetensors",
     ]
-    assert not list(out.glob("*.tmp"))
+    assert not list(out.glob(".*.part"))
 
 
 def test_distributed_resume_is_exact(data, ddp, tmp_path):

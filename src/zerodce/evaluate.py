@@ -82,15 +82,19 @@ def evaluate_paired(
 
 
 def evaluate_unpaired(
-    files: Sequence[Path], methods: Mapping[str, Method], progress: Callable[[int], object] | None = None
+    files: Sequence[Path],
+    methods: Mapping[str, Method],
+    progress: Callable[[int], object] | None = None,
+    root: Path | None = None,
 ) -> list[dict[str, object]]:
-    """One row per (image, method): no-reference statistics of the output."""
+    """One row per (image, method): no-reference statistics of the output (images named relative to root)."""
     rows: list[dict[str, object]] = []
     for f in files:
         x = read_rgb8(f)
+        name = str(f.relative_to(root)) if root else f.name
         for label, method in methods.items():
             y = _check(method(x), x.shape, label)
-            rows.append({"image": f.name, "method": label, **no_reference_stats(y)})
+            rows.append({"image": name, "method": label, **no_reference_stats(y)})
             if progress:
                 progress(1)
     return rows
@@ -191,7 +195,8 @@ def default_methods() -> list[str]:
 
 HELP = """\
 Paired (--low and --high, files paired by name): PSNR, SSIM, MAE per image and as means, plus
-the outputs' no-reference statistics. Unpaired (--low only): no-reference statistics.
+the outputs' no-reference statistics. Unpaired (--low only, sub-folders included):
+no-reference statistics.
 
   psnr   10 log10(255^2 / MSE) on 8-bit RGB, MSE over all pixels and channels
   ssim   skimage.metrics.structural_similarity(a, b, channel_axis=2, data_range=255):
@@ -241,7 +246,7 @@ def main_evaluate(args: argparse.Namespace) -> int:
             pairs = pair_folders(low, Path(args.high))[: args.limit]
             files = [p for p, _ in pairs]
         else:
-            files = list_images(low, recursive=False)[: args.limit]
+            files = list_images(low, recursive=True)[: args.limit]
             if not files:
                 raise ValueError(f"{low}: no images")
     except (ValueError, FileNotFoundError) as exc:
@@ -251,14 +256,14 @@ def main_evaluate(args: argparse.Namespace) -> int:
         if args.high:
             rows = evaluate_paired(pairs, methods, args.ssim_variant, bar.update)
         else:
-            rows = evaluate_unpaired(files, methods, bar.update)
+            rows = evaluate_unpaired(files, methods, bar.update, root=low)
     summary = summarise(rows)
     mode = f"paired: {args.low} vs {args.high}" if args.high else f"unpaired: {args.low}"
     header = f"{len(files)} images, {mode}"
     print(header)
     print(markdown_table(summary), end="")
     if args.report:
-        by_name = {f.name: f for f in files}
+        by_name = {**{f.name: f for f in files}, **{str(f.relative_to(low)): f for f in files}}
         show = [by_name[n] for n in (args.show or []) if n in by_name] or files[:2]
         for path in write_report(Path(args.report), rows, summary, header, show, methods):
             print(f"wrote {path}")

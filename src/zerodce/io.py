@@ -5,12 +5,12 @@ I/O never does the enhancement maths; it hands PIL images to :func:`zerodce.enha
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ._atomic import atomic_write
 
 __all__ = ["ImageReadError", "read_image", "write_image", "MAX_PIXELS"]
 
@@ -94,15 +94,4 @@ def write_image(im: Image.Image, path: str | Path, source: Image.Image | None = 
             im = im.convert("RGB")
     elif fmt == "BMP" and im.mode not in ("RGB", "L", "P", "1"):
         im = im.convert("RGB")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            im.save(f, format=fmt, **params)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda f: im.save(f, format=fmt, **params))

@@ -14,7 +14,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any, Protocol
 
 import torch
 
+from ._atomic import atomic_write_bytes
 from .data import ImageSet, list_images, read_split, split_files, split_json
 from .losses import LossWeights, zero_dce_loss
 from .model import ModelConfig, build_model, count_parameters, init_weights
@@ -83,23 +83,10 @@ class TrainConfig:
         return d
 
 
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     buf = io.BytesIO()
     torch.save(state, buf)
-    _atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _write_log(out: Path, history: list[dict[str, float]]) -> None:
@@ -109,7 +96,7 @@ def _write_log(out: Path, history: list[dict[str, float]]) -> None:
     writer = csv.DictWriter(buf, fieldnames=list(history[0]))
     writer.writeheader()
     writer.writerows(history)
-    _atomic_write_bytes(out / LOG_CSV, buf.getvalue().encode())
+    atomic_write_bytes(out / LOG_CSV, buf.getvalue().encode())
     try:
         import matplotlib
 
@@ -129,7 +116,7 @@ def _write_log(out: Path, history: list[dict[str, float]]) -> None:
     png = io.BytesIO()
     fig.savefig(png, format="png")
     plt.close(fig)
-    _atomic_write_bytes(out / CURVE_PNG, png.getvalue())
+    atomic_write_bytes(out / CURVE_PNG, png.getvalue())
 
 
 def _prepare_split(cfg: TrainConfig, write: bool) -> tuple[list[Path], list[Path]]:
@@ -142,7 +129,7 @@ def _prepare_split(cfg: TrainConfig, write: bool) -> tuple[list[Path], list[Path
         raise FileNotFoundError(f"{data}: no images (jpg, png, bmp, tif) found")
     train_files, test_files = split_files(files, cfg.held_out, cfg.seed)
     if write:  # every rank computes the same split; only rank 0 writes it (atomically)
-        _atomic_write_bytes(split_path, split_json(data, train_files, test_files, cfg.seed, cfg.held_out).encode())
+        atomic_write_bytes(split_path, split_json(data, train_files, test_files, cfg.seed, cfg.held_out).encode())
     return train_files, test_files
 
 
@@ -251,7 +238,7 @@ def train(cfg: TrainConfig, progress: ProgressFactory | None = None) -> Path:
 
         model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     if dist.main:
-        _atomic_write_bytes(out / "config.json", json.dumps(cfg.to_json(), indent=1).encode())
+        atomic_write_bytes(out / "config.json", json.dumps(cfg.to_json(), indent=1).encode())
         log.info("%d parameters; %d training / %d held-out images; %d process(es), global batch %d",
                  count_parameters(net), len(train_set), len(test_set), dist.world, cfg.batch_size)  # fmt: skip
 

@@ -9,17 +9,16 @@ so :func:`load_model` needs nothing else. Pickle checkpoints (``.pth``) are only
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
+from ._atomic import atomic_write_bytes
 from .model import ModelConfig, build_model
 
 __all__ = [
@@ -42,11 +41,6 @@ class WeightsError(ValueError):
     """A weights file is unreadable, unsafe, or does not match the architecture it declares."""
 
 
-def _atomic_target(path: Path) -> tuple[int, str]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-
-
 def save_weights(model: nn.Module, path: str | Path, metadata: Mapping[str, str] | None = None) -> Path:
     """Write ``model``'s weights and config to ``path`` atomically (temporary file, then rename)."""
     path = Path(path)
@@ -54,15 +48,7 @@ def save_weights(model: nn.Module, path: str | Path, metadata: Mapping[str, str]
     meta = {str(k): str(v) for k, v in (metadata or {}).items()}
     meta.update({"zerodce.format": FORMAT_VERSION, "zerodce.config": json.dumps(config.to_dict())})
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
-    fd, tmp = _atomic_target(path)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_bytes(path, save(tensors, metadata=meta))
 
 
 def bundled_path(name: str) -> Path:
