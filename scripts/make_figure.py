@@ -34,7 +34,7 @@ def main() -> None:
     draw = ImageDraw.Draw(canvas)
     x = 0
     for before, after in pairs:
-        for label, im in (("input", before), (f"zerodce ({args.model})", after)):
+        for label, im in (("input", before), (f"enhanced, model {args.model}", after)):
             canvas.paste(im, (x, 22))
             draw.text((x + 4, 4), label, fill="black")
             x += im.width + gap
