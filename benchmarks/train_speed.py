@@ -54,6 +54,25 @@ CONFIGS = {
 }
 
 
+def matmul_gflops(n: int = 2048, reps: int = 20) -> float:
+    """fp32 matrix-multiply rate with torch's threads: the machine's practical compute ceiling."""
+    import time
+
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    t = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
+
+
+# DCE-Net: 79,200 multiply-adds per pixel forward; backward (input and weight gradients) about twice that.
+FLOP_PER_PIXEL_STEP = 3 * 2 * 79_200
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=12)
@@ -66,10 +85,13 @@ def main() -> None:
         out = subprocess.run([sys.executable, "-c", CHILD, payload], capture_output=True, text=True, check=True)
         results[name] = json.loads(out.stdout.strip().splitlines()[-1])["images_per_s"]
     base = results["plain"]
+    rate = matmul_gflops()
+    per_image = FLOP_PER_PIXEL_STEP * args.size**2 / 1e9
     print(f"training step, batch {args.batch}, {args.size}x{args.size}, {args.steps} timed steps")
-    print(f"{'config':<14} {'images/s':>9} {'vs plain':>9}")
+    print(f"fp32 matmul {rate:.0f} GFLOP/s; a step costs ~{per_image:.1f} GFLOP per image (3x forward)")
+    print(f"{'config':<14} {'images/s':>9} {'vs plain':>9} {'GFLOP/s':>8} {'of matmul':>10}")
     for name, ips in results.items():
-        print(f"{name:<14} {ips:>9.2f} {ips / base:>8.2f}x")
+        print(f"{name:<14} {ips:>9.2f} {ips / base:>8.2f}x {ips * per_image:>8.0f} {ips * per_image / rate:>9.0%}")
 
 
 if __name__ == "__main__":

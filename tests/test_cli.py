@@ -110,3 +110,64 @@ def test_bundled_model_on_examples(tmp_path):
         before = np.asarray(Image.open(src).convert("L"), dtype=float).mean()
         after = np.asarray(Image.open(tmp_path / "ex" / src.name).convert("L"), dtype=float).mean()
         assert after > before + 20  # the shipped model clearly brightens real low-light photos
+
+
+def test_bad_input_corpus(tmp_path, model_file):
+    from corpus import make_corpus
+
+    expected = make_corpus(tmp_path / "corpus")
+    out = tmp_path / "out"
+    r = run("enhance", tmp_path / "corpus", "-o", out, "--model", model_file)
+    assert r.returncode == 1
+    n_bad = sum(not ok for ok in expected.values())
+    assert f"enhanced {len(expected) - n_bad}, failed {n_bad}" in r.stdout
+    failed_lines = [line for line in r.stdout.splitlines() if line.startswith("  failed: ")]
+    assert len(failed_lines) == n_bad
+    for name, ok in expected.items():
+        if ok:
+            assert (out / name).is_file(), name
+        else:
+            assert not (out / name).exists(), name
+            assert sum(name in line for line in failed_lines) == 1, name
+    assert "exceeds" in next(line for line in failed_lines if "bomb.png" in line)
+    assert "empty file" in next(line for line in failed_lines if "empty.jpg" in line)
+    # Properties of the awkward-but-valid ones.
+    assert Image.open(out / "rotated.jpg").size == (40, 60)  # EXIF rotation applied, orientation reset
+    assert Image.open(out / "rotated.jpg").getexif().get(0x0112, 1) == 1
+    assert Image.open(out / "row.png").size == (300, 1) and Image.open(out / "one.png").size == (1, 1)
+    src_alpha = np.asarray(Image.open(tmp_path / "corpus" / "rgba.png"))[..., 3]
+    assert np.array_equal(np.asarray(Image.open(out / "rgba.png"))[..., 3], src_alpha)
+    assert Image.open(out / "grey16.png").mode.startswith("I")  # 16-bit grey stays 16-bit grey
+    assert not list(out.glob(".*.part"))
+
+
+def test_killed_batch_leaves_no_partial_files_and_resumes(tmp_path, model_file):
+    import os
+    import signal
+    import time
+
+    src = tmp_path / "many"
+    src.mkdir()
+    rng = np.random.default_rng(3)
+    for i in range(40):
+        Image.fromarray((rng.random((300, 400, 3)) * 60).astype(np.uint8)).save(src / f"{i:02d}.png")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "zerodce", "enhance", str(src), "-o", str(out), "--model", str(model_file), "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(out.glob("*.png"))) < 3:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = sorted(p.name for p in out.glob("*.png"))
+    assert 3 <= len(finished) < 40
+    for name in finished:  # every file under a final name is complete
+        with Image.open(out / name) as im:
+            im.load()
+    r = run("enhance", src, "-o", out, "--model", model_file, "--skip-existing")
+    assert r.returncode == 0, r.stdout
+    assert f"skipped {len(finished)}" in r.stdout
+    assert len(list(out.glob("*.png"))) == 40 and not list(out.glob(".*.part"))
+    fresh = tmp_path / "fresh"
+    assert run("enhance", src / finished[0], "-o", fresh, "--model", model_file).returncode == 0
+    assert (fresh / finished[0]).read_bytes() == (out / finished[0]).read_bytes()

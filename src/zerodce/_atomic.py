@@ -21,7 +21,7 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -38,3 +38,30 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
 def atomic_write_bytes(path: str | Path, payload: bytes) -> Path:
     """Write ``payload`` to ``path`` atomically."""
     return atomic_write(path, lambda f: f.write(payload))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_parts(folder: str | Path) -> list[Path]:
+    """Delete ``.*.part`` temporaries under ``folder`` left by writers that no longer run (killed).
+
+    A temporary's name carries its writer's process id; files of live processes are left alone.
+    """
+    removed = []
+    root = Path(folder)
+    if not root.is_dir():
+        return removed
+    for f in root.rglob(".*.part"):
+        fields = f.name[: -len(".part")].rsplit(".", 2)
+        if len(fields) == 3 and fields[1].isdigit() and not _pid_alive(int(fields[1])):
+            f.unlink(missing_ok=True)
+            removed.append(f)
+    return removed

@@ -95,6 +95,10 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     if not jobs:
         print("error: no input images", file=sys.stderr)
         return 2
+    from ._atomic import remove_stale_parts
+
+    for stale in remove_stale_parts(out_dir):
+        log.info("removed %s, left by an interrupted run", stale)
     opts = {"overwrite": args.overwrite, "skip_existing": args.skip_existing, "quality": args.quality}
     if args.ray is not None:
         from .cluster import enhance_on_ray
