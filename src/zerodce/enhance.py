@@ -141,7 +141,7 @@ def _to_unit(a: np.ndarray) -> tuple[np.ndarray, float | None]:
     if a.dtype == np.uint16:
         return a.astype(np.float32) / 65535.0, 65535.0
     if np.issubdtype(a.dtype, np.floating):
-        return np.clip(np.nan_to_num(a.astype(np.float32)), 0.0, 1.0), None
+        return np.clip(np.nan_to_num(a, nan=0.0), 0.0, 1.0).astype(np.float32), None
     raise TypeError(f"unsupported array dtype {a.dtype}; expected uint8, uint16 or float in [0, 1]")
 
 

@@ -1,0 +1,71 @@
+"""Fuzz targets: decode -> enhance -> encode on arbitrary bytes, and enhance on arbitrary arrays.
+
+Used by ``tests/test_fuzz.py`` (short) and ``scripts/fuzz.py`` (long). A target returns normally
+or raises one of the documented error types; anything else is a bug.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .enhance import Enhancer, enhance
+from .io import ImageReadError, read_image, write_image
+
+BYTES_ERRORS = (ImageReadError,)
+ARRAY_ERRORS = (TypeError, ValueError)
+
+
+def bytes_target(data: bytes, enhancer: Enhancer, workdir: Path, suffix: str = ".png") -> str:
+    """Decode ``data`` as a file, enhance it, write it back and decode the result; returns the outcome."""
+    src = workdir / f"in{suffix}"
+    src.write_bytes(data)
+    try:
+        im = read_image(src, max_pixels=4_000_000)
+    except BYTES_ERRORS as exc:
+        return f"rejected with {type(exc).__name__}"
+    out = enhance(im, enhancer)
+    if out.size != im.size:
+        raise AssertionError(f"size changed {im.size} -> {out.size}")
+    dst = write_image(out, workdir / f"out{suffix}", source=im)
+    read_image(dst)
+    return "enhanced and re-encoded"
+
+
+def array_target(a: np.ndarray, enhancer: Enhancer) -> str:
+    """Enhance an arbitrary array: same shape and dtype out, or a TypeError/ValueError; returns the outcome."""
+    try:
+        y = enhance(a, enhancer)
+    except ARRAY_ERRORS as exc:
+        return f"rejected with {type(exc).__name__}"
+    if y.shape != a.shape or y.dtype != a.dtype:
+        raise AssertionError(f"{a.dtype}{a.shape} -> {y.dtype}{y.shape}")
+    alpha = a.ndim == 3 and a.shape[2] in (2, 4)
+    colour = y[..., :-1] if alpha else y
+    if np.issubdtype(y.dtype, np.floating) and not np.isfinite(colour).all():
+        raise AssertionError("non-finite output")
+    if alpha and not np.array_equal(y[..., -1], a[..., -1], equal_nan=np.issubdtype(a.dtype, np.floating)):
+        raise AssertionError("alpha changed")  # alpha passes through untouched, even NaN or inf
+    return "enhanced"
+
+
+def seed_files() -> list[bytes]:
+    """Valid small files in several formats, to mutate."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    im = Image.fromarray((rng.random((9, 7, 3)) * 255).astype(np.uint8))
+    out = []
+    for fmt, mode in (("PNG", "RGB"), ("JPEG", "RGB"), ("BMP", "RGB"), ("TIFF", "RGB"), ("PNG", "P"),
+                      ("GIF", "P"), ("PNG", "RGBA"), ("WEBP", "RGB")):  # fmt: skip
+        buf = io.BytesIO()
+        im.convert(mode).save(buf, fmt)
+        out.append(buf.getvalue())
+    return out
+
+
+def tmpdir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="zerodce-fuzz-"))
