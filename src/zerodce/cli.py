@@ -26,6 +26,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     import torch
 
     from ._runtime import tune_allocator
+    from .losses import LossWeights
     from .model import ModelConfig
     from .train import TrainConfig, train
 
@@ -34,7 +35,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     tune_allocator()
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = ModelConfig(arch="dcenet++", scale=args.scale) if args.arch == "dcenet++" else ModelConfig()
+    plus = args.arch == "dcenet++"
+    model = ModelConfig(arch="dcenet++", scale=args.scale) if plus else ModelConfig()
+    smooth = args.smoothness_weight if args.smoothness_weight is not None else (1600.0 if plus else 200.0)
     cfg = TrainConfig(
         data=Path(args.data),
         out=Path(args.out),
@@ -49,6 +52,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         model=model,
         resume=args.resume,
         max_steps=args.max_steps,
+        device=args.device,
+        loss=LossWeights(smoothness=smooth),
     )
     path = train(cfg, progress=None if args.quiet else _bar)
     if int(os.environ.get("RANK", "0")) == 0:
@@ -163,7 +168,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0, help="seeds the split, the initial weights and the batch order")
     t.add_argument("--held-out", type=float, default=0.2, help="fraction held out for the per-epoch test loss")
     t.add_argument("--arch", choices=["dcenet", "dcenet++"], default="dcenet")
-    t.add_argument("--scale", type=int, default=12, help="dcenet++ only: downscale factor for curve estimation")
+    t.add_argument(
+        "--scale",
+        type=int,
+        default=12,
+        help="dcenet++ only: downscale factor recorded for inference (training runs at full size)",
+    )
+    t.add_argument(
+        "--smoothness-weight",
+        type=float,
+        default=None,
+        help="illumination-smoothness loss weight (default: 200 for dcenet, 1600 for dcenet++ as the authors)",
+    )
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     t.add_argument("--max-steps", type=int, default=None, help=argparse.SUPPRESS)
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")

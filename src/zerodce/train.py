@@ -75,12 +75,23 @@ class TrainConfig:
     loss: LossWeights = field(default_factory=LossWeights)
     resume: bool = False
     device: str = "cpu"
+    train_scale: int = 1  # Zero-DCE++ only: curve maps at full training resolution (the authors' choice)
     max_steps: int | None = None  # stop after this many optimiser steps (tests, benchmarks)
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["data"], d["out"] = str(self.data), str(self.out)
         return d
+
+
+def _save_as(net: torch.nn.Module, config: ModelConfig, path: Path, meta: dict[str, str]) -> None:
+    """Save with the inference config (a Zero-DCE++ trained at scale 1 ships with its scale)."""
+    trained = net.config
+    net.config = config
+    try:
+        save_weights(net, path, meta)
+    finally:
+        net.config = trained
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -219,8 +230,12 @@ def train(cfg: TrainConfig, progress: ProgressFactory | None = None) -> Path:
         raise ValueError("no readable training images")
 
     torch.manual_seed(cfg.seed)
-    net = build_model(cfg.model)
-    init_weights(net, torch.Generator().manual_seed(cfg.seed))
+    plus = cfg.model.arch == "dcenet++"
+    # Zero-DCE++ is trained with its curve maps at full resolution and applied at 1/scale; its
+    # authors keep PyTorch's default initialisation, Zero-DCE's use N(0, 0.02).
+    net = build_model(dataclasses.replace(cfg.model, scale=cfg.train_scale) if plus else cfg.model)
+    if not plus:
+        init_weights(net, torch.Generator().manual_seed(cfg.seed))
     net = net.to(device, memory_format=torch.channels_last).train()
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     history: list[dict[str, float]] = []
@@ -300,7 +315,7 @@ def train(cfg: TrainConfig, progress: ProgressFactory | None = None) -> Path:
                 ckpt_path,
                 {"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1, "history": history},
             )
-            save_weights(net, out / f"epoch{epoch + 1:03d}.safetensors", {"zerodce.epoch": str(epoch + 1)})
+            _save_as(net, cfg.model, out / f"epoch{epoch + 1:03d}.safetensors", {"zerodce.epoch": str(epoch + 1)})
             _write_log(out, history)
         if cfg.max_steps is not None and step >= cfg.max_steps:
             break
@@ -310,7 +325,7 @@ def train(cfg: TrainConfig, progress: ProgressFactory | None = None) -> Path:
         meta = {"zerodce.epochs": str(len(history)), "zerodce.train": json.dumps(cfg.to_json())}
         if history:
             meta["zerodce.heldout_loss"] = f"{history[-1]['heldout_loss']:.6f}"
-        save_weights(net.to(memory_format=torch.contiguous_format), final, meta)
+        _save_as(net.to(memory_format=torch.contiguous_format), cfg.model, final, meta)
     if dist.world > 1:
         import torch.distributed as td
 
