@@ -65,3 +65,37 @@ def test_resume_equals_uninterrupted(dark_folder, tmp_path):
     wf, wr = _weights(full), _weights(resumed)
     assert all(torch.equal(wf[k], wr[k]) for k in wf)
     assert len(list(csv.DictReader(open(tmp_path / "part" / "log.csv")))) == 3
+
+
+def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(8)
+    for i in range(40):
+        Image.fromarray((rng.random((96, 96, 3)) * 60).astype(np.uint8)).save(data / f"{i:02d}.png")
+    args = ["--data", str(data), "--epochs", "3", "--batch-size", "4", "--size", "96", "--seed", "4", "--quiet"]
+    base = [sys.executable, "-m", "zerodce", "train"]
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([*base, *args, "--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (killed / "epoch001.safetensors").exists():
+        time.sleep(0.01)
+    time.sleep(0.3)  # well inside epoch 2
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "model.safetensors").exists(), "the run finished before it could be killed"
+    state = torch.load(killed / "checkpoint.pt", weights_only=True)  # never half-written: it loads
+    assert state["epoch"] in (1, 2)
+    assert subprocess.run([*base, *args, "--out", str(killed), "--resume"], capture_output=True).returncode == 0
+    full = tmp_path / "full"
+    assert subprocess.run([*base, *args, "--out", str(full)], capture_output=True).returncode == 0
+    a, b = _weights(killed / "model.safetensors"), _weights(full / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert len(list(csv.DictReader(open(killed / "log.csv")))) == 3
+    assert not list(killed.glob(".*.part"))

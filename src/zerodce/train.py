@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import torch
 
-from ._atomic import atomic_write_bytes
+from ._atomic import atomic_write_bytes, remove_stale_parts
 from .data import ImageSet, list_images, read_split, split_files, split_json
 from .losses import LossWeights, zero_dce_loss
 from .model import ModelConfig, build_model, count_parameters, init_weights
@@ -220,6 +220,8 @@ def train(cfg: TrainConfig, progress: ProgressFactory | None = None) -> Path:
     ckpt_path = out / CHECKPOINT
     if ckpt_path.exists() and not cfg.resume:
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    if dist.main:
+        remove_stale_parts(out)  # temporaries of a killed run; the files they were replacing are intact
 
     train_files, test_files = _prepare_split(cfg, write=dist.main)
     bar = make_bar(len(train_files) + len(test_files), "decoding")
