@@ -69,6 +69,16 @@ class _CurveNet(nn.Module):
     def curve_maps(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def _estimate(self, x: torch.Tensor) -> torch.Tensor:
+        """The shared topology: 7 layers, symmetric concatenation, tanh (conv1..conv7 per subclass)."""
+        x1 = F.relu(self.conv1(x))  # (B, 3, H, W) -> (B, c, H, W)
+        x2 = F.relu(self.conv2(x1))
+        x3 = F.relu(self.conv3(x2))
+        x4 = F.relu(self.conv4(x3))
+        x5 = F.relu(self.conv5(torch.cat([x3, x4], 1)))  # (B, 2c, H, W) -> (B, c, H, W)
+        x6 = F.relu(self.conv6(torch.cat([x2, x5], 1)))
+        return torch.tanh(self.conv7(torch.cat([x1, x6], 1)))  # (B, 3 * n_iter or 3, H, W)
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Enhance ``x`` (B, 3, H, W) in [0, 1]; return (enhanced (B, 3, H, W), curve maps A)."""
         a = self.curve_maps(x)
@@ -104,13 +114,7 @@ class DCENet(_CurveNet):
         self.conv7 = conv(2 * c, out)
 
     def curve_maps(self, x: torch.Tensor) -> torch.Tensor:
-        x1 = F.relu(self.conv1(x))  # (B, 3, H, W) -> (B, c, H, W)
-        x2 = F.relu(self.conv2(x1))
-        x3 = F.relu(self.conv3(x2))
-        x4 = F.relu(self.conv4(x3))
-        x5 = F.relu(self.conv5(torch.cat([x3, x4], 1)))  # (B, 2c, H, W) -> (B, c, H, W)
-        x6 = F.relu(self.conv6(torch.cat([x2, x5], 1)))
-        return torch.tanh(self.conv7(torch.cat([x1, x6], 1)))  # (B, 3 * n_iter, H, W)
+        return self._estimate(x)  # (B, 3 * n_iter, H, W)
 
 
 class _SeparableConv(nn.Module):
@@ -152,25 +156,16 @@ class DCENetPP(_CurveNet):
         self.conv6 = _SeparableConv(2 * c, c)
         self.conv7 = _SeparableConv(2 * c, 3)
 
-    def _maps_at(self, x: torch.Tensor) -> torch.Tensor:
-        x1 = F.relu(self.conv1(x))
-        x2 = F.relu(self.conv2(x1))
-        x3 = F.relu(self.conv3(x2))
-        x4 = F.relu(self.conv4(x3))
-        x5 = F.relu(self.conv5(torch.cat([x3, x4], 1)))
-        x6 = F.relu(self.conv6(torch.cat([x2, x5], 1)))
-        return torch.tanh(self.conv7(torch.cat([x1, x6], 1)))  # (B, 3, h, w)
-
     def curve_maps(self, x: torch.Tensor) -> torch.Tensor:
         s = self.config.scale
         if s == 1:
-            return self._maps_at(x)
+            return self._estimate(x)
         h, w = x.shape[-2:]
         ph, pw = -h % s, -w % s
         xp = F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
         hp, wp = h + ph, w + pw
         small = F.interpolate(xp, size=(hp // s, wp // s), mode="bilinear", align_corners=False)
-        a = self._maps_at(small)  # (B, 3, hp/s, wp/s)
+        a = self._estimate(small)  # (B, 3, hp/s, wp/s)
         a = F.interpolate(a, size=(hp, wp), mode="bilinear", align_corners=True)
         return a[..., :h, :w]
 
