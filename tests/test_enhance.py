@@ -58,11 +58,13 @@ def test_grey_stays_grey(enh):
     assert y.ndim == 2
 
 
-@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "P", "I;16", "CMYK"])
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "P", "I;16", "I", "CMYK"])
 def test_pil_modes(enh, mode):
     base = Image.fromarray(_dark((11, 7, 3), np.uint8))
     if mode == "I;16":
         im = Image.fromarray(_dark((11, 7), np.uint16))
+    elif mode == "I":
+        im = Image.fromarray(_dark((11, 7), np.uint16).astype(np.int32), "I")
     elif mode == "P":
         im = base.convert("P")
     else:
@@ -73,6 +75,9 @@ def test_pil_modes(enh, mode):
     assert out.mode == expected_mode
     if mode in ("RGBA", "LA"):
         assert np.array_equal(np.asarray(out)[..., -1], np.asarray(im)[..., -1])
+    if mode in ("I;16", "I"):  # 16-bit data keeps its scale: brighter, not clipped to 8 bits
+        a, b = np.asarray(im).astype(float), np.asarray(out).astype(float)
+        assert b.mean() > a.mean() and b.max() > 255
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])

@@ -170,7 +170,7 @@ def _enhance_array(a: np.ndarray, enhancer: Enhancer) -> np.ndarray:
     raise ValueError(f"unsupported array shape {a.shape}; expected HxW, HxWx1, HxWx2, HxWx3 or HxWx4")
 
 
-_PIL_RGB_MODES = {"RGB", "RGBA", "L", "LA", "I;16", "I;16B", "I;16L"}
+_PIL_RGB_MODES = {"RGB", "RGBA", "L", "LA", "I", "I;16", "I;16B", "I;16L"}
 
 
 def _enhance_pil(im: Image.Image, enhancer: Enhancer) -> Image.Image:
@@ -180,9 +180,11 @@ def _enhance_pil(im: Image.Image, enhancer: Enhancer) -> Image.Image:
         im = im.convert("RGBA" if has_alpha else "RGB")
         mode = im.mode
     if mode.startswith("I;16"):
-        arr = np.asarray(im).astype(np.uint16)
-        out = _enhance_array(arr, enhancer)
-        return Image.fromarray(out.astype(np.uint16)).convert(mode) if mode != "I;16" else Image.fromarray(out)
+        out = _enhance_array(np.asarray(im).astype(np.uint16), enhancer)
+        return Image.fromarray(out)  # native-endian 16-bit grey ("I;16")
+    if mode == "I":  # 32-bit integer grey, in practice 16-bit data: enhanced on the 0..65535 scale
+        arr = np.clip(np.asarray(im), 0, 65535).astype(np.uint16)
+        return Image.fromarray(_enhance_array(arr, enhancer).astype(np.int32), "I")
     out = _enhance_array(np.asarray(im), enhancer)
     return Image.fromarray(out, mode)
 
