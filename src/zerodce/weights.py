@@ -14,8 +14,8 @@ from importlib import resources
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save
 from torch import nn
 
 from ._atomic import atomic_write_bytes
@@ -101,11 +101,9 @@ def convert_authors_state_dict(state: Mapping[str, torch.Tensor]) -> tuple[dict[
 def _read_any(path: Path) -> tuple[dict[str, torch.Tensor], ModelConfig | None, dict[str, str]]:
     if path.suffix == ".safetensors":
         try:
-            tensors = load_file(str(path))
-            from safetensors import safe_open
-
             with safe_open(str(path), "pt") as f:
                 meta = dict(f.metadata() or {})
+                tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - not a dict
         except (SafetensorError, OSError, ValueError) as exc:
             raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from None
         if "zerodce.config" not in meta:
