@@ -13,19 +13,24 @@ from zerodce.model import DCENet, DCENetPP, ModelConfig, init_weights
 from zerodce.weights import WeightsError, convert_checkpoint, load_model, save_weights
 
 
-def authors_zerodce_forward(sd: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """The authors' Zero-DCE forward, written from their description: x + r (x^2 - x)."""
-
-    def conv(i: int, t: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(t, sd[f"e_conv{i}.weight"], sd[f"e_conv{i}.bias"], padding=1)
-
+def _authors_topology(conv, x: torch.Tensor) -> torch.Tensor:
+    """Both authors' networks: 7 layers, concatenations [x3,x4], [x2,x5], [x1,x6], tanh."""
     x1 = torch.relu(conv(1, x))
     x2 = torch.relu(conv(2, x1))
     x3 = torch.relu(conv(3, x2))
     x4 = torch.relu(conv(4, x3))
     x5 = torch.relu(conv(5, torch.cat([x3, x4], 1)))
     x6 = torch.relu(conv(6, torch.cat([x2, x5], 1)))
-    r = torch.tanh(conv(7, torch.cat([x1, x6], 1)))
+    return torch.tanh(conv(7, torch.cat([x1, x6], 1)))
+
+
+def authors_zerodce_forward(sd: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """The authors' Zero-DCE forward, written from their description: x + r (x^2 - x)."""
+
+    def conv(i: int, t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(t, sd[f"e_conv{i}.weight"], sd[f"e_conv{i}.bias"], padding=1)
+
+    r = _authors_topology(conv, x)
     for i in range(8):
         ri = r[:, 3 * i : 3 * i + 3]
         x = x + ri * (x * x - x)
@@ -39,13 +44,7 @@ def authors_zerodcepp_forward(sd: dict[str, torch.Tensor], x: torch.Tensor, scal
         return F.conv2d(t, sd[p + "point_conv.weight"], sd[p + "point_conv.bias"])
 
     xd = F.interpolate(x, scale_factor=1 / scale, mode="bilinear") if scale != 1 else x
-    x1 = torch.relu(conv(1, xd))
-    x2 = torch.relu(conv(2, x1))
-    x3 = torch.relu(conv(3, x2))
-    x4 = torch.relu(conv(4, x3))
-    x5 = torch.relu(conv(5, torch.cat([x3, x4], 1)))
-    x6 = torch.relu(conv(6, torch.cat([x2, x5], 1)))
-    r = torch.tanh(conv(7, torch.cat([x1, x6], 1)))
+    r = _authors_topology(conv, xd)
     if scale != 1:
         r = F.interpolate(r, scale_factor=scale, mode="bilinear", align_corners=True)
     for _ in range(8):

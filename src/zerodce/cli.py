@@ -61,23 +61,30 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _without_nproc(argv: list[str]) -> list[str]:
+    """``argv`` minus ``--nproc N`` / ``--nproc=N``.
+
+    Example:
+        >>> _without_nproc(["train", "--nproc", "2", "--data", "d", "--nproc=3", "--epochs", "1"])
+        ['train', '--data', 'd', '--epochs', '1']
+    """
+    rest: list[str] = []
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True  # and its value
+        elif not a.startswith("--nproc="):
+            rest.append(a)
+    return rest
+
+
 def _relaunch_with_torchrun(nproc: int) -> int:
     """``zerodce train --nproc N ...`` == ``torchrun --nproc-per-node N -m zerodce train ...``."""
     import subprocess
 
-    argv = sys.argv[1:]
-    rest: list[str] = []
-    skip = False
-    for i, a in enumerate(argv):
-        if skip:
-            skip = False
-            continue
-        if a == "--nproc":
-            skip = True
-            continue
-        if a.startswith("--nproc="):
-            continue
-        rest.append(argv[i])
+    rest = _without_nproc(sys.argv[1:])
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
            "-m", "zerodce", *rest]  # fmt: skip
     return subprocess.call(cmd)
