@@ -35,7 +35,8 @@ def photos(tmp_path):
 
 def test_enhance_folder_end_to_end(photos, tmp_path, model_file):
     out = tmp_path / "out"
-    r = run("enhance", photos, "-o", out, "--model", model_file, "--recursive")
+    # The plain model (no balance, no denoiser): this random model brightens every channel.
+    r = run("enhance", photos, "-o", out, "--model", model_file, "--recursive", "--balance", "none", "--denoise", "0")
     assert r.returncode == 1, r.stderr  # one broken file
     assert "broken.jpg" in r.stdout and "enhanced 4, failed 1" in r.stdout
     for name in ("a.jpg", "b.png", "sub/c.bmp", "d.tif"):
@@ -43,6 +44,22 @@ def test_enhance_folder_end_to_end(photos, tmp_path, model_file):
         assert dst.format == src.format and dst.size == src.size
         assert np.asarray(dst).mean() > np.asarray(src).mean()
     assert not list(out.rglob("*.part")) and not (out / "broken.jpg").exists()
+
+
+def test_enhance_exposure_option_sets_brightness(photos, tmp_path, model_file):
+    from zerodce.metrics import luma
+
+    means = []
+    for level in ("0.35", "0.6"):
+        out = tmp_path / f"out{level}"
+        r = run("enhance", photos / "b.png", "-o", out, "--model", model_file, "--exposure", level, "--balance", "1")
+        assert r.returncode == 0, r.stderr
+        rgb = np.asarray(Image.open(out / "b.png")).astype(np.float64)
+        means.append(luma(rgb).mean() / 255)
+        assert means[-1] == pytest.approx(float(level), abs=0.03)
+        assert np.ptp(rgb.reshape(-1, 3).mean(0)) / 255 < 0.03  # grey-world balance
+    r = run("enhance", photos / "b.png", "-o", tmp_path / "bad", "--model", model_file, "--exposure", "1.5")
+    assert r.returncode == 2 and "exposure must be in (0, 1)" in r.stderr
 
 
 def test_enhance_png_matches_python_api(photos, tmp_path, model_file, small_model):

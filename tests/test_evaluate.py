@@ -85,10 +85,11 @@ def test_brightening_ranks_above_identity(paired, small_model, tmp_path):
     from zerodce.weights import save_weights
 
     path = save_weights(small_model, tmp_path / "m.safetensors")
-    methods = {s: parse_method(s) for s in ("identity", "gamma:0.5", f"model:{path}")}
+    plain = f"model:{path},balance=none,denoise=0"  # this random model brightens every channel
+    methods = {s: parse_method(s) for s in ("identity", "gamma:0.5", plain)}
     summary = summarise(evaluate_paired(pair_folders(*paired), methods))
     assert summary["gamma:0.5"]["psnr"] > summary["identity"]["psnr"] + 3
-    assert summary[f"model:{path}"]["psnr"] > summary["identity"]["psnr"]
+    assert summary[plain]["psnr"] > summary["identity"]["psnr"]
     assert summary["identity"]["n"] == 4
 
 
@@ -123,3 +124,31 @@ def test_cli_report_files_parse(paired, tmp_path):
     r = subprocess.run([sys.executable, "-m", "zerodce", "evaluate", "--low", low, "--report", rep / "u",
                         "--method", "identity"], capture_output=True, text=True, timeout=300)  # fmt: skip
     assert r.returncode == 0 and "colourfulness" in (rep / "u" / "summary.md").read_text()
+
+
+def test_chain_and_bilateral_match_direct_calls(paired):
+    import cv2
+
+    x = np.asarray(Image.open(next(iter(sorted(paired[0].iterdir())))).convert("RGB"))
+    chained = parse_method("gamma:0.5+bilateral+gamma-mean:0.45")(x)
+    step = cv2.bilateralFilter(np.clip(np.rint((x / 255.0) ** 0.5 * 255), 0, 255).astype(np.uint8), 9, 40, 9)
+    assert np.array_equal(chained, parse_method("gamma-mean:0.45")(step))
+    with pytest.raises(ValueError, match="unknown model option"):
+        parse_method("model:zerodce,strength=2")
+
+
+def test_exposure_plot_in_report(paired, small_model, tmp_path):
+    from zerodce.evaluate import exposure_series, write_report
+    from zerodce.weights import save_weights
+
+    path = save_weights(small_model, tmp_path / "m.safetensors")
+    specs = [f"model:{path},exposure={e},denoise=0" for e in (0.3, 0.45, 0.6)]
+    methods = {s: parse_method(s) for s in specs}
+    summary = summarise(evaluate_paired(pair_folders(*paired), methods))
+    ((family, pts),) = exposure_series(summary).items()
+    assert family == f"model:{path},denoise=0" and [p[0] for p in pts] == [0.3, 0.45, 0.6]
+    achieved = [p[1] for p in pts]
+    assert achieved == sorted(achieved) and all(abs(a - r) < 0.03 for r, a in pts)
+    written = write_report(tmp_path / "rep", [], summary)
+    assert tmp_path / "rep" / "exposure.png" in written
+    assert Image.open(tmp_path / "rep" / "exposure.png").size[0] > 100

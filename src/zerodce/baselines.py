@@ -10,8 +10,13 @@ named by a spec string (``zerodce evaluate --method SPEC``):
 - ``he``: global histogram equalisation of the luma (JPEG YCbCr Y), chroma kept.
 - ``clahe``: contrast-limited adaptive histogram equalisation of the luma (scikit-image,
   ``clip_limit=0.01``, default 1/8-image tiles), chroma kept.
-- ``model:NAME_OR_PATH``: a bundled model (``model:zerodce``) or weights file, including the
-  authors' ``.pth`` (converted on load, never unpickled with code).
+- ``bilateral``: OpenCV's ``bilateralFilter(d=9, sigmaColor=40, sigmaSpace=9)`` (``bilateral:D,SC,SS``
+  for other values); a post-filter, meant for chains.
+- ``model:NAME_OR_PATH[,exposure=E][,balance=B][,denoise=S]``: a bundled model (``model:zerodce``)
+  or weights file, including the authors' ``.pth`` (converted on load, never unpickled with code),
+  with the :class:`~zerodce.enhance.Enhancer` options (their defaults when not given; the plain
+  model is ``model:NAME,balance=none,denoise=0``).
+- ``A+B+...``: a chain, applied left to right, e.g. ``model:authors.pth+bilateral+gamma-mean:0.45``.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image, ImageOps
 
-__all__ = ["Method", "parse_method", "DEFAULT_BASELINES", "gamma", "gamma_to_mean", "hist_eq", "clahe"]
+__all__ = ["Method", "parse_method", "DEFAULT_BASELINES", "gamma", "gamma_to_mean", "hist_eq", "clahe", "bilateral"]
 
 Method = Callable[[np.ndarray], np.ndarray]
 DEFAULT_BASELINES = ("identity", "gamma:0.4", "gamma-mean:0.45", "he", "clahe")
@@ -72,15 +77,40 @@ def clahe(rgb: np.ndarray, clip_limit: float = 0.01) -> np.ndarray:
     return _on_luma(rgb, fn)
 
 
+def bilateral(rgb: np.ndarray, d: int = 9, sigma_color: float = 40.0, sigma_space: float = 9.0) -> np.ndarray:
+    """OpenCV's bilateral filter on uint8 RGB (extra ``zerodce[eval]``)."""
+    import cv2
+
+    return cv2.bilateralFilter(np.ascontiguousarray(rgb), d, sigma_color, sigma_space)
+
+
 def _model(spec: str, device: str) -> Method:
     from .enhance import Enhancer, enhance
 
-    enhancer = Enhancer(spec, device)
+    path, *opts = spec.split(",")
+    kwargs: dict[str, float | None] = {}
+    for opt in opts:
+        key, _, value = opt.partition("=")
+        if key not in ("exposure", "denoise", "balance") or not value:
+            raise ValueError(f"unknown model option {opt!r} in {spec!r}; expected exposure=E, balance=B or denoise=S")
+        kwargs[key] = None if value == "none" else float(value)
+    enhancer = Enhancer(path, device, **kwargs)
     return lambda rgb: enhance(rgb, enhancer)
+
+
+def _chain(methods: list[Method]) -> Method:
+    def run(rgb: np.ndarray) -> np.ndarray:
+        for m in methods:
+            rgb = m(rgb)
+        return rgb
+
+    return run
 
 
 def parse_method(spec: str, device: str = "cpu") -> Method:
     """Build the method a spec string names (see the module docstring)."""
+    if "+" in spec:
+        return _chain([parse_method(part, device) for part in spec.split("+")])
     name, _, arg = spec.partition(":")
     try:
         if name == "identity" and not arg:
@@ -93,6 +123,9 @@ def parse_method(spec: str, device: str = "cpu") -> Method:
             return lambda rgb: gamma_to_mean(rgb, level)
         if name == "he" and not arg:
             return hist_eq
+        if name == "bilateral":
+            d, sc, ss = (float(v) for v in arg.split(",")) if arg else (9, 40.0, 9.0)
+            return lambda rgb: bilateral(rgb, int(d), sc, ss)
         if name == "clahe":
             limit = float(arg) if arg else 0.01
             return lambda rgb: clahe(rgb, limit)
@@ -100,4 +133,7 @@ def parse_method(spec: str, device: str = "cpu") -> Method:
         raise ValueError(f"bad method parameter in {spec!r}") from None
     if name == "model" and arg:
         return _model(arg, device)
-    raise ValueError(f"unknown method {spec!r}; expected identity, gamma:G, gamma-mean:L, he, clahe or model:PATH")
+    raise ValueError(
+        f"unknown method {spec!r}; expected identity, gamma:G, gamma-mean:L, he, clahe, bilateral, "
+        "model:PATH or a chain A+B"
+    )

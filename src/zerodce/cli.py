@@ -54,11 +54,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
         max_steps=args.max_steps,
         device=args.device,
         loss=LossWeights(smoothness=smooth),
+        train_scales=tuple(int(v) for v in args.train_scales.split(",")) if args.train_scales else (),
+        teacher=_model_path(args.teacher) if args.teacher else None,
     )
     path = train(cfg, progress=None if args.quiet else _bar)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"weights: {path}")
     return 0
+
+
+def _model_path(name: str) -> Path:
+    from .weights import resolve_model
+
+    return resolve_model(name)
 
 
 def _without_nproc(argv: list[str]) -> list[str]:
@@ -90,6 +98,38 @@ def _relaunch_with_torchrun(nproc: int) -> int:
     return subprocess.call(cmd)
 
 
+def _enhancer_options(args: argparse.Namespace) -> dict:
+    return {"tile": args.tile, "exposure": args.exposure, "balance": args.balance, "denoise": args.denoise}
+
+
+def _balance(value: str) -> float | None:
+    return None if value == "none" else float(value)
+
+
+def add_adjust_arguments(p: argparse.ArgumentParser) -> None:
+    """--exposure, --balance, --denoise (shared by the commands that enhance)."""
+    from .adjust import DEFAULT_BALANCE, DEFAULT_DENOISE
+
+    p.add_argument(
+        "--exposure",
+        type=float,
+        default=None,
+        help="target mean brightness of the output, e.g. 0.4 (darker) .. 0.7 (brighter); default: the model's own",
+    )
+    p.add_argument(
+        "--balance",
+        type=_balance,
+        default=DEFAULT_BALANCE,
+        help=f"colour balance: 0 = the input's, 1 = grey-world, none = the model's (default {DEFAULT_BALANCE})",
+    )
+    p.add_argument(
+        "--denoise",
+        type=float,
+        default=DEFAULT_DENOISE,
+        help=f"gain-aware denoising strength, 0 = off (default {DEFAULT_DENOISE})",
+    )
+
+
 def _cmd_enhance(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -115,11 +155,18 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     if args.ray is not None:
         from .cluster import enhance_on_ray
 
-        results = enhance_on_ray(jobs, args.model, address=args.ray or None, workers=args.workers, **opts)
+        results = enhance_on_ray(
+            jobs,
+            args.model,
+            address=args.ray or None,
+            workers=args.workers,
+            enhancer_options=_enhancer_options(args),
+            **opts,
+        )
     else:
         tune_allocator()
         try:
-            enhancer = Enhancer(args.model, args.device, tile=args.tile)
+            enhancer = Enhancer(args.model, args.device, **_enhancer_options(args))
         except (WeightsError, ValueError, RuntimeError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -187,6 +234,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="illumination-smoothness loss weight (default: 200 for dcenet, 1600 for dcenet++ as the authors)",
     )
+    t.add_argument(
+        "--train-scales",
+        default=None,
+        help="dcenet++ only: comma-separated curve-map scales cycled one per step during training (e.g. 2,4,8)",
+    )
+    t.add_argument(
+        "--teacher",
+        default=None,
+        help="distil: fit this trained model's outputs (L1) instead of the non-reference losses",
+    )
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     t.add_argument("--max-steps", type=int, default=None, help=argparse.SUPPRESS)
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -225,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run on a Ray cluster (needs zerodce[ray]); no ADDRESS starts a local one",
     )
     e.add_argument("--workers", type=int, default=2, help="with --ray: model-holding actors (default 2)")
+    add_adjust_arguments(e)
     e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=_cmd_enhance)
 

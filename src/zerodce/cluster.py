@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 class _EnhanceActor:
     """A Ray Data callable class: one model per actor, one row per file."""
 
-    def __init__(self, model: str, threads: int, opts: dict) -> None:
+    def __init__(self, model: str, threads: int, opts: dict, enhancer_options: dict | None = None) -> None:
         import torch
 
         from ._runtime import tune_allocator
@@ -31,7 +31,7 @@ class _EnhanceActor:
 
         torch.set_num_threads(threads)
         tune_allocator()
-        self.enhancer = Enhancer(model)
+        self.enhancer = Enhancer(model, **(enhancer_options or {}))
         self.opts = opts
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -58,12 +58,15 @@ def enhance_on_ray(
     overwrite: bool = False,
     skip_existing: bool = False,
     quality: int = 95,
+    enhancer_options: dict | None = None,
 ) -> list[tuple[Job, str, str]]:
     """Enhance ``jobs`` with ``workers`` Ray actors; returns ``(job, status, error)`` per file, in order.
 
     Args:
         address: a running cluster (``"auto"`` or ``"ray://head:10001"``); ``None`` starts a local
             Ray instance sized to ``workers * threads_per_worker`` CPUs.
+        enhancer_options: keyword arguments for each actor's :class:`~zerodce.enhance.Enhancer`
+            (exposure, balance, denoise, tile).
     """
     if Path(str(model)).exists():  # actors may run elsewhere: give them an absolute path
         model = str(Path(str(model)).resolve())
@@ -85,6 +88,7 @@ def enhance_on_ray(
                 "model": str(model),
                 "threads": threads_per_worker,
                 "opts": {"overwrite": overwrite, "skip_existing": skip_existing, "quality": quality},
+                "enhancer_options": enhancer_options,
             },
             batch_size=batch_size,
             concurrency=workers,

@@ -10,6 +10,8 @@ images and tensors to that contract and returns the same kind, shape and dtype i
 from __future__ import annotations
 
 import functools
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -18,6 +20,17 @@ import torch
 from PIL import Image
 from torch import nn
 
+from .adjust import (
+    DEFAULT_BALANCE,
+    DEFAULT_DENOISE,
+    denoise_halo,
+    exposure_offset,
+    gain_aware_denoise,
+    noise_sigma,
+    offset_maps,
+    thumbnail,
+)
+from .backends import Backend, Precision, make_backend
 from .curves import apply_curves
 from .weights import DEFAULT_MODEL, load_model
 
@@ -26,10 +39,12 @@ __all__ = ["Enhancer", "enhance", "receptive_radius"]
 TileArg = int | Literal["auto"] | None
 T = TypeVar("T")
 
-# Above this many pixels per image the default ("auto") processes DCE-Net in tiles: its
-# activations take about 1 KB per pixel, so an untiled 12 MP photo needs ~12 GB.
-AUTO_TILE_PIXELS = 1536 * 1536
-AUTO_TILE = 1024
+# Working memory of DCE-Net per pixel of a tile (activations of 32-channel layers and their
+# concatenations, measured: benchmarks/speed.py), and the share of available memory "auto" tiling
+# lets one tile use, capped so that huge photos stay well under 2 GiB in all.
+BYTES_PER_PIXEL = 1100
+AUTO_BUDGET_SHARE = 0.25
+AUTO_BUDGET_CAP = 384 * 2**20
 
 
 def receptive_radius(model: nn.Module) -> int:
@@ -37,15 +52,61 @@ def receptive_radius(model: nn.Module) -> int:
     return 7
 
 
+def available_memory() -> int:
+    """Bytes of memory available to this process (MemAvailable; 4 GiB when unknown)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 * 2**30
+
+
+def auto_tile(h: int, w: int, budget: int | None = None) -> int | None:
+    """Tile side for an h x w image under a memory budget, or None when it fits whole.
+
+    Example:
+        >>> auto_tile(900, 1200, budget=2**30), auto_tile(3000, 4000, budget=384 * 2**20)
+        (None, 576)
+    """
+    if budget is None:
+        budget = min(int(available_memory() * AUTO_BUDGET_SHARE), AUTO_BUDGET_CAP)
+    pixels = max(budget // BYTES_PER_PIXEL, 64 * 64)
+    if h * w <= pixels:
+        return None
+    return max(64, int(pixels**0.5) // 64 * 64)
+
+
+@dataclass
+class _Controls:
+    offset: torch.Tensor | None = None  # (B,) or (B, 3) offsets added to the curve parameters
+    sigma: torch.Tensor | None = None  # (B,) input noise level for the denoiser
+
+
 class Enhancer:
     """Apply a curve-estimation model to image tensors, exactly and in bounded memory.
 
     Args:
-        model: a bundled model name (``"zerodce"``), a weights path, or a loaded module.
+        model: a bundled model name (``"zerodce"``, ``"fast"``), a weights path, or a loaded module.
         device: torch device for the computation (``"cpu"``, ``"cuda"``).
         tile: tile side in pixels for large images, ``None`` for never, ``"auto"`` (default) to
-            tile images above ~2.4 MP. Tiles overlap by the receptive radius, so the result
-            equals the untiled one up to float rounding.
+            choose from the available memory (:func:`auto_tile`). Tiles overlap by the receptive
+            radius (plus the denoiser's), so the result equals the untiled one up to float rounding.
+        exposure: target mean brightness (luma) of the output in (0, 1), e.g. 0.4 .. 0.7; ``None``
+            (default) keeps the model's own exposure. See :mod:`zerodce.adjust`.
+        balance: colour balance of the output, 0 (the input's) .. 1 (grey-world), or ``None``
+            to keep the model's colours. See :mod:`zerodce.adjust`.
+        denoise: strength of the gain-aware denoiser (0 = off; 1 filters at the predicted noise
+            level of each output pixel). See :mod:`zerodce.adjust`.
+        backend: ``"auto"`` (onnxruntime on CPU when installed, else PyTorch), ``"torch"`` or
+            ``"onnxruntime"``; see :mod:`zerodce.backends`.
+        precision: ``"fp32"`` (default), ``"bf16"`` (PyTorch autocast) or ``"int8"`` (onnxruntime,
+            bundled quantised graph); reduced precisions trade accuracy for speed (README, "Speed").
+
+    The defaults of ``balance`` and ``denoise`` were chosen by validation (README, "Exposure,
+    colour and noise"); ``Enhancer(model, balance=None, denoise=0)`` is the paper's plain model.
 
     Example:
         >>> enh = Enhancer("zerodce")
@@ -56,7 +117,16 @@ class Enhancer:
     """
 
     def __init__(
-        self, model: str | Path | nn.Module = DEFAULT_MODEL, device: str | torch.device = "cpu", tile: TileArg = "auto"
+        self,
+        model: str | Path | nn.Module = DEFAULT_MODEL,
+        device: str | torch.device = "cpu",
+        tile: TileArg = "auto",
+        *,
+        exposure: float | None = None,
+        balance: float | None = DEFAULT_BALANCE,
+        denoise: float = DEFAULT_DENOISE,
+        backend: Backend = "auto",
+        precision: Precision = "fp32",
     ) -> None:
         self.device = torch.device(device)
         net = model if isinstance(model, nn.Module) else load_model(model)
@@ -65,60 +135,121 @@ class Enhancer:
         if tile is not None and tile != "auto" and (not isinstance(tile, int) or tile < 16):
             raise ValueError(f"tile must be None, 'auto' or an integer >= 16, got {tile!r}")
         self.tile = tile
+        if exposure is not None and not 0.0 < float(exposure) < 1.0:
+            raise ValueError(f"exposure must be in (0, 1), got {exposure!r}")
+        if balance is not None and not 0.0 <= float(balance) <= 1.0:
+            raise ValueError(f"balance must be in [0, 1] or None, got {balance!r}")
+        if not 0.0 <= float(denoise) <= 10.0:
+            raise ValueError(f"denoise strength must be in [0, 10], got {denoise!r}")
+        self.exposure = None if exposure is None else float(exposure)
+        self.balance = None if balance is None else float(balance)
+        self.denoise = float(denoise)
+        self.denoise_radius = 2
+        name = None if isinstance(model, nn.Module) else str(model)
+        self.maps = make_backend(self.model, self.device, backend, precision, name)
+        self.backend, self.precision = self.maps.name, precision
 
     def _tile_for(self, h: int, w: int) -> int | None:
         if self.tile is None:
             return None
         if self.tile == "auto":
-            return AUTO_TILE if h * w > AUTO_TILE_PIXELS else None
+            if self.config.arch == "dcenet++" and self.config.scale > 1:
+                return None  # maps at 1/scale: a few bytes per pixel, no tiling needed
+            return auto_tile(h, w)
         return self.tile if max(h, w) > self.tile else None
 
-    def _whole(self, x: torch.Tensor) -> torch.Tensor:
-        a = self.model.curve_maps(x)
-        return apply_curves(x.clone(), a, self.config.n_iter, inplace=True)
+    def _finish(self, x: torch.Tensor, a: torch.Tensor, ctl: _Controls) -> torch.Tensor:
+        """Curves (with the exposure offset) and the denoiser on one region."""
+        if ctl.offset is not None:
+            a = offset_maps(a, ctl.offset)
+        y = apply_curves(x.clone(), a, self.config.n_iter, inplace=True)
+        if ctl.sigma is not None:
+            y = gain_aware_denoise(y, x, self.denoise, ctl.sigma, self.denoise_radius)
+        return y
 
-    def _tiled(self, x: torch.Tensor, tile: int) -> torch.Tensor:
+    def _controls(self, x: torch.Tensor) -> _Controls:
+        """Per-image quantities computed once on the whole image, so that tiles agree."""
+        ctl = _Controls()
+        if self.exposure is not None or self.balance is not None:
+            small = thumbnail(x)
+            ctl.offset = exposure_offset(small, self.maps(small), self.config.n_iter, self.exposure, self.balance)
+        if self.denoise > 0:
+            ctl.sigma = noise_sigma(x)
+        return ctl
+
+    def _run(self, x: torch.Tensor, out: torch.Tensor, scale: float | None) -> None:
+        """Enhance ``x`` (float, [0, 1]) into ``out``: float, or integer quantised at ``scale``."""
+
+        def put(region: tuple, y: torch.Tensor) -> None:
+            if scale is None:
+                out[region] = y.clamp_(0.0, 1.0)
+            else:
+                out[region] = y.mul_(scale).round_().clamp_(0.0, scale)
+
         _, _, h, w = x.shape
-        out = torch.empty_like(x)
+        ctl = self._controls(x)
+        tile = self._tile_for(h, w)
+        if not tile:
+            put((...,), self._finish(x, self.maps(x), ctl))
+            return
         global_maps = None
         if self.config.arch == "dcenet++" and self.config.scale > 1:
-            global_maps = self.model.curve_maps(x)  # estimated at 1/scale: small even for huge inputs
+            global_maps = self.maps(x)  # estimated at 1/scale: small even for huge inputs
         r = receptive_radius(self.model)
+        d = denoise_halo(self.denoise_radius) if ctl.sigma is not None else 0
         for y0 in range(0, h, tile):
             for x0 in range(0, w, tile):
                 y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+                # The tile plus the denoiser's context (d), whose curve maps need r more pixels of
+                # real image: inner pixels see exactly what they would in the whole image.
+                ey0, ex0, ey1, ex1 = max(y0 - d, 0), max(x0 - d, 0), min(y1 + d, h), min(x1 + d, w)
                 if global_maps is not None:
-                    a = global_maps[..., y0:y1, x0:x1]
+                    a = global_maps[..., ey0:ey1, ex0:ex1]
                 else:
-                    # Halo of r pixels of real image around the tile: inner pixels see exactly
-                    # what they would see in the whole image (zero padding only at true borders).
-                    hy0, hx0, hy1, hx1 = max(y0 - r, 0), max(x0 - r, 0), min(y1 + r, h), min(x1 + r, w)
+                    hy0, hx0, hy1, hx1 = max(ey0 - r, 0), max(ex0 - r, 0), min(ey1 + r, h), min(ex1 + r, w)
                     region = x[..., hy0:hy1, hx0:hx1].contiguous(memory_format=torch.channels_last)
-                    a = self.model.curve_maps(region)[..., y0 - hy0 : y1 - hy0, x0 - hx0 : x1 - hx0]
-                out[..., y0:y1, x0:x1] = apply_curves(x[..., y0:y1, x0:x1].clone(), a, self.config.n_iter, inplace=True)
-        return out
+                    a = self.maps(region)[..., ey0 - hy0 : ey1 - hy0, ex0 - hx0 : ex1 - hx0]
+                y = self._finish(x[..., ey0:ey1, ex0:ex1], a, ctl)
+                put((..., slice(y0, y1), slice(x0, x1)), y[..., y0 - ey0 : y1 - ey0, x0 - ex0 : x1 - ex0])
+
+    def _check(self, x: torch.Tensor) -> None:
+        if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 3:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"expected a tensor of shape (B, 3, H, W), got {shape}")
+        if x.shape[0] == 0 or x.shape[2] == 0 or x.shape[3] == 0:
+            raise ValueError(f"empty image tensor {tuple(x.shape)}")
 
     @torch.inference_mode()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Enhance a float batch (B, 3, H, W) in [0, 1]; same shape, dtype and device out."""
-        if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 3:
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"expected a tensor of shape (B, 3, H, W), got {shape}")
+        self._check(x)
         if not x.is_floating_point():
             raise TypeError(f"expected a floating-point tensor in [0, 1], got {x.dtype}")
-        if x.shape[0] == 0 or x.shape[2] == 0 or x.shape[3] == 0:
-            raise ValueError(f"empty image tensor {tuple(x.shape)}")
         src_dtype, src_device = x.dtype, x.device
         xf = torch.nan_to_num(x.to(self.device, torch.float32), nan=0.0).clamp_(0.0, 1.0)
         xf = xf.contiguous(memory_format=torch.channels_last)
-        tile = self._tile_for(x.shape[2], x.shape[3])
-        y = self._tiled(xf, tile) if tile else self._whole(xf)
-        return y.clamp_(0.0, 1.0).to(src_device, src_dtype).contiguous()
+        out = torch.empty_like(xf)
+        self._run(xf, out, None)
+        return out.to(src_device, src_dtype).contiguous()
+
+    @torch.inference_mode()
+    def enhance_integer(self, x: torch.Tensor, scale: int) -> torch.Tensor:
+        """Enhance integer samples (B, 3, H, W) on 0..``scale`` (uint8: 255, 16-bit: 65535).
+
+        Memory-lean path for files: one float copy of the input, the output quantised tile by
+        tile straight into an integer tensor (uint8, or int32 for 16-bit), channels-last.
+        """
+        self._check(x)
+        xf = x.to(self.device, torch.float32, memory_format=torch.channels_last).div_(scale)
+        out = torch.empty(xf.shape, dtype=torch.uint8 if scale == 255 else torch.int32, device=self.device)
+        out = out.contiguous(memory_format=torch.channels_last)
+        self._run(xf, out, float(scale))
+        return out.cpu()
 
 
 @functools.lru_cache(maxsize=4)
 def _cached_enhancer(model: str, device: str) -> Enhancer:
-    return Enhancer(model, device)
+    return Enhancer(model, device)  # the defaults
 
 
 def _get_enhancer(model: str | Path | nn.Module | Enhancer, device: str | torch.device) -> Enhancer:
@@ -160,6 +291,17 @@ def _enhance_array(a: np.ndarray, enhancer: Enhancer) -> np.ndarray:
         out = _from_unit(y, scale, a.dtype)
         if a.ndim == 3:
             out = np.concatenate([out[..., None], a[..., 1:]], axis=2)
+        return out
+    if a.ndim == 3 and a.shape[2] in (3, 4) and a.dtype in (np.uint8, np.uint16):
+        # Integer samples: no float copy on the numpy side; quantised tile by tile.
+        scale = 255 if a.dtype == np.uint8 else 65535
+        with warnings.catch_warnings():  # read-only arrays (PIL's) are fine: the tensor is only read
+            warnings.simplefilter("ignore", UserWarning)
+            x = torch.from_numpy(a[..., :3] if a.dtype == np.uint8 else a[..., :3].astype(np.int32))
+        y = enhancer.enhance_integer(x.permute(2, 0, 1)[None], scale)
+        out = y[0].permute(1, 2, 0).numpy().astype(a.dtype, copy=False)
+        if a.shape[2] == 4:
+            out = np.concatenate([out, a[..., 3:]], axis=2)  # alpha untouched
         return out
     if a.ndim == 3 and a.shape[2] in (3, 4):
         rgb, scale = _to_unit(a[..., :3])

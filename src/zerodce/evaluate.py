@@ -162,6 +162,49 @@ def _grid_png(inputs: Sequence[Path], methods: Mapping[str, Method], crop: int =
     return buf.getvalue()
 
 
+def exposure_series(summary: Mapping[str, Mapping[str, float]]) -> dict[str, list[tuple[float, float]]]:
+    """Requested exposure vs achieved mean brightness, per method family (labels minus ``exposure=``).
+
+    Example:
+        >>> s = {"model:m,exposure=0.5": {"brightness": 0.49}, "model:m,exposure=0.4": {"brightness": 0.41}}
+        >>> exposure_series(s)
+        {'model:m': [(0.4, 0.41), (0.5, 0.49)]}
+    """
+    series: dict[str, list[tuple[float, float]]] = {}
+    for label, row in summary.items():
+        parts = label.split(",")
+        level = [p for p in parts if p.startswith("exposure=")]
+        if len(level) != 1 or "brightness" not in row:
+            continue
+        family = ",".join(p for p in parts if not p.startswith("exposure="))
+        series.setdefault(family, []).append((float(level[0].split("=", 1)[1]), float(row["brightness"])))
+    return {k: sorted(v) for k, v in series.items() if len(v) >= 2}
+
+
+def _exposure_png(series: Mapping[str, list[tuple[float, float]]], title: str) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4.5), dpi=100)
+    lo = min(v for pts in series.values() for pair in pts for v in pair)
+    hi = max(v for pts in series.values() for pair in pts for v in pair)
+    ax.plot([lo, hi], [lo, hi], color="0.7", lw=1, ls="--", label="achieved = requested")
+    for family, pts in series.items():
+        ax.plot(*zip(*pts, strict=True), "o-", label=family)
+    ax.set_xlabel("requested exposure (--exposure)")
+    ax.set_ylabel("achieved mean brightness (BT.601 luma)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
 def write_report(
     out: Path,
     rows: Sequence[Mapping[str, object]],
@@ -170,7 +213,8 @@ def write_report(
     show: Sequence[Path] = (),
     methods: Mapping[str, Method] | None = None,
 ) -> list[Path]:
-    """Write per_image.csv, summary.json, summary.md (and grid.png when images are shown)."""
+    """Write per_image.csv, summary.json, summary.md, grid.png when images are shown, and
+    exposure.png (requested vs achieved brightness) when a method was run at several exposures."""
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "per_image.csv", out / "summary.json", out / "summary.md"]
     fields = list(dict.fromkeys(k for r in rows for k in r))
@@ -183,6 +227,10 @@ def write_report(
     if show and methods:
         (out / "grid.png").write_bytes(_grid_png(show, methods))
         written.append(out / "grid.png")
+    series = exposure_series(summary)
+    if series:
+        (out / "exposure.png").write_bytes(_exposure_png(series, header))
+        written.append(out / "exposure.png")
     return written
 
 
@@ -209,8 +257,9 @@ no-reference statistics.
   clipped / crushed     fraction of pixels with a channel at 255 / all channels at 0
   cast                  max - min of the channel means / 255 (colour cast)
 
-Methods: identity, gamma:G, gamma-mean:L, he, clahe, model:NAME_OR_PATH (default: all
-baselines and every bundled model; --model PATH adds model:PATH).
+Methods: identity, gamma:G, gamma-mean:L, he, clahe, bilateral, model:NAME_OR_PATH with options
+model:NAME,exposure=E,denoise=S,balance=B, and chains A+B+C (default: all baselines, the authors'
+post-filter chain when ../shared is present, and every bundled model; --model PATH adds model:PATH).
 """
 
 

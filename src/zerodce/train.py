@@ -76,11 +76,17 @@ class TrainConfig:
     resume: bool = False
     device: str = "cpu"
     train_scale: int = 1  # Zero-DCE++ only: curve maps at full training resolution (the authors' choice)
+    # Zero-DCE++ only: cycle the curve-map scale over these values, one per step (overrides train_scale)
+    train_scales: tuple[int, ...] = ()
+    # Distil from this trained model's outputs (L1) instead of the four non-reference losses
+    teacher: Path | None = None
     max_steps: int | None = None  # stop after this many optimiser steps (tests, benchmarks)
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["data"], d["out"] = str(self.data), str(self.out)
+        d["teacher"] = None if self.teacher is None else str(self.teacher)
+        d["train_scales"] = list(self.train_scales)
         return d
 
 
@@ -144,6 +150,26 @@ def _prepare_split(cfg: TrainConfig, write: bool) -> tuple[list[Path], list[Path
     return train_files, test_files
 
 
+class _Teacher:
+    """A trained model's outputs on the training images, computed once and kept (float16)."""
+
+    def __init__(self, path: Path, n: int, device: torch.device) -> None:
+        from .weights import load_model
+
+        self.net = load_model(path).to(device).eval()
+        self.device = device
+        self.cache: list[torch.Tensor | None] = [None] * n
+
+    @torch.no_grad()
+    def outputs(self, images: ImageSet, idx: torch.Tensor) -> torch.Tensor:
+        missing = [int(i) for i in idx if self.cache[int(i)] is None]
+        if missing:
+            y, _ = self.net(images.batch(torch.tensor(missing)).to(self.device))
+            for i, yi in zip(missing, y.clamp(0, 1), strict=True):
+                self.cache[i] = yi.to(torch.float16)
+        return torch.stack([self.cache[int(i)] for i in idx]).float()  # type: ignore[misc]
+
+
 @dataclass
 class _Dist:
     """Process-group facts; world 1 means plain single-process training."""
@@ -185,6 +211,12 @@ def heldout_loss(
         total += float(loss) * len(idx)
     model.train()
     return total / len(images)
+
+
+def _heldout(net: torch.nn.Module, cfg: TrainConfig, images: ImageSet, device: torch.device) -> float:
+    if cfg.train_scales:  # always measured at the first scale, whatever step the cycle is at
+        net.config = dataclasses.replace(net.config, scale=cfg.train_scales[0])
+    return heldout_loss(net, images, cfg.loss, device=device)
 
 
 def _setup_device(cfg: TrainConfig, dist: _Dist) -> torch.device:
@@ -249,6 +281,7 @@ def train(cfg: TrainConfig, progress: ProgressFactory | None = None) -> Path:
         history = state["history"]
         start_epoch = int(state["epoch"])
         log.info("resuming %s after epoch %d", out, start_epoch)
+    teacher = _Teacher(cfg.teacher, len(train_set), device) if cfg.teacher else None
     model: torch.nn.Module = net
     if dist.world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -280,8 +313,15 @@ def train(cfg: TrainConfig, progress: ProgressFactory | None = None) -> Path:
                 if len(share) == 0:
                     share = idx[:1]
             x = train_set.batch(share).to(device)
+            if cfg.train_scales:
+                net.config = dataclasses.replace(net.config, scale=cfg.train_scales[step % len(cfg.train_scales)])
             y, a = model(x)
-            loss, terms = zero_dce_loss(x, y, a, cfg.loss)
+            if teacher is not None:
+                with torch.no_grad():
+                    _, terms = zero_dce_loss(x, y, a, cfg.loss)
+                loss = (y - teacher.outputs(train_set, share)).abs().mean()
+            else:
+                loss, terms = zero_dce_loss(x, y, a, cfg.loss)
             opt.zero_grad(set_to_none=True)
             (loss * weight if dist.world > 1 else loss).backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
@@ -307,7 +347,7 @@ def train(cfg: TrainConfig, progress: ProgressFactory | None = None) -> Path:
                 "step": step,
                 "train_loss": float(sums[0]) / seen,
                 **{f"train_{k}": float(sums[i + 1]) / seen for i, k in enumerate(TERMS)},
-                "heldout_loss": heldout_loss(net, test_set, cfg.loss, device=device),
+                "heldout_loss": _heldout(net, cfg, test_set, device),
                 "images_per_s": seen / seconds,
                 "seconds": seconds,
             }

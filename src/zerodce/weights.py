@@ -58,6 +58,11 @@ def bundled_path(name: str) -> Path:
     return Path(str(resources.files("zerodce") / "models" / BUNDLED_MODELS[name]))
 
 
+def resolve_model(model: str | Path) -> Path:
+    """A bundled model name or a path -> the weights file path."""
+    return bundled_path(str(model)) if str(model) in BUNDLED_MODELS else Path(model)
+
+
 def _canonical(state: Mapping[str, object]) -> dict[str, torch.Tensor]:
     """Unwrap ``state_dict``/``model`` containers and strip DataParallel ``module.`` prefixes."""
     for key in ("state_dict", "model", "params", "params_ema"):

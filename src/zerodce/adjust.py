@@ -1,0 +1,220 @@
+"""Inference-time controls on top of the curves: target exposure and gain-aware denoising.
+
+Both are pure tensor functions on (B, 3, H, W) float images in [0, 1]; :class:`~zerodce.enhance.Enhancer`
+calls them, so the CLI, the Python API and the service share one implementation.
+
+**Exposure** (:func:`exposure_offset`). Zero-DCE's exposure loss pulls patch intensities towards a
+level E fixed at training time. Here the user chooses the level at inference: one scalar ``t`` is
+added to every curve parameter, ``A' = clamp(A + t, -1, 1)``, and ``t`` is found by bisection so
+that the output's mean luma equals the requested level. Every LE step is increasing in ``A`` and,
+for ``|A| <= 1``, in its input, so each output pixel is a non-decreasing function of ``t``: the
+achieved brightness rises monotonically with the requested one, and the model's spatially varying
+curves (which regions it brightens more) are kept.
+
+**Denoising** (:func:`gain_aware_denoise`). Curves amplify sensor noise by their local gain: a pixel
+brightened from 0.05 to 0.4 has its noise multiplied by about 8. The output is filtered in a
+luma/chroma space with a guided filter (He et al., TPAMI 2013) whose regularisation is the
+*predicted output noise variance*, ``eps = (strength * gain * sigma_in)^2``, where ``sigma_in`` is
+the input's noise level (Immerkaer's estimator) and ``gain`` the local luma gain of the curves.
+Regions where the local variance is below that noise level are flattened; edges, whose variance is
+far above it, are kept; dark regions that were brightened a lot are smoothed more than regions the
+curves left alone. Each chroma channel is filtered the same way (self-guided) over a window twice as
+wide, since low-frequency chroma noise is what makes brightened night photos look blotchy. With no
+noise (``sigma`` 0) every channel comes back unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .curves import apply_curves
+
+__all__ = [
+    "luma",
+    "exposure_offset",
+    "curve_offsets",
+    "offset_maps",
+    "channel_targets",
+    "noise_sigma",
+    "box",
+    "guided_filter",
+    "gain_aware_denoise",
+    "denoise_halo",
+]
+
+LUMA = (0.299, 0.587, 0.114)
+# Rec. 601 YCbCr (JPEG): rows give Y, Cb, Cr from R, G, B.
+_RGB2YCC = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+_YCC2RGB = torch.linalg.inv(_RGB2YCC.double()).float()
+
+# Chosen by validation on lol-val100 (README, "Exposure, colour and noise"); never trained on LOL.
+DEFAULT_BALANCE: float | None = 0.5
+DEFAULT_DENOISE = 2.0
+THUMB_SIDE = 256  # long side of the thumbnail the exposure search runs on
+
+
+def luma(x: torch.Tensor) -> torch.Tensor:
+    """Rec. 601 luma of (B, 3, H, W) -> (B, 1, H, W)."""
+    w = x.new_tensor(LUMA).view(1, 3, 1, 1)
+    return (x * w).sum(1, keepdim=True)
+
+
+def thumbnail(x: torch.Tensor, side: int = THUMB_SIDE) -> torch.Tensor:
+    """Area-downscale so that the long side is at most ``side`` (identity when already small)."""
+    h, w = x.shape[-2:]
+    f = max(h, w) / side
+    if f <= 1:
+        return x
+    return F.interpolate(x, size=(max(1, round(h / f)), max(1, round(w / f))), mode="area")
+
+
+def offset_maps(maps: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    """``clamp(maps + offset, -1, 1)``; ``offset`` is (B,) (every channel) or (B, 3) (per colour channel)."""
+    b = maps.shape[0]
+    t = offset.view(b, -1, 1, 1)
+    if t.shape[1] == 3 and maps.shape[1] != 3:
+        t = t.repeat(1, maps.shape[1] // 3, 1, 1)  # the same offset for each iteration's map of a channel
+    return (maps + t).clamp(-1.0, 1.0)
+
+
+def channel_targets(x: torch.Tensor, level: torch.Tensor, balance: float) -> torch.Tensor:
+    """Output channel means (B, 3) with mean luma ``level`` (B,) and a chosen colour balance.
+
+    ``balance`` 0 keeps the input's colour balance (each channel's mean in the input's proportion
+    to its luma, as a global gain would); 1 is grey-world (equal channel means: the assumption of
+    Zero-DCE's colour-constancy loss); values between interpolate.
+    """
+    mu = x.mean(dim=(2, 3))  # (B, 3)
+    ratio = mu / (mu * mu.new_tensor(LUMA)).sum(1, keepdim=True).clamp_min(1e-6)
+    return (level.view(-1, 1) * (1.0 + (1.0 - balance) * (ratio - 1.0))).clamp(1e-3, 1.0 - 1e-3)
+
+
+@torch.no_grad()
+def curve_offsets(
+    x: torch.Tensor, maps: torch.Tensor, n_iter: int, target: torch.Tensor, iters: int = 30
+) -> torch.Tensor:
+    """Offsets ``t`` such that ``apply_curves(x, offset_maps(maps, t))`` hits ``target``.
+
+    ``target`` (B,) is a mean luma (one offset per image for all channels); ``target`` (B, 3) are
+    channel means (one offset per channel: the curves act on each channel separately, so each
+    channel's search is independent). ``t`` is searched in [-2, 2] (every parameter at -1 .. every
+    parameter at +1); a target outside what the curves can reach gives the nearest end.
+
+    Example:
+        >>> x = torch.full((1, 3, 4, 4), 0.1)
+        >>> t = curve_offsets(x, torch.zeros(1, 24, 4, 4), 8, torch.tensor([0.5]))
+        >>> y = apply_curves(x, offset_maps(torch.zeros(1, 24, 4, 4), t), 8)
+        >>> round(float(y.mean()), 3)
+        0.5
+    """
+    per_channel = target.dim() == 2
+    lo = torch.full_like(target, -2.0)
+    hi = torch.full_like(target, 2.0)
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        y = apply_curves(x, offset_maps(maps, mid), n_iter)
+        got = y.mean(dim=(2, 3)) if per_channel else luma(y).mean(dim=(1, 2, 3))
+        bright = got > target
+        hi = torch.where(bright, mid, hi)
+        lo = torch.where(bright, lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def exposure_offset(
+    x: torch.Tensor, maps: torch.Tensor, n_iter: int, level: float | None, balance: float | None = None
+) -> torch.Tensor:
+    """The curve offsets for a requested exposure and colour balance, from a (thumbnail) image.
+
+    ``level`` is the output's target mean luma, ``None`` for the model's own (offset 0); ``balance``
+    ``None`` keeps the model's colours (one offset for all channels), otherwise see
+    :func:`channel_targets`.
+    """
+    if level is not None and not 0.0 < level < 1.0:
+        raise ValueError(f"exposure level must be in (0, 1), got {level}")
+    b = x.shape[0]
+    if level is None:
+        native = luma(apply_curves(x, maps, n_iter)).mean(dim=(1, 2, 3))
+        if balance is None:
+            return x.new_zeros(b)
+        target_luma = native
+    else:
+        target_luma = x.new_full((b,), level)
+    if balance is None:
+        return curve_offsets(x, maps, n_iter, target_luma)
+    return curve_offsets(x, maps, n_iter, channel_targets(x, target_luma, balance))
+
+
+def noise_sigma(x: torch.Tensor) -> torch.Tensor:
+    """Immerkaer's noise standard deviation of each image's luma, (B, 1, H, W) or (B, 3, H, W) -> (B,).
+
+    Same estimator as :func:`zerodce.metrics.noise_sigma` (there on 0..255 numpy arrays), here on
+    tensors in the input's units; 0 for images smaller than 3x3.
+    """
+    y = luma(x) if x.shape[1] == 3 else x
+    h, w = y.shape[-2:]
+    if h < 3 or w < 3:
+        return y.new_zeros(y.shape[0])
+    k = y.new_tensor([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]]).view(1, 1, 3, 3)
+    s = F.conv2d(y, k).abs().sum(dim=(1, 2, 3))
+    return s * math.sqrt(math.pi / 2) / (6.0 * (w - 2) * (h - 2))
+
+
+def box(x: torch.Tensor, r: int) -> torch.Tensor:
+    """Mean over a (2r+1)^2 window, edges replicated (separable)."""
+    if r <= 0:
+        return x
+    k = 2 * r + 1
+    x = F.avg_pool2d(F.pad(x, (r, r, 0, 0), mode="replicate"), (1, k), stride=1)
+    return F.avg_pool2d(F.pad(x, (0, 0, r, r), mode="replicate"), (k, 1), stride=1)
+
+
+def guided_filter(guide: torch.Tensor, src: torch.Tensor, r: int, eps: torch.Tensor | float) -> torch.Tensor:
+    """He et al.'s guided filter, with a per-pixel (broadcastable) regulariser ``eps``.
+
+    ``guide`` (B, 1, H, W), ``src`` (B, C, H, W); output like ``src``. ``q = mean(a) I + mean(b)``
+    with ``a = cov(I, p) / (var(I) + eps)``, ``b = mean(p) - a mean(I)`` over (2r+1)^2 windows.
+    """
+    mean_i = box(guide, r)
+    var_i = box(guide * guide, r) - mean_i * mean_i
+    mean_p = box(src, r)
+    cov = box(guide * src, r) - mean_i * mean_p
+    a = cov / (var_i.clamp_min(0.0) + eps)
+    b = mean_p - a * mean_i
+    return box(a, r) * guide + box(b, r)
+
+
+def denoise_halo(radius: int = 2) -> int:
+    """Pixels of context one output pixel of :func:`gain_aware_denoise` depends on."""
+    # chroma: eps (pointwise) is averaged over 2r, and the gain in eps is a box of r: 5r; rounded up.
+    return 6 * radius
+
+
+def gain_aware_denoise(
+    y: torch.Tensor,
+    x: torch.Tensor,
+    strength: float,
+    sigma: torch.Tensor,
+    radius: int = 2,
+) -> torch.Tensor:
+    """Suppress the noise the curves amplified in ``y`` = curves(``x``); edges and colour kept.
+
+    Args:
+        y: enhanced images (B, 3, H, W) in [0, 1].
+        x: the inputs they were enhanced from (same shape).
+        strength: multiplies the predicted noise level; 0 returns ``y`` unchanged.
+        sigma: input noise standard deviation per image (B,), e.g. :func:`noise_sigma` of ``x``.
+        radius: luma window radius; chroma uses twice that.
+    """
+    if strength <= 0:
+        return y
+    gain = box(luma(y), radius) / box(luma(x), radius).clamp_min(1.0 / 255.0)
+    eps = (strength * gain * sigma.view(-1, 1, 1, 1)) ** 2 + 1e-8
+    m = _RGB2YCC.to(y)
+    ycc = torch.einsum("ij,bjhw->bihw", m, y)
+    lum = ycc[:, :1]
+    out_y = guided_filter(lum, lum, radius, eps)
+    out_c = torch.cat([guided_filter(c, c, 2 * radius, eps) for c in ycc[:, 1:].split(1, dim=1)], 1)
+    return torch.einsum("ij,bjhw->bihw", _YCC2RGB.to(y), torch.cat([out_y, out_c], 1)).clamp_(0.0, 1.0)

@@ -1,0 +1,114 @@
+"""Where the curve maps are computed: PyTorch (fp32 or bf16 autocast) or onnxruntime (fp32 or int8).
+
+A backend is a callable ``maps(x)``: (B, 3, H, W) float32 -> curve maps (B, 3n or 3, H, W) float32
+on ``x``'s device. The curves themselves, exposure, balance, denoising and tiling stay in
+:class:`~zerodce.enhance.Enhancer`, identical for every backend.
+
+``backend="auto"`` picks onnxruntime for fp32 on CPU when it is installed (it runs DCE-Net's
+convolutions at about the machine's matrix-multiply rate; README, "Speed"), else PyTorch.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import nn
+
+__all__ = ["Backend", "Precision", "make_backend", "onnxruntime_available", "INT8_MODELS"]
+
+Backend = Literal["auto", "torch", "onnxruntime"]
+Precision = Literal["fp32", "bf16", "int8"]
+BACKENDS = ("auto", "torch", "onnxruntime")
+PRECISIONS = ("fp32", "bf16", "int8")
+# Statically quantised curve-map graphs shipped beside the weights (scripts/quantize.py).
+INT8_MODELS = {"zerodce": "zerodce-int8.onnx"}
+
+
+def onnxruntime_available() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class TorchMaps:
+    """The network's own ``curve_maps``, optionally under bf16 autocast (maps returned in fp32)."""
+
+    name = "torch"
+
+    def __init__(self, net: nn.Module, precision: Precision = "fp32") -> None:
+        self.net = net
+        self.precision = precision
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.precision == "bf16":
+            with torch.autocast(x.device.type, dtype=torch.bfloat16):
+                return self.net.curve_maps(x).float()
+        return self.net.curve_maps(x)
+
+
+class OrtMaps:
+    """An onnxruntime session of the curve-map graph (exported from the network, or a file)."""
+
+    name = "onnxruntime"
+
+    def __init__(self, graph: bytes | Path, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.intra_op_num_threads = threads or torch.get_num_threads()
+        opts.inter_op_num_threads = 1
+        src = graph if isinstance(graph, bytes) else str(graph)
+        self.session = ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
+
+    @classmethod
+    def from_net(cls, net: nn.Module) -> OrtMaps:
+        from .export import maps_graph_bytes
+
+        return cls(maps_graph_bytes(net))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        xn = x.detach().cpu().contiguous().numpy()
+        (maps,) = self.session.run(None, {"input": xn})
+        return torch.from_numpy(maps).to(x.device)
+
+
+def _int8_graph(model_name: str | None) -> Path:
+    if model_name not in INT8_MODELS:
+        raise ValueError(
+            f"int8 precision needs a quantised graph; bundled ones: {sorted(INT8_MODELS)} "
+            "(make one for other weights with scripts/quantize.py and pass --model)"
+        )
+    return Path(str(resources.files("zerodce") / "models" / INT8_MODELS[model_name]))
+
+
+def make_backend(
+    net: nn.Module,
+    device: torch.device,
+    backend: Backend = "auto",
+    precision: Precision = "fp32",
+    model_name: str | None = None,
+) -> TorchMaps | OrtMaps:
+    """Choose and build the curve-map backend (see the module docstring)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
+    if precision == "int8":
+        if backend == "torch" or device.type != "cpu":
+            raise ValueError("int8 runs on onnxruntime on the CPU")
+        return OrtMaps(_int8_graph(model_name))
+    if precision == "bf16":
+        if backend == "onnxruntime":
+            raise ValueError("bf16 runs on the PyTorch backend")
+        return TorchMaps(net, "bf16")
+    if backend == "onnxruntime" or (backend == "auto" and device.type == "cpu" and onnxruntime_available()):
+        if device.type != "cpu":
+            raise ValueError("the onnxruntime backend runs on the CPU")
+        return OrtMaps.from_net(net)
+    return TorchMaps(net)

@@ -1,0 +1,129 @@
+"""ONNX export with dynamic height and width, and a self-check before success is reported.
+
+Two graphs from one model:
+
+- ``"image"`` (what ``zerodce export`` writes): ``input`` (B, 3, H, W) float in [0, 1] -> ``output``
+  (B, 3, H, W), the curves applied inside the graph and clamped: usable with onnxruntime alone.
+- ``"maps"`` (what the onnxruntime backend of :class:`~zerodce.enhance.Enhancer` runs): ``input``
+  -> ``maps``, the curve parameters; the enhancer applies the curves (with its exposure, balance,
+  denoise and tiling) exactly as for the PyTorch backend.
+
+The check: ``onnx.checker`` on the file, then onnxruntime on two sizes (one not a multiple of the
+Zero-DCE++ scale) against the PyTorch forward, max abs difference <= ``tol`` (1e-4).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import nn
+
+from .curves import apply_curves
+
+__all__ = ["export_onnx", "check_onnx", "ExportError"]
+
+Graph = Literal["image", "maps"]
+
+
+class ExportError(RuntimeError):
+    """The exported graph failed its check."""
+
+
+class _MapsGraph(nn.Module):
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.curve_maps(x)
+
+
+class _ImageGraph(_MapsGraph):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return apply_curves(x, self.net.curve_maps(x), self.net.config.n_iter).clamp(0.0, 1.0)
+
+
+def _reference(net: nn.Module, x: torch.Tensor, graph: Graph) -> torch.Tensor:
+    with torch.inference_mode():
+        return (_ImageGraph(net) if graph == "image" else _MapsGraph(net))(x)
+
+
+def _export(wrapper: nn.Module, f: object, out_name: str, example: torch.Tensor) -> None:
+    axes = {0: "batch", 2: "height", 3: "width"}
+    torch.onnx.export(
+        wrapper,
+        (example,),
+        f,
+        input_names=["input"],
+        output_names=[out_name],
+        dynamic_axes={"input": axes, out_name: axes},
+        opset_version=17,
+        dynamo=False,
+    )
+
+
+def _example(net: nn.Module) -> torch.Tensor:
+    scale = getattr(net.config, "scale", 1)
+    return torch.rand(1, 3, 4 * scale + 3, 5 * scale + 1, generator=torch.Generator().manual_seed(0))
+
+
+def maps_graph_bytes(net: nn.Module) -> bytes:
+    """The curve-map graph in memory (for the onnxruntime backend; checked by the tests)."""
+    import io
+    import warnings
+
+    net = net.eval().to(memory_format=torch.contiguous_format)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about shape arithmetic: dynamic axes are declared
+        _export(_MapsGraph(net), buf, "maps", _example(net))
+    return buf.getvalue()
+
+
+def export_onnx(
+    net: nn.Module, path: str | Path, graph: Graph = "image", *, check: bool = True, tol: float = 1e-4
+) -> Path:
+    """Write ``net`` as ONNX (opset 17, dynamic batch, height and width); check it unless told not to."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    net = net.eval().to(memory_format=torch.contiguous_format)
+    wrapper = _ImageGraph(net) if graph == "image" else _MapsGraph(net)
+    out_name = "output" if graph == "image" else "maps"
+    tmp = path.with_name(path.name + ".part")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _export(wrapper, str(tmp), out_name, _example(net))
+    try:
+        if check:
+            check_onnx(tmp, net, graph, tol)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def check_onnx(path: str | Path, net: nn.Module, graph: Graph = "image", tol: float = 1e-4) -> float:
+    """onnx.checker, then onnxruntime vs PyTorch on two sizes; returns the max abs difference."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    onnx.checker.check_model(onnx.load(str(path)))
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    scale = getattr(net.config, "scale", 1)
+    worst = 0.0
+    gen = torch.Generator().manual_seed(0)
+    for h, w in ((37, 53), (6 * scale + 5, 3 * scale + 2)):
+        x = torch.rand(2, 3, h, w, generator=gen) * 0.5
+        (got,) = sess.run(None, {"input": x.numpy()})
+        ref = _reference(net, x, graph).numpy()
+        if got.shape != ref.shape:
+            raise ExportError(f"{path}: onnxruntime output shape {got.shape} != PyTorch {ref.shape}")
+        worst = max(worst, float(np.abs(got - ref).max()))
+    if worst > tol:
+        raise ExportError(f"{path}: onnxruntime differs from PyTorch by {worst:.2e} (> {tol:.0e})")
+    return worst

@@ -1,0 +1,175 @@
+"""Exposure control, colour balance and the gain-aware denoiser (zerodce.adjust), against
+independent loop references and hand-checked properties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from zerodce.adjust import (
+    box,
+    channel_targets,
+    curve_offsets,
+    exposure_offset,
+    gain_aware_denoise,
+    guided_filter,
+    luma,
+    noise_sigma,
+    offset_maps,
+)
+from zerodce.curves import apply_curves
+from zerodce.enhance import Enhancer
+from zerodce.metrics import noise_sigma as noise_sigma_np
+
+
+def _box_ref(x: np.ndarray, r: int) -> np.ndarray:
+    """Mean over the (2r+1)^2 window with edge replication, by loops."""
+    h, w = x.shape
+    out = np.zeros_like(x)
+    for i in range(h):
+        for j in range(w):
+            vals = [x[min(max(i + di, 0), h - 1), min(max(j + dj, 0), w - 1)]
+                    for di in range(-r, r + 1) for dj in range(-r, r + 1)]  # fmt: skip
+            out[i, j] = np.mean(vals)
+    return out
+
+
+def _guided_ref(guide: np.ndarray, src: np.ndarray, r: int, eps: np.ndarray) -> np.ndarray:
+    """He et al., Algorithm 1, written out in float64 with the loop box filter."""
+    mi, mp = _box_ref(guide, r), _box_ref(src, r)
+    var = _box_ref(guide * guide, r) - mi * mi
+    cov = _box_ref(guide * src, r) - mi * mp
+    a = cov / (var + eps)
+    b = mp - a * mi
+    return _box_ref(a, r) * guide + _box_ref(b, r)
+
+
+def test_box_matches_loops():
+    x = np.random.default_rng(0).random((7, 9))
+    got = box(torch.from_numpy(x)[None, None], 2)[0, 0].numpy()
+    assert np.allclose(got, _box_ref(x, 2), atol=1e-12)
+
+
+def test_guided_filter_matches_paper_algorithm_with_per_pixel_eps():
+    rng = np.random.default_rng(1)
+    g, p = rng.random((8, 10)), rng.random((8, 10))
+    eps = rng.random((8, 10)) * 0.05 + 1e-3
+    t = lambda a: torch.from_numpy(a)[None, None]  # noqa: E731
+    got = guided_filter(t(g), t(p), 1, t(eps))[0, 0].numpy()
+    assert np.allclose(got, _guided_ref(g, p, 1, eps), atol=1e-10)
+
+
+def test_guided_filter_limits():
+    """eps -> 0 on a self-guided image returns it (a = 1); eps -> inf returns the box mean."""
+    x = torch.rand(1, 1, 12, 12, dtype=torch.float64)
+    assert torch.allclose(guided_filter(x, x, 2, 1e-12), x, atol=1e-6)
+    assert torch.allclose(guided_filter(x, x, 2, 1e12), box(box(x, 2), 2), atol=1e-9)
+
+
+def test_offset_maps_repeats_channel_offsets_per_iteration():
+    maps = torch.zeros(1, 24, 2, 2)
+    out = offset_maps(maps, torch.tensor([[0.1, -0.2, 0.3]]))
+    assert torch.allclose(out[0, :, 0, 0], torch.tensor([0.1, -0.2, 0.3] * 8))
+    assert torch.equal(offset_maps(torch.full((1, 3, 1, 1), 0.9), torch.tensor([0.5])), torch.ones(1, 3, 1, 1))
+
+
+def test_channel_targets_balance_ends():
+    x = torch.stack([torch.full((4, 4), 0.1), torch.full((4, 4), 0.05), torch.full((4, 4), 0.2)])[None]
+    level = torch.tensor([0.3])
+    grey = channel_targets(x, level, 1.0)
+    assert torch.allclose(grey, torch.full((1, 3), 0.3))
+    keep = channel_targets(x, level, 0.0)
+    assert torch.allclose(keep / keep[0, 0], torch.tensor([[1.0, 0.5, 2.0]]), atol=1e-6)  # input's proportions
+    for b in (0.0, 0.3, 1.0):  # the luma of the targets is the requested level
+        t = channel_targets(x, level, b)
+        assert float((t * torch.tensor([0.299, 0.587, 0.114])).sum()) == pytest.approx(0.3, abs=1e-6)
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_curve_offsets_hit_target(small_model, per_channel):
+    x = torch.rand(2, 3, 24, 20) * 0.3
+    maps = small_model.curve_maps(x).detach()
+    target = torch.tensor([[0.4, 0.5, 0.45], [0.6, 0.55, 0.5]]) if per_channel else torch.tensor([0.45, 0.6])
+    t = curve_offsets(x, maps, 8, target)
+    y = apply_curves(x, offset_maps(maps, t), 8)
+    got = y.mean(dim=(2, 3)) if per_channel else luma(y).mean(dim=(1, 2, 3))
+    assert torch.allclose(got, target, atol=1e-4)
+
+
+def test_exposure_offset_none_is_the_model():
+    x = torch.rand(1, 3, 8, 8)
+    assert torch.equal(exposure_offset(x, torch.rand(1, 24, 8, 8), 8, None, None), torch.zeros(1))
+    with pytest.raises(ValueError):
+        exposure_offset(x, torch.rand(1, 24, 8, 8), 8, 1.5, None)
+
+
+def test_noise_sigma_matches_numpy_estimator():
+    rng = np.random.default_rng(2)
+    img = np.clip(0.3 + rng.normal(0, 0.05, (40, 50)), 0, 1)
+    got = float(noise_sigma(torch.from_numpy(img)[None, None]))
+    assert got == pytest.approx(noise_sigma_np(img * 255) / 255, rel=1e-9)
+    assert got == pytest.approx(0.05, rel=0.1)
+
+
+def _noisy_step(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A dark image: two flat halves (an edge) plus Gaussian noise, and a 6x brightened version."""
+    g = torch.Generator().manual_seed(seed)
+    clean = torch.full((1, 3, 64, 64), 0.04)
+    clean[..., 32:] = 0.1
+    clean[:, 0] *= 1.2  # some colour
+    x = (clean + 0.006 * torch.randn(clean.shape, generator=g)).clamp(0, 1)
+    return clean, x, (x * 6).clamp(0, 1)
+
+
+def test_denoise_removes_amplified_noise_and_keeps_edge_and_colour():
+    clean, x, y = _noisy_step()
+    out = gain_aware_denoise(y, x, 2.0, noise_sigma(x))
+    ref = (clean * 6).clamp(0, 1)
+    inner = (slice(None), slice(None), slice(8, -8))  # away from the image border
+    flat_l, flat_r = (..., slice(8, 56), slice(4, 26)), (..., slice(8, 56), slice(38, 60))
+    for region in (flat_l, flat_r):
+        assert out[region].std(dim=(2, 3)).max() < 0.4 * y[region].std(dim=(2, 3)).min()
+    assert (out - ref)[inner].abs().mean() < 0.5 * (y - ref)[inner].abs().mean()
+    step = out[..., 8:56, 36].mean() - out[..., 8:56, 28].mean()  # the edge stays sharp
+    assert float(step) > 0.9 * float(ref[..., 0, 36].mean() - ref[..., 0, 28].mean())
+    assert torch.allclose(out.mean(dim=(2, 3)), y.mean(dim=(2, 3)), atol=3e-3)  # colour balance kept
+
+
+def test_denoise_strength_zero_and_no_gain_are_identity():
+    _, x, y = _noisy_step()
+    assert torch.equal(gain_aware_denoise(y, x, 0.0, noise_sigma(x)), y)
+    clean = torch.rand(1, 3, 32, 32)  # a clean image: sigma ~ content, gain 1: barely touched
+    out = gain_aware_denoise(clean, clean, 1.0, torch.zeros(1))
+    assert (out - clean).abs().max() < 1e-3
+
+
+def test_enhancer_exposure_is_monotone_and_close_to_requested(small_model):
+    x = torch.rand(1, 3, 96, 80) * 0.25
+    got = []
+    for level in (0.3, 0.4, 0.5, 0.6, 0.7):
+        y = Enhancer(small_model, tile=None, exposure=level, balance=None, denoise=0)(x)
+        got.append(float(luma(y).mean()))
+        assert got[-1] == pytest.approx(level, abs=0.02)  # the thumbnail search is approximate
+    assert all(b > a for a, b in zip(got, got[1:], strict=False))
+
+
+def test_enhancer_grey_world_balance(small_model):
+    x = torch.rand(1, 3, 40, 40) * torch.tensor([0.3, 0.15, 0.1]).view(1, 3, 1, 1)
+    y = Enhancer(small_model, tile=None, exposure=0.5, balance=1.0, denoise=0)(x)
+    means = y.mean(dim=(2, 3))[0]
+    assert float(means.max() - means.min()) < 0.01
+
+
+@pytest.mark.parametrize("arch", ["dcenet", "dcenet++"])
+def test_tiled_equals_untiled_with_every_option(small_model, arch):
+    from zerodce.model import ModelConfig, build_model
+
+    torch.manual_seed(3)
+    net = small_model if arch == "dcenet" else build_model(ModelConfig(arch="dcenet++", scale=4)).eval()
+    x = torch.rand(1, 3, 150, 170) * 0.3
+    opts = {"exposure": 0.45, "balance": 0.5, "denoise": 2.0}
+    whole = Enhancer(net, tile=None, **opts)(x)
+    tiled = Enhancer(net, tile=48, **opts)(x)
+    assert (whole - tiled).abs().max() < 1e-5
+    assert (whole - Enhancer(net, tile=None)(x)).abs().max() > 1e-2  # the options did something
