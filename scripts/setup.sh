@@ -14,3 +14,12 @@ if [ -n "$extras" ]; then
 else
   .venv/bin/pip install -q -e .
 fi
+# The browser test drives Debian's chromium (never a downloaded browser): install it when missing.
+if [[ ",$extras," == *",test,"* ]] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1) \
+      || echo "warning: could not install chromium; the browser test will skip" >&2
+  else
+    echo "warning: chromium not on PATH (sudo apt-get install chromium); the browser test will skip" >&2
+  fi
+fi

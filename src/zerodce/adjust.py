@@ -51,7 +51,7 @@ _RGB2YCC = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.
 _YCC2RGB = torch.linalg.inv(_RGB2YCC.double()).float()
 
 # Chosen by validation on lol-val100 (README, "Exposure, colour and noise"); never trained on LOL.
-DEFAULT_BALANCE: float | None = 0.5
+DEFAULT_BALANCE: float | None = 0.75
 DEFAULT_DENOISE = 2.0
 THUMB_SIDE = 256  # long side of the thumbnail the exposure search runs on
 

@@ -199,6 +199,36 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .service import Limits, serve
+
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("serving on %s: reachable from the network; put it behind a proxy with TLS", args.host)
+    limits = Limits(
+        max_upload_bytes=args.max_upload_mb * 2**20,
+        max_pixels=int(args.max_megapixels * 1e6),
+        max_jobs=args.jobs,
+        max_queue=args.queue,
+        timeout_s=args.timeout,
+    )
+    serve(args.host, args.port, args.model, limits)
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export import ExportError, export_onnx
+    from .weights import WeightsError, load_model
+
+    try:
+        net = load_model(args.model)
+        path = export_onnx(net, args.output, "maps" if args.maps else "image")
+    except (WeightsError, ExportError, OSError, ImportError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {path} (checked: onnx.checker and onnxruntime vs PyTorch within 1e-4)")
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import main_evaluate
 
@@ -291,6 +321,24 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("dst")
     c.add_argument("--scale", type=int, default=None, help="Zero-DCE++ downscale factor to record (default 12)")
     c.set_defaults(func=_cmd_convert)
+
+    s = sub.add_parser("serve", help="web page and HTTP API (needs zerodce[serve])")
+    s.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--model", default="zerodce", help="default model")
+    s.add_argument("--max-upload-mb", type=int, default=40, help="largest upload accepted (413 above)")
+    s.add_argument("--max-megapixels", type=float, default=40.0, help="largest image accepted (413 above)")
+    s.add_argument("--jobs", type=int, default=1, help="enhancements running at once")
+    s.add_argument("--queue", type=int, default=8, help="requests waiting beyond --jobs before 503")
+    s.add_argument("--timeout", type=float, default=120.0, help="seconds per request before 504")
+    s.set_defaults(func=_cmd_serve)
+
+    x = sub.add_parser("export", help="export a model to ONNX (dynamic size, curves inside), checked")
+    x.add_argument("-o", "--output", required=True, help="the .onnx file")
+    x.add_argument("--model", default="zerodce", help="bundled name or weights path")
+    x.add_argument("--format", default="onnx", choices=["onnx"])
+    x.add_argument("--maps", action="store_true", help="export the curve-map graph instead of the image graph")
+    x.set_defaults(func=_cmd_export)
 
     from .evaluate import add_evaluate_parser
 
