@@ -124,15 +124,20 @@ def curve_offsets(
 
 
 def exposure_offset(
-    x: torch.Tensor, maps: torch.Tensor, n_iter: int, level: float | None, balance: float | None = None
+    x: torch.Tensor, maps: torch.Tensor, n_iter: int, level: float | torch.Tensor | None, balance: float | None = None
 ) -> torch.Tensor:
     """The curve offsets for a requested exposure and colour balance, from a (thumbnail) image.
 
-    ``level`` is the output's target mean luma, ``None`` for the model's own (offset 0); ``balance``
+    ``level`` is the output's target mean luma (a float, or one per image (B,)), ``None`` for the
+    model's own (offset 0); ``balance``
     ``None`` keeps the model's colours (one offset for all channels), otherwise see
     :func:`channel_targets`.
     """
-    if level is not None and not 0.0 < level < 1.0:
+    if isinstance(level, torch.Tensor):
+        level = level.to(x)
+        if not bool(((level > 0) & (level < 1)).all()):
+            raise ValueError(f"exposure levels must be in (0, 1), got {level.tolist()}")
+    elif level is not None and not 0.0 < level < 1.0:
         raise ValueError(f"exposure level must be in (0, 1), got {level}")
     b = x.shape[0]
     if level is None:
@@ -141,7 +146,7 @@ def exposure_offset(
             return x.new_zeros(b)
         target_luma = native
     else:
-        target_luma = x.new_full((b,), level)
+        target_luma = level.expand(b) if isinstance(level, torch.Tensor) else x.new_full((b,), level)
     if balance is None:
         return curve_offsets(x, maps, n_iter, target_luma)
     return curve_offsets(x, maps, n_iter, channel_targets(x, target_luma, balance))

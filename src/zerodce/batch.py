@@ -13,11 +13,12 @@ from urllib.parse import unquote, urlparse
 
 from .data import IMAGE_EXTENSIONS
 from .enhance import Enhancer, enhance
-from .io import read_image, write_image
+from .io import FORMATS, read_image, write_image
+from .video import VIDEO_EXTENSIONS
 
 __all__ = ["Job", "plan_jobs", "enhance_file", "error_line"]
 
-INPUT_EXTENSIONS = IMAGE_EXTENSIONS | {".webp", ".gif"}
+INPUT_EXTENSIONS = IMAGE_EXTENSIONS | {".webp", ".gif", ".heic", ".heif"} | VIDEO_EXTENSIONS
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,15 @@ def _local(item: str) -> str:
     return item
 
 
-def plan_jobs(items: list[str], out_dir: Path, suffix: str = "", recursive: bool = False) -> list[Job]:
-    """Expand files, folders (mirrored below ``out_dir`` with ``recursive``) and glob patterns."""
+def plan_jobs(
+    items: list[str], out_dir: Path, suffix: str = "", recursive: bool = False, fmt: str | None = None
+) -> list[Job]:
+    """Expand files, folders (mirrored below ``out_dir`` with ``recursive``) and glob patterns.
+
+    ``fmt`` (a ``--format`` name) sets the output suffix of images; videos keep theirs.
+    """
+    if fmt is not None and fmt.lower() not in FORMATS:
+        raise ValueError(f"unknown --format {fmt!r}; expected one of {sorted(FORMATS)}")
     found: list[tuple[Path, Path]] = []
     for item in items:
         p = Path(_local(item))
@@ -54,11 +62,24 @@ def plan_jobs(items: list[str], out_dir: Path, suffix: str = "", recursive: bool
                     found.append((Path(f), Path(Path(f).name)))
         else:
             found.append((p, Path(p.name)))  # a missing file is reported as a failure; the batch goes on
-    return [Job(src, out_dir / rel.parent / f"{rel.stem}{suffix}{rel.suffix}") for src, rel in found]
+
+    def ext(rel: Path) -> str:
+        if fmt is None or rel.suffix.lower() in VIDEO_EXTENSIONS:
+            return rel.suffix
+        return FORMATS[fmt.lower()][1]
+
+    return [Job(src, out_dir / rel.parent / f"{rel.stem}{suffix}{ext(rel)}") for src, rel in found]
 
 
 def enhance_file(
-    job: Job, enhancer: Enhancer, *, overwrite: bool = False, skip_existing: bool = False, quality: int = 95
+    job: Job,
+    enhancer: Enhancer,
+    *,
+    overwrite: bool = False,
+    skip_existing: bool = False,
+    quality: int = 95,
+    smooth: float = 0.8,
+    progress: object = None,
 ) -> str:
     """Enhance one file; returns ``"done"`` or ``"skipped"``, raises with a message naming the file."""
     if job.dst.resolve() == job.src.resolve() and not overwrite:
@@ -67,8 +88,54 @@ def enhance_file(
         if skip_existing:
             return "skipped"
         raise FileExistsError(f"{job.src}: output {job.dst} exists (use --overwrite or --skip-existing)")
+    if job.src.suffix.lower() in VIDEO_EXTENSIONS:
+        from .video import enhance_video
+
+        enhance_video(job.src, job.dst, enhancer, smooth=smooth, progress=progress)  # type: ignore[arg-type]
+        return "done"
+    if _is_rgb16(job.src):
+        return _enhance_rgb16(job, enhancer, quality)
     im = read_image(job.src)
     write_image(enhance(im, enhancer), job.dst, source=im, quality=quality)
+    return "done"
+
+
+def _is_rgb16(path: Path) -> bool:
+    from PIL import Image
+
+    from .highbit import is_rgb16
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(32)
+        if path.suffix.lower() in (".tif", ".tiff"):
+            with Image.open(path) as im:
+                return is_rgb16(head, im)
+        return is_rgb16(head)
+    except Exception:  # noqa: BLE001 - anything odd goes through the ordinary reader, which reports it
+        return False
+
+
+def _enhance_rgb16(job: Job, enhancer: Enhancer, quality: int) -> str:
+    """16-bit colour PNG/TIFF: 16 bits in, 16 bits out (8 bits only when --format asks for JPEG etc.)."""
+    import numpy as np
+    from PIL import Image
+
+    from .highbit import read_rgb16, write_rgb16
+    from .io import output_format
+
+    img = read_rgb16(job.src)
+    img.pixels = enhance(img.pixels, enhancer)
+    fmt = output_format(job.dst, img.format)
+    if fmt in ("PNG", "TIFF"):
+        img.format = fmt
+        write_rgb16(img, job.dst)
+        return "done"
+    eight = Image.fromarray(np.rint(img.pixels[..., :3] / 257.0).astype(np.uint8), "RGB")
+    source = Image.new("RGB", (1, 1))
+    if img.icc_profile:
+        source.info["icc_profile"] = img.icc_profile
+    write_image(eight, job.dst, source=source, quality=quality)
     return "done"
 
 

@@ -140,7 +140,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
 
     out_dir = Path(args.output)
     try:
-        jobs = plan_jobs(args.inputs, out_dir, args.suffix, args.recursive)
+        jobs = plan_jobs(args.inputs, out_dir, args.suffix, args.recursive, args.format)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -170,9 +170,17 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         except (WeightsError, ValueError, RuntimeError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        from .video import VIDEO_EXTENSIONS
+
         results = []
         for job in tqdm(jobs, desc="enhance", unit="img", file=sys.stderr, disable=args.quiet or len(jobs) < 2):
             try:
+                if job.src.suffix.lower() in VIDEO_EXTENSIONS:
+                    with tqdm(desc=job.src.name, unit="frame", file=sys.stderr, disable=args.quiet, leave=False) as fb:
+                        results.append(
+                            (job, enhance_file(job, enhancer, smooth=args.smooth, progress=fb.update, **opts), "")
+                        )
+                    continue
                 results.append((job, enhance_file(job, enhancer, **opts), ""))
             except (OSError, ValueError, TypeError, RuntimeError) as exc:
                 results.append((job, "failed", error_line(job, exc)))
@@ -287,8 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     t.set_defaults(func=_cmd_train)
 
-    e = sub.add_parser("enhance", help="enhance image files, folders or glob patterns")
-    e.add_argument("inputs", nargs="+", help="files, folders or glob patterns")
+    e = sub.add_parser("enhance", help="enhance images and videos: files, folders or glob patterns")
+    e.add_argument("inputs", nargs="+", help="image or video files, folders or glob patterns")
     e.add_argument("-o", "--output", required=True, help="output folder")
     e.add_argument("--model", default="zerodce", help="bundled model name or weights path (default: zerodce)")
     e.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
@@ -296,7 +304,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--suffix", default="", help="appended to each output file's stem, e.g. _enhanced")
     e.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     e.add_argument("--skip-existing", action="store_true", help="skip inputs whose output exists (resume a batch)")
-    e.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
+    e.add_argument("--quality", type=int, default=95, help="JPEG/WebP/HEIC quality (default 95)")
+    e.add_argument(
+        "--format",
+        default=None,
+        help="output image format: jpeg, png, tiff, webp, bmp (default: the input's); videos keep theirs",
+    )
+    e.add_argument(
+        "--smooth",
+        type=float,
+        default=0.8,
+        help="video: temporal smoothing of the curves' brightness, 0 (per frame) .. 0.99 (default 0.8)",
+    )
     e.add_argument(
         "--tile",
         type=lambda s: None if s == "none" else (s if s == "auto" else int(s)),

@@ -26,6 +26,7 @@ from .adjust import (
     denoise_halo,
     exposure_offset,
     gain_aware_denoise,
+    luma,
     noise_sigma,
     offset_maps,
     thumbnail,
@@ -167,17 +168,23 @@ class Enhancer:
             y = gain_aware_denoise(y, x, self.denoise, ctl.sigma, self.denoise_radius)
         return y
 
-    def _controls(self, x: torch.Tensor) -> _Controls:
+    def native_brightness(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean luma (B,) the model alone would give each image (on the exposure thumbnail)."""
+        small = thumbnail(x.to(self.device, torch.float32))
+        return luma(apply_curves(small, self.maps(small), self.config.n_iter)).mean(dim=(1, 2, 3))
+
+    def _controls(self, x: torch.Tensor, exposure: torch.Tensor | None = None) -> _Controls:
         """Per-image quantities computed once on the whole image, so that tiles agree."""
         ctl = _Controls()
-        if self.exposure is not None or self.balance is not None:
+        level = exposure if exposure is not None else self.exposure
+        if level is not None or self.balance is not None:
             small = thumbnail(x)
-            ctl.offset = exposure_offset(small, self.maps(small), self.config.n_iter, self.exposure, self.balance)
+            ctl.offset = exposure_offset(small, self.maps(small), self.config.n_iter, level, self.balance)
         if self.denoise > 0:
             ctl.sigma = noise_sigma(x)
         return ctl
 
-    def _run(self, x: torch.Tensor, out: torch.Tensor, scale: float | None) -> None:
+    def _run(self, x: torch.Tensor, out: torch.Tensor, scale: float | None, exposure: torch.Tensor | None) -> None:
         """Enhance ``x`` (float, [0, 1]) into ``out``: float, or integer quantised at ``scale``."""
 
         def put(region: tuple, y: torch.Tensor) -> None:
@@ -187,7 +194,7 @@ class Enhancer:
                 out[region] = y.mul_(scale).round_().clamp_(0.0, scale)
 
         _, _, h, w = x.shape
-        ctl = self._controls(x)
+        ctl = self._controls(x, exposure)
         tile = self._tile_for(h, w)
         if not tile:
             put((...,), self._finish(x, self.maps(x), ctl))
@@ -220,8 +227,11 @@ class Enhancer:
             raise ValueError(f"empty image tensor {tuple(x.shape)}")
 
     @torch.inference_mode()
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Enhance a float batch (B, 3, H, W) in [0, 1]; same shape, dtype and device out."""
+    def __call__(self, x: torch.Tensor, exposure: torch.Tensor | None = None) -> torch.Tensor:
+        """Enhance a float batch (B, 3, H, W) in [0, 1]; same shape, dtype and device out.
+
+        ``exposure`` (B,) overrides the enhancer's exposure per image (used by video smoothing).
+        """
         self._check(x)
         if not x.is_floating_point():
             raise TypeError(f"expected a floating-point tensor in [0, 1], got {x.dtype}")
@@ -229,11 +239,11 @@ class Enhancer:
         xf = torch.nan_to_num(x.to(self.device, torch.float32), nan=0.0).clamp_(0.0, 1.0)
         xf = xf.contiguous(memory_format=torch.channels_last)
         out = torch.empty_like(xf)
-        self._run(xf, out, None)
+        self._run(xf, out, None, exposure)
         return out.to(src_device, src_dtype).contiguous()
 
     @torch.inference_mode()
-    def enhance_integer(self, x: torch.Tensor, scale: int) -> torch.Tensor:
+    def enhance_integer(self, x: torch.Tensor, scale: int, exposure: torch.Tensor | None = None) -> torch.Tensor:
         """Enhance integer samples (B, 3, H, W) on 0..``scale`` (uint8: 255, 16-bit: 65535).
 
         Memory-lean path for files: one float copy of the input, the output quantised tile by
@@ -243,7 +253,7 @@ class Enhancer:
         xf = x.to(self.device, torch.float32, memory_format=torch.channels_last).div_(scale)
         out = torch.empty(xf.shape, dtype=torch.uint8 if scale == 255 else torch.int32, device=self.device)
         out = out.contiguous(memory_format=torch.channels_last)
-        self._run(xf, out, float(scale))
+        self._run(xf, out, float(scale), exposure)
         return out.cpu()
 
 

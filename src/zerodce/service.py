@@ -13,7 +13,6 @@ decoding); undecodable input -> 400; bad options -> 422; more than ``max_jobs`` 
 ``timeout_s`` -> 504. Enhancement runs in worker threads; the event loop only parses and routes.
 """
 
-
 import asyncio
 import functools
 import threading

@@ -1,0 +1,194 @@
+"""Video: decode with PyAV, enhance frames in batches, re-encode; audio, frame rate and timing kept.
+
+**Flicker.** Enhancing each frame on its own lets the curves react to noise and small content
+changes, so the mean brightness of the output jitters from frame to frame. The curves' global
+response is smoothed over time instead: for every frame the model's own output brightness ``b_t``
+is measured (on the exposure thumbnail), an exponential moving average ``m_t = s m_{t-1} +
+(1 - s) b_t`` follows it (``s`` = ``smooth``), and the frame is enhanced with exposure target
+``m_t`` through the same curve offsets as ``--exposure`` (:mod:`zerodce.adjust`). The spatial
+curves of each frame are untouched; only their common level is made to vary slowly. With
+``--exposure`` the target is that fixed level for every frame. ``smooth=0`` is per-frame
+enhancement.
+
+Extra ``zerodce[video]`` (PyAV, which bundles FFmpeg).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ._atomic import atomic_write
+from .enhance import Enhancer
+
+__all__ = ["VIDEO_EXTENSIONS", "VideoStats", "enhance_video"]
+
+VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
+
+
+@dataclass
+class VideoStats:
+    """What :func:`enhance_video` did: frames, and the mean brightness of every output frame."""
+
+    frames: int = 0
+    seconds: float = 0.0
+    brightness: list[float] = field(default_factory=list)
+
+    @property
+    def flicker(self) -> float:
+        """Standard deviation of the frame-to-frame change of mean brightness."""
+        return float(np.std(np.diff(self.brightness))) if len(self.brightness) > 2 else 0.0
+
+
+def _av():  # noqa: ANN202 - the av module
+    try:
+        import av
+    except ImportError:
+        raise RuntimeError("video needs PyAV: pip install 'zerodce[video]'") from None
+    return av
+
+
+def enhance_video(
+    src: str | Path,
+    dst: str | Path,
+    enhancer: Enhancer,
+    *,
+    smooth: float = 0.8,
+    batch: int = 8,
+    crf: int = 18,
+    progress: Callable[[int], object] | None = None,
+) -> VideoStats:
+    """Enhance the video ``src`` into ``dst`` (H.264, or MPEG-4 where libx264 is missing).
+
+    Audio streams are copied packet for packet; video frames keep their timestamps, so frame
+    rate and duration are those of the input. The output is written atomically.
+    """
+    av = _av()
+    if not 0.0 <= smooth < 1.0:
+        raise ValueError(f"smooth must be in [0, 1), got {smooth}")
+    src, dst = Path(src), Path(dst)
+    stats = VideoStats()
+    try:
+        inp = av.open(str(src))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise ValueError(f"{src}: cannot open video ({str(exc).splitlines()[0]})") from None
+    with inp:
+        if not inp.streams.video:
+            raise ValueError(f"{src}: no video stream")
+        vin = inp.streams.video[0]
+        vin.thread_type = "AUTO"
+        audio = [s for s in inp.streams.audio]
+        rate = vin.average_rate or vin.guessed_rate or 25
+
+        def write(f) -> None:  # noqa: ANN001 - a binary file object
+            with av.open(f, "w", format=_container_format(dst)) as out:
+                codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+                vout = out.add_stream(codec, rate=rate)
+                vout.width, vout.height = vin.codec_context.width, vin.codec_context.height
+                vout.pix_fmt = "yuv420p"
+                vout.time_base = vin.time_base
+                if codec == "libx264":
+                    vout.options = {"crf": str(crf), "preset": "medium"}
+                aouts = {a.index: out.add_stream_from_template(a) for a in audio}
+                pending: list = []
+                level: float | None = None
+
+                def flush() -> None:
+                    nonlocal level
+                    if not pending:
+                        return
+                    arr = np.stack([fr.to_ndarray(format="rgb24") for fr in pending])
+                    x = torch.from_numpy(arr).permute(0, 3, 1, 2)
+                    targets = None
+                    if enhancer.exposure is None and smooth > 0:
+                        native = enhancer.native_brightness(x.float() / 255).tolist()
+                        levels = []
+                        for b in native:
+                            level = b if level is None else smooth * level + (1 - smooth) * b
+                            levels.append(min(max(level, 1e-3), 1 - 1e-3))
+                        targets = torch.tensor(levels)
+                    y = enhancer.enhance_integer(x, 255, exposure=targets).permute(0, 2, 3, 1).numpy()
+                    for fr, img in zip(pending, y, strict=True):
+                        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+                        frame.pts, frame.time_base = fr.pts, fr.time_base
+                        for packet in vout.encode(frame.reformat(format="yuv420p")):
+                            out.mux(packet)
+                        stats.brightness.append(float((img.astype(np.float32) @ _LUMA).mean() / 255))
+                    stats.frames += len(pending)
+                    if progress:
+                        progress(len(pending))
+                    pending.clear()
+
+                for packet in inp.demux(vin, *audio):
+                    if packet.stream.type == "audio":
+                        if packet.dts is not None:
+                            packet.stream = aouts[packet.stream.index]
+                            out.mux(packet)
+                        continue
+                    for fr in packet.decode():
+                        pending.append(fr)
+                        if len(pending) >= batch:
+                            flush()
+                flush()
+                for packet in vout.encode():
+                    out.mux(packet)
+                if vin.duration is not None and vin.time_base is not None:
+                    stats.seconds = float(vin.duration * vin.time_base)
+
+        try:
+            atomic_write(dst, write)
+        except av.error.FFmpegError as exc:
+            raise ValueError(f"{src}: video processing failed ({str(exc).splitlines()[0]})") from None
+    return stats
+
+
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def _container_format(path: Path) -> str:
+    return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi", ".webm": "webm"}.get(
+        path.suffix.lower(), "mp4"
+    )
+
+
+def synthetic_clip(
+    path: str | Path, frames: int = 48, size: tuple[int, int] = (160, 96), fps: int = 24, seed: int = 0
+) -> Path:
+    """Write a dark test clip: a dim room with a moving bright square, sensor noise, and a 440 Hz tone.
+
+    Used by the tests and ``scripts/video_flicker.py``; ``size`` is (width, height).
+    """
+    av = _av()
+    w, h = size
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    room = (0.03 + 0.05 * xx / w + 0.02 * np.sin(yy / 7.0))[..., None] * np.array([1.0, 0.9, 0.8])
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=fps)
+        v.width, v.height, v.pix_fmt = w, h, "yuv420p"
+        a = out.add_stream("aac", rate=44100)
+        for i in range(frames):
+            img = room.copy()
+            x0 = int((w - 24) * i / max(frames - 1, 1))
+            img[h // 3 : h // 3 + 24, x0 : x0 + 24] = [0.25, 0.22, 0.15]  # a lamp-lit object moving across
+            img = img + rng.normal(0, 0.012, img.shape)
+            frame = av.VideoFrame.from_ndarray((np.clip(img, 0, 1) * 255).astype(np.uint8), format="rgb24")
+            for p in v.encode(frame):
+                out.mux(p)
+        for p in v.encode():
+            out.mux(p)
+        samples = int(44100 * frames / fps)
+        tone = (0.2 * np.sin(2 * np.pi * 440 * np.arange(samples) / 44100)).astype(np.float32)
+        for start in range(0, samples, 1024):
+            chunk = tone[start : start + 1024][None]
+            af = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
+            af.sample_rate, af.pts = 44100, start
+            for p in a.encode(af):
+                out.mux(p)
+        for p in a.encode():
+            out.mux(p)
+    return Path(path)
