@@ -7,6 +7,7 @@ outputs and report failures in exactly the same way.
 from __future__ import annotations
 
 import glob
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -16,7 +17,7 @@ from .enhance import Enhancer, enhance
 from .io import FORMATS, read_image, write_image
 from .video import VIDEO_EXTENSIONS
 
-__all__ = ["Job", "plan_jobs", "enhance_file", "error_line"]
+__all__ = ["Job", "plan_jobs", "enhance_file", "enhance_files", "error_line"]
 
 INPUT_EXTENSIONS = IMAGE_EXTENSIONS | {".webp", ".gif", ".heic", ".heif"} | VIDEO_EXTENSIONS
 
@@ -143,3 +144,74 @@ def error_line(job: Job, exc: BaseException) -> str:
     """One line naming the file and what went wrong."""
     msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return msg if str(job.src) in msg else f"{job.src}: {msg}"
+
+
+def enhance_files(
+    jobs: list[Job],
+    enhancer: Enhancer,
+    *,
+    overwrite: bool = False,
+    skip_existing: bool = False,
+    quality: int = 95,
+    on_done: Callable[[Job, str, str], object] | None = None,
+) -> list[tuple[Job, str, str]]:
+    """Enhance image files with decoding and encoding overlapped with the model.
+
+    One thread decodes the next image while the model runs on the current one, and another
+    encodes and writes the previous result (Pillow releases the GIL in both); per file the
+    checks, names and errors are those of :func:`enhance_file`. Returns ``(job, status, error)``.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    results: list[tuple[Job, str, str]] = []
+
+    def report(job: Job, status: str, msg: str) -> None:
+        results.append((job, status, msg))
+        if on_done:
+            on_done(job, status, msg)
+
+    def load(job: Job) -> tuple[str, object]:
+        if job.dst.resolve() == job.src.resolve() and not overwrite:
+            raise ValueError(f"{job.src}: output would overwrite the input (use --suffix or --overwrite)")
+        if job.dst.exists() and not overwrite:
+            if skip_existing:
+                return "skipped", None
+            raise FileExistsError(f"{job.src}: output {job.dst} exists (use --overwrite or --skip-existing)")
+        if _is_rgb16(job.src):
+            return "rgb16", None
+        return "image", read_image(job.src)
+
+    with ThreadPoolExecutor(1) as reader, ThreadPoolExecutor(1) as writer:
+        pending_reads = [reader.submit(load, j) for j in jobs[:2]]
+        writes: list = []
+        for i, job in enumerate(jobs):
+            if i + 2 < len(jobs):
+                pending_reads.append(reader.submit(load, jobs[i + 2]))
+            try:
+                kind, im = pending_reads[i].result()
+                pending_reads[i] = None  # type: ignore[call-overload]  # release the decoded image
+                if kind == "skipped":
+                    report(job, "skipped", "")
+                    continue
+                if kind == "rgb16":
+                    report(job, _enhance_rgb16(job, enhancer, quality), "")
+                    continue
+                out = enhance(im, enhancer)
+                writes.append((job, writer.submit(write_image, out, job.dst, im, quality)))
+            except (OSError, ValueError, TypeError, RuntimeError) as exc:
+                report(job, "failed", error_line(job, exc))
+            while writes and (writes[0][1].done() or len(writes) > 2):
+                wjob, fut = writes.pop(0)
+                try:
+                    fut.result()
+                    report(wjob, "done", "")
+                except (OSError, ValueError, TypeError) as exc:
+                    report(wjob, "failed", error_line(wjob, exc))
+        for wjob, fut in writes:
+            try:
+                fut.result()
+                report(wjob, "done", "")
+            except (OSError, ValueError, TypeError) as exc:
+                report(wjob, "failed", error_line(wjob, exc))
+    order = {id(j): k for k, j in enumerate(jobs)}
+    return sorted(results, key=lambda r: order[id(r[0])])

@@ -170,21 +170,32 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         except (WeightsError, ValueError, RuntimeError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        from .batch import enhance_files
         from .video import VIDEO_EXTENSIONS
 
+        videos = [j for j in jobs if j.src.suffix.lower() in VIDEO_EXTENSIONS]
+        images = [j for j in jobs if j.src.suffix.lower() not in VIDEO_EXTENSIONS]
         results = []
-        for job in tqdm(jobs, desc="enhance", unit="img", file=sys.stderr, disable=args.quiet or len(jobs) < 2):
+        with tqdm(
+            total=len(images), desc="enhance", unit="img", file=sys.stderr, disable=args.quiet or len(images) < 2
+        ) as bar:
+
+            def done(job, status, msg) -> None:  # noqa: ANN001
+                bar.update(1)
+                if status == "failed":
+                    tqdm.write(f"error: {msg}", file=sys.stderr)
+
+            results += enhance_files(images, enhancer, on_done=done, **opts)
+        for job in videos:
             try:
-                if job.src.suffix.lower() in VIDEO_EXTENSIONS:
-                    with tqdm(desc=job.src.name, unit="frame", file=sys.stderr, disable=args.quiet, leave=False) as fb:
-                        results.append(
-                            (job, enhance_file(job, enhancer, smooth=args.smooth, progress=fb.update, **opts), "")
-                        )
-                    continue
-                results.append((job, enhance_file(job, enhancer, **opts), ""))
+                with tqdm(desc=job.src.name, unit="frame", file=sys.stderr, disable=args.quiet) as fb:
+                    status = enhance_file(job, enhancer, smooth=args.smooth, progress=fb.update, **opts)
+                results.append((job, status, ""))
             except (OSError, ValueError, TypeError, RuntimeError) as exc:
                 results.append((job, "failed", error_line(job, exc)))
                 tqdm.write(f"error: {results[-1][2]}", file=sys.stderr)
+        order = {id(j): k for k, j in enumerate(jobs)}
+        results.sort(key=lambda r: order[id(r[0])])
     failures = [msg for _, status, msg in results if status == "failed"]
     done = sum(status == "done" for _, status, _ in results)
     skipped = sum(status == "skipped" for _, status, _ in results)

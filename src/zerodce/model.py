@@ -16,7 +16,7 @@ from torch import nn
 
 from .curves import apply_curves
 
-__all__ = ["ModelConfig", "DCENet", "DCENetPP", "build_model", "count_parameters"]
+__all__ = ["ModelConfig", "DCENet", "DCENetPP", "build_model", "count_parameters", "upsample_rows"]
 
 ARCHITECTURES = ("dcenet", "dcenet++")
 
@@ -156,18 +156,41 @@ class DCENetPP(_CurveNet):
         self.conv6 = _SeparableConv(2 * c, c)
         self.conv7 = _SeparableConv(2 * c, 3)
 
-    def curve_maps(self, x: torch.Tensor) -> torch.Tensor:
+    def small_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+        """The curve map at 1/scale, (B, 3, hp/s, wp/s), and the padded size (hp, wp) it spans."""
         s = self.config.scale
-        if s == 1:
-            return self._estimate(x)
         h, w = x.shape[-2:]
         ph, pw = -h % s, -w % s
         xp = F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
         hp, wp = h + ph, w + pw
         small = F.interpolate(xp, size=(hp // s, wp // s), mode="bilinear", align_corners=False)
-        a = self._estimate(small)  # (B, 3, hp/s, wp/s)
+        return self._estimate(small), hp, wp
+
+    def curve_maps(self, x: torch.Tensor) -> torch.Tensor:
+        if self.config.scale == 1:
+            return self._estimate(x)
+        h, w = x.shape[-2:]
+        a, hp, wp = self.small_maps(x)
         a = F.interpolate(a, size=(hp, wp), mode="bilinear", align_corners=True)
         return a[..., :h, :w]
+
+
+def upsample_rows(cols: torch.Tensor, hp: int, r0: int, r1: int) -> torch.Tensor:
+    """Rows ``r0:r1`` of the bilinear (align_corners=True) upsampling of a small map to height ``hp``.
+
+    ``cols`` is the small map already upsampled along the width, (B, C, hs, W). Equal (to float
+    rounding) to ``F.interpolate(small, (hp, W), mode="bilinear", align_corners=True)[..., r0:r1, :]``
+    without materialising the full-resolution map: Zero-DCE++ applies its curves band by band.
+    """
+    hs = cols.shape[-2]
+    if hs == 1 or hp == 1:
+        return cols[..., :1, :].expand(*cols.shape[:2], r1 - r0, cols.shape[-1])
+    pos = torch.arange(r0, r1, dtype=torch.float64) * ((hs - 1) / (hp - 1))
+    i0 = pos.floor().long().clamp_(max=hs - 1)
+    i1 = (i0 + 1).clamp_(max=hs - 1)
+    wgt = (pos - i0).to(cols.dtype).view(1, 1, -1, 1)
+    top, bottom = cols.index_select(-2, i0), cols.index_select(-2, i1)
+    return top.add_(bottom.sub_(top).mul_(wgt))
 
 
 def build_model(config: ModelConfig) -> _CurveNet:

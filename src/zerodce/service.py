@@ -91,7 +91,7 @@ def create_app(default_model: str = "zerodce", limits: Limits | None = None, mod
         responses={200: {"content": {"image/png": {}, "image/jpeg": {}}}, 400: {}, 413: {}, 422: {}, 503: {}, 504: {}},
     )
     async def enhance_endpoint(
-        file: UploadFile = File(..., description="the photo (JPEG, PNG, TIFF, WebP, BMP, HEIC)"),
+        file: UploadFile = File(..., description="the photo (JPEG, PNG, TIFF, WebP, BMP, HEIC)"),  # noqa: B008
         model: str = Form(default_model),
         exposure: float | None = Form(None, gt=0.0, lt=1.0, description="target mean brightness, e.g. 0.4 .. 0.7"),
         balance: str = Form("default", description="0 .. 1, 'none' (the model's colours) or 'default'"),

@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 FORMAT_VERSION = "1"
-BUNDLED_MODELS = {"zerodce": "zerodce.safetensors"}
+BUNDLED_MODELS = {"zerodce": "zerodce.safetensors", "fast": "fast.safetensors"}
 DEFAULT_MODEL = "zerodce"
 
 
