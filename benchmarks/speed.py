@@ -28,6 +28,7 @@ ROWS = [
     ("zerodce", "auto", "fp32", "1200x900", "plain"),
     ("zerodce", "torch", "bf16", "1200x900", "plain"),
     ("zerodce", "auto", "int8", "1200x900", "plain"),
+    ("zerodce", "auto", "fp32", "1200x900", "denoise"),
     ("zerodce", "auto", "fp32", "1200x900", "defaults"),
     ("zerodce", "auto", "fp32", "12MP", "plain"),
     ("zerodce", "auto", "fp32", "48MP", "plain"),
@@ -72,7 +73,7 @@ def _one(model: str, backend: str, precision: str, size: str, options: str, repe
     tune_allocator()
     torch.manual_seed(0)
     h, w = SIZES[size]
-    opts = {} if options == "defaults" else {"balance": None, "denoise": 0.0}
+    opts = {"defaults": {}, "denoise": {"balance": None}, "plain": {"balance": None, "denoise": 0.0}}[options]
     enh = Enhancer(model, backend=backend, precision=precision, **opts)
     big = h * w > 4_000_000
     gen = np.random.default_rng(0)

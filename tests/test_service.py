@@ -178,3 +178,18 @@ def test_browser_upload_compare_download(live_server, tmp_path):
     assert out.shape == (height, width, 3) and out.mean() > np.asarray(Image.open(photo)).mean()
     if os.environ.get("ZERODCE_SCREENSHOT"):  # scripts/make_screenshot.sh refreshes the README's picture
         shutil.copy(tmp_path / "service.png", shot)
+
+
+def test_load_test_script_short():
+    """The CI-sized run of scripts/load_test.py: valid inputs all 2xx, bad ones all 4xx."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run(
+        [sys.executable, str(root / "scripts" / "load_test.py"), "--requests", "40", "--clients", "4",
+         "--photos", str(root / "examples")],
+        capture_output=True, text=True, timeout=600, cwd=root,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "valid inputs not 2xx: 0; bad inputs not 4xx: 0" in r.stdout
