@@ -157,22 +157,48 @@ class DCENetPP(_CurveNet):
         self.conv7 = _SeparableConv(2 * c, 3)
 
     def small_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
-        """The curve map at 1/scale, (B, 3, hp/s, wp/s), and the padded size (hp, wp) it spans."""
+        """The curve map at 1/scale, (B, 3, hp/s, wp/s), and the padded size (hp, wp) it spans.
+
+        The downscale reads only the pixels bilinear interpolation uses (see :func:`downscale`),
+        without building the padded full-size copy; equal to :meth:`curve_maps`' pad + interpolate.
+        """
         s = self.config.scale
+        h, w = x.shape[-2:]
+        hp, wp = h + (-h % s), w + (-w % s)
+        return self._estimate(downscale(x, s)), hp, wp
+
+    def curve_maps(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.config.scale
+        if s == 1:
+            return self._estimate(x)
         h, w = x.shape[-2:]
         ph, pw = -h % s, -w % s
         xp = F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
         hp, wp = h + ph, w + pw
         small = F.interpolate(xp, size=(hp // s, wp // s), mode="bilinear", align_corners=False)
-        return self._estimate(small), hp, wp
-
-    def curve_maps(self, x: torch.Tensor) -> torch.Tensor:
-        if self.config.scale == 1:
-            return self._estimate(x)
-        h, w = x.shape[-2:]
-        a, hp, wp = self.small_maps(x)
-        a = F.interpolate(a, size=(hp, wp), mode="bilinear", align_corners=True)
+        a = F.interpolate(self._estimate(small), size=(hp, wp), mode="bilinear", align_corners=True)
         return a[..., :h, :w]
+
+
+def downscale(x: torch.Tensor, s: int) -> torch.Tensor:
+    """Edge-replicate ``x`` to a multiple of ``s``, then bilinear-downscale by ``s`` (align_corners=False).
+
+    For an integer factor each output sample sits at ``s*i + (s-1)/2``: the mean of at most 2x2
+    input pixels, indices clamped to the image (which is what replicate padding gives). Reading just
+    those rows and columns avoids touching the other pixels of a 12 MP photo.
+    """
+    h, w = x.shape[-2:]
+
+    def taps(n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        pos = torch.arange((n + (-n % s)) // s, dtype=torch.float64) * s + (s - 1) / 2
+        i0 = pos.floor().long()
+        frac = (pos - i0).to(x.dtype)
+        return i0.clamp(max=n - 1), (i0 + 1).clamp(max=n - 1), frac
+
+    r0, r1, fr = taps(h)
+    c0, c1, fc = taps(w)
+    rows = x.index_select(-2, r0) * (1 - fr).view(-1, 1) + x.index_select(-2, r1) * fr.view(-1, 1)
+    return rows.index_select(-1, c0) * (1 - fc) + rows.index_select(-1, c1) * fc
 
 
 def upsample_rows(cols: torch.Tensor, hp: int, r0: int, r1: int) -> torch.Tensor:
@@ -188,9 +214,14 @@ def upsample_rows(cols: torch.Tensor, hp: int, r0: int, r1: int) -> torch.Tensor
     pos = torch.arange(r0, r1, dtype=torch.float64) * ((hs - 1) / (hp - 1))
     i0 = pos.floor().long().clamp_(max=hs - 1)
     i1 = (i0 + 1).clamp_(max=hs - 1)
-    wgt = (pos - i0).to(cols.dtype).view(1, 1, -1, 1)
-    top, bottom = cols.index_select(-2, i0), cols.index_select(-2, i1)
-    return top.add_(bottom.sub_(top).mul_(wgt))
+    # Work in the map's own memory layout (channels-last: rows of (W, C) blocks), so the result has
+    # it too and the curve loop never mixes layouts.
+    last = cols.dim() == 4 and cols.is_contiguous(memory_format=torch.channels_last)
+    src, dim = (cols.permute(0, 2, 3, 1), 1) if last else (cols, 2)
+    wgt = (pos - i0).to(cols.dtype).view((1, -1, 1, 1) if last else (1, 1, -1, 1))
+    top, bottom = src.index_select(dim, i0), src.index_select(dim, i1)
+    out = top.add_(bottom.sub_(top).mul_(wgt))
+    return out.permute(0, 3, 1, 2) if last else out
 
 
 def build_model(config: ModelConfig) -> _CurveNet:
