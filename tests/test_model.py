@@ -84,3 +84,31 @@ def test_config_validation_and_round_trip():
         ModelConfig(channels=0)
     with pytest.raises(ValueError):
         ModelConfig.from_dict({"arch": "dcenet", "evil": 1})
+
+
+@pytest.mark.parametrize("s", [2, 3, 12])
+@pytest.mark.parametrize("hw", [(25, 37), (24, 36), (1, 13), (13, 1)])
+def test_downscale_equals_pad_and_interpolate(s, hw):
+    import torch.nn.functional as F
+
+    from zerodce.model import downscale
+
+    h, w = hw
+    x = torch.rand(2, 3, h, w)
+    xp = F.pad(x, (0, -w % s, 0, -h % s), mode="replicate")
+    ref = F.interpolate(xp, size=(xp.shape[-2] // s, xp.shape[-1] // s), mode="bilinear", align_corners=False)
+    assert torch.allclose(downscale(x, s), ref, atol=1e-6)
+
+
+def test_upsample_rows_matches_interpolate():
+    import torch.nn.functional as F
+
+    from zerodce.model import upsample_rows
+
+    small = torch.rand(1, 3, 7, 9)
+    full = F.interpolate(small, (83, 101), mode="bilinear", align_corners=True)
+    cols = F.interpolate(small, (7, 101), mode="bilinear", align_corners=True)
+    for r0, r1 in ((0, 83), (10, 50), (80, 83)):
+        assert torch.allclose(upsample_rows(cols, 83, r0, r1), full[..., r0:r1, :], atol=1e-6)
+        cl = upsample_rows(cols.contiguous(memory_format=torch.channels_last), 83, r0, r1)
+        assert torch.allclose(cl, full[..., r0:r1, :], atol=1e-6)
