@@ -94,7 +94,7 @@ def channel_targets(x: torch.Tensor, level: torch.Tensor, balance: float) -> tor
 
 @torch.no_grad()
 def curve_offsets(
-    x: torch.Tensor, maps: torch.Tensor, n_iter: int, target: torch.Tensor, iters: int = 30
+    x: torch.Tensor, maps: torch.Tensor, n_iter: int, target: torch.Tensor, iters: int = 20
 ) -> torch.Tensor:
     """Offsets ``t`` such that ``apply_curves(x, offset_maps(maps, t))`` hits ``target``.
 
@@ -179,15 +179,20 @@ def box(x: torch.Tensor, r: int) -> torch.Tensor:
 def guided_filter(guide: torch.Tensor, src: torch.Tensor, r: int, eps: torch.Tensor | float) -> torch.Tensor:
     """He et al.'s guided filter, with a per-pixel (broadcastable) regulariser ``eps``.
 
-    ``guide`` (B, 1, H, W), ``src`` (B, C, H, W); output like ``src``. ``q = mean(a) I + mean(b)``
-    with ``a = cov(I, p) / (var(I) + eps)``, ``b = mean(p) - a mean(I)`` over (2r+1)^2 windows.
+    ``guide`` (B, 1, H, W) or, when ``guide is src``, any (B, C, H, W) filtered channel by channel
+    (self-guided); output like ``src``. ``q = mean(a) I + mean(b)`` with ``a = cov(I, p) / (var(I)
+    + eps)``, ``b = mean(p) - a mean(I)`` over (2r+1)^2 windows.
     """
     mean_i = box(guide, r)
-    var_i = box(guide * guide, r) - mean_i * mean_i
-    mean_p = box(src, r)
-    cov = box(guide * src, r) - mean_i * mean_p
-    a = cov / (var_i.clamp_min(0.0) + eps)
-    b = mean_p - a * mean_i
+    var_i = (box(guide * guide, r) - mean_i * mean_i).clamp_(min=0.0)
+    if guide is src:  # self-guided: cov(I, p) = var(I), mean(p) = mean(I)
+        a = var_i / (var_i + eps)
+        b = mean_i - a * mean_i
+    else:
+        mean_p = box(src, r)
+        cov = box(guide * src, r) - mean_i * mean_p
+        a = cov / (var_i + eps)
+        b = mean_p - a * mean_i
     return box(a, r) * guide + box(b, r)
 
 
@@ -221,5 +226,6 @@ def gain_aware_denoise(
     ycc = torch.einsum("ij,bjhw->bihw", m, y)
     lum = ycc[:, :1]
     out_y = guided_filter(lum, lum, radius, eps)
-    out_c = torch.cat([guided_filter(c, c, 2 * radius, eps) for c in ycc[:, 1:].split(1, dim=1)], 1)
+    chroma = ycc[:, 1:].contiguous()
+    out_c = guided_filter(chroma, chroma, 2 * radius, eps)  # Cb and Cr, each self-guided
     return torch.einsum("ij,bjhw->bihw", _YCC2RGB.to(y), torch.cat([out_y, out_c], 1)).clamp_(0.0, 1.0)
