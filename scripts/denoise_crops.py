@@ -16,9 +16,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 ROWS = [  # (low, reference or None, crop x, crop y)
-    ("lol-val100/low/22.png", "lol-val100/high/22.png", 300, 200),
-    ("lol-val100/low/1.png", "lol-val100/high/1.png", 250, 150),
-    ("real-lowlight/DICM/01.jpg", None, 300, 250),
+    ("lol-val100/low/104.png", "lol-val100/high/104.png", 250, 150),
+    ("lol-val100/low/160.png", "lol-val100/high/160.png", 260, 160),
+    ("real-lowlight/DICM/01.jpg", None, 300, 150),
 ]
 
 

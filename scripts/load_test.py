@@ -6,7 +6,8 @@ Starts the server in a child process (``zerodce serve`` on a free port, the defa
 queue deep enough for the clients so that valid requests wait rather than get 503), sends the
 requests from ``--clients`` threads, and reports: status codes per input kind, whether any valid
 input got a 5xx and any bad one a non-4xx, latency p50/p99 for valid photos, and the server's
-RSS before and after (from /proc). Exit status 1 when a check fails.
+RSS (from /proc) after a warm-up request, half-way and at the end: a leak grows in both halves.
+Exit status 1 when a check fails.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def main() -> int:
         results: list[tuple[str, bool, int, float]] = []
         lock = threading.Lock()
         queue = list(order)
+        rss_half: list[int] = []
 
         def client() -> None:
             with httpx.Client(timeout=300) as c:
@@ -99,6 +101,8 @@ def main() -> int:
                         code = 0
                     with lock:
                         results.append((kind, ok, code, time.perf_counter() - t))
+                        if len(results) == args.requests // 2:
+                            rss_half.append(_rss(server.pid))
 
         t0 = time.perf_counter()
         threads = [threading.Thread(target=client) for _ in range(args.clients)]
@@ -124,7 +128,8 @@ def main() -> int:
     print(f"valid inputs not 2xx: {valid_5xx}; bad inputs not 4xx: {bad_not_4xx}")
     if len(lat):
         print(f"latency of valid requests: p50 {np.percentile(lat, 50):.2f} s, p99 {np.percentile(lat, 99):.2f} s")
-    print(f"server RSS: before {rss_before / 2**20:.0f} MiB, after {rss_after / 2**20:.0f} MiB")
+    half = f", after {args.requests // 2} requests {rss_half[0] / 2**20:.0f} MiB" if rss_half else ""
+    print(f"server RSS: before {rss_before / 2**20:.0f} MiB{half}, after {rss_after / 2**20:.0f} MiB")
     return 1 if valid_5xx or bad_not_4xx or len(results) != args.requests else 0
 
 

@@ -19,7 +19,7 @@ mkdir -p docs/eval docs/video
   --method "model:zerodce,exposure=0.6" --method "model:zerodce,exposure=0.7" \
   --method "model:zerodce,exposure=0.45,denoise=3" --method "model:zerodce,exposure=0.45,balance=1,denoise=3" \
   --method "model:fast,$P" --method "model:fast" \
-  --show 1.png --show 22.png
+  --show 104.png --show 160.png
 # Exposure control on real photos (no references).
 .venv/bin/zerodce evaluate --low $D/real-lowlight --report docs/eval/real-lowlight-exposure \
   --method "model:$A,$P" --method "model:zerodce,$P" --method "model:zerodce" \

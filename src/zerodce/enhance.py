@@ -153,11 +153,12 @@ class Enhancer:
         name = None if isinstance(model, nn.Module) else str(model)
         self.maps = make_backend(self.model, self.device, backend, precision, name)
         self.backend, self.precision = self.maps.name, precision
-        # DCE-Net's convolutions are fastest channels-last; Zero-DCE++'s work is elementwise on
-        # row bands, fastest with image and curve map both in plain (N, C, H, W) layout (measured:
-        # mixing the two layouts made the curve loop 3x slower).
+        # PyTorch's DCE-Net convolutions are fastest channels-last; onnxruntime takes and returns
+        # plain (N, C, H, W) arrays, and Zero-DCE++'s band loop is elementwise: those keep image
+        # and curve maps in the plain layout (measured: mixing layouts made the curve loop 3x slower).
         self._bands = self.config.arch == "dcenet++" and self.config.scale > 1
-        self._layout = torch.contiguous_format if self._bands else torch.channels_last
+        plain = self._bands or self.backend == "onnxruntime"
+        self._layout = torch.contiguous_format if plain else torch.channels_last
 
     def _tile_for(self, h: int, w: int) -> int | None:
         if self.tile is None:
@@ -221,7 +222,7 @@ class Enhancer:
                 # real image: inner pixels see exactly what they would in the whole image.
                 ey0, ex0, ey1, ex1 = max(y0 - d, 0), max(x0 - d, 0), min(y1 + d, h), min(x1 + d, w)
                 hy0, hx0, hy1, hx1 = max(ey0 - r, 0), max(ex0 - r, 0), min(ey1 + r, h), min(ex1 + r, w)
-                region = x[..., hy0:hy1, hx0:hx1].contiguous(memory_format=torch.channels_last)
+                region = x[..., hy0:hy1, hx0:hx1].contiguous(memory_format=self._layout)
                 a = self.maps(region)[..., ey0 - hy0 : ey1 - hy0, ex0 - hx0 : ex1 - hx0]
                 y = self._finish(x[..., ey0:ey1, ex0:ex1], a, ctl)
                 put((..., slice(y0, y1), slice(x0, x1)), y[..., y0 - ey0 : y1 - ey0, x0 - ex0 : x1 - ex0])
