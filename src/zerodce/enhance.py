@@ -44,11 +44,12 @@ TileArg = int | Literal["auto"] | None
 T = TypeVar("T")
 
 # Working memory of DCE-Net per pixel (activations of the 32-channel layers and their
-# concatenations), measured as peak RSS growth for an untiled 1200x900 image: onnxruntime about
-# 1030 B, PyTorch about 1840 B. "auto" runs an image whole when that fits WHOLE_BUDGET, else in
-# tiles that fit TILE_BUDGET (each also capped by a share of the memory available now).
-BYTES_PER_PIXEL = {"onnxruntime": 1100, "torch": 1900}
-WHOLE_BUDGET = (0.25, 1280 * 2**20)
+# concatenations; onnxruntime's arena included), from peak RSS of untiled 1200x900 runs
+# (benchmarks/speed.py): about 1.7 KB with onnxruntime, 1.9 KB with PyTorch. "auto" runs an image
+# whole when that fits WHOLE_BUDGET, else in tiles that fit TILE_BUDGET (each also capped by a
+# share of the memory available now).
+BYTES_PER_PIXEL = {"onnxruntime": 1700, "torch": 1900}
+WHOLE_BUDGET = (0.25, 2 * 2**30)
 TILE_BUDGET = (0.10, 512 * 2**20)
 
 
@@ -69,12 +70,12 @@ def available_memory() -> int:
     return 4 * 2**30
 
 
-def auto_tile(h: int, w: int, bytes_per_pixel: int = 1100, available: int | None = None) -> int | None:
+def auto_tile(h: int, w: int, bytes_per_pixel: int = 1700, available: int | None = None) -> int | None:
     """Tile side for an h x w image given the memory available, or None when it runs whole.
 
     Example:
         >>> auto_tile(900, 1200, available=16 * 2**30), auto_tile(3000, 4000, available=16 * 2**30)
-        (None, 640)
+        (None, 512)
     """
     avail = available_memory() if available is None else available
     whole = min(int(avail * WHOLE_BUDGET[0]), WHOLE_BUDGET[1])
