@@ -258,8 +258,9 @@ no-reference statistics.
   cast                  max - min of the channel means / 255 (colour cast)
 
 Methods: identity, gamma:G, gamma-mean:L, he, clahe, bilateral, model:NAME_OR_PATH with options
-model:NAME,exposure=E,denoise=S,balance=B, and chains A+B+C (default: all baselines, the authors'
-post-filter chain when ../shared is present, and every bundled model; --model PATH adds model:PATH).
+model:NAME,exposure=E,denoise=S,balance=B, and chains A+B+C such as the post-filter baseline
+model:AUTHORS.pth,balance=none,denoise=0+bilateral+gamma-mean:0.45 (default: all baselines and every
+bundled model with its defaults; --model PATH adds model:PATH).
 """
 
 
