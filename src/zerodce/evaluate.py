@@ -155,6 +155,12 @@ def _grid_png(inputs: Sequence[Path], methods: Mapping[str, Method], crop: int =
             hax.set_yticks([])
             hax.set_xticks([0, 128, 255])
             hax.tick_params(labelsize=6)
+    return _png_bytes(fig)
+
+
+def _png_bytes(fig) -> bytes:  # noqa: ANN001 - a matplotlib figure
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
@@ -198,11 +204,7 @@ def _exposure_png(series: Mapping[str, list[tuple[float, float]]], title: str) -
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return _png_bytes(fig)
 
 
 def write_report(
