@@ -83,12 +83,8 @@ def enhance_file(
     progress: object = None,
 ) -> str:
     """Enhance one file; returns ``"done"`` or ``"skipped"``, raises with a message naming the file."""
-    if job.dst.resolve() == job.src.resolve() and not overwrite:
-        raise ValueError(f"{job.src}: output would overwrite the input (use --suffix or --overwrite)")
-    if job.dst.exists() and not overwrite:
-        if skip_existing:
-            return "skipped"
-        raise FileExistsError(f"{job.src}: output {job.dst} exists (use --overwrite or --skip-existing)")
+    if _skip(job, overwrite, skip_existing):
+        return "skipped"
     if job.src.suffix.lower() in VIDEO_EXTENSIONS:
         from .video import enhance_video
 
@@ -99,6 +95,17 @@ def enhance_file(
     im = read_image(job.src)
     write_image(enhance(im, enhancer), job.dst, source=im, quality=quality)
     return "done"
+
+
+def _skip(job: Job, overwrite: bool, skip_existing: bool) -> bool:
+    """The output rules: never replace the input or an existing output unless asked; True = skip."""
+    if job.dst.resolve() == job.src.resolve() and not overwrite:
+        raise ValueError(f"{job.src}: output would overwrite the input (use --suffix or --overwrite)")
+    if job.dst.exists() and not overwrite:
+        if skip_existing:
+            return True
+        raise FileExistsError(f"{job.src}: output {job.dst} exists (use --overwrite or --skip-existing)")
+    return False
 
 
 def _is_rgb16(path: Path) -> bool:
@@ -171,12 +178,8 @@ def enhance_files(
             on_done(job, status, msg)
 
     def load(job: Job) -> tuple[str, object]:
-        if job.dst.resolve() == job.src.resolve() and not overwrite:
-            raise ValueError(f"{job.src}: output would overwrite the input (use --suffix or --overwrite)")
-        if job.dst.exists() and not overwrite:
-            if skip_existing:
-                return "skipped", None
-            raise FileExistsError(f"{job.src}: output {job.dst} exists (use --overwrite or --skip-existing)")
+        if _skip(job, overwrite, skip_existing):
+            return "skipped", None
         if _is_rgb16(job.src):
             return "rgb16", None
         return "image", read_image(job.src)
