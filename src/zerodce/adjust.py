@@ -123,6 +123,11 @@ def curve_offsets(
     return 0.5 * (lo + hi)
 
 
+def native_brightness(x: torch.Tensor, maps: torch.Tensor, n_iter: int) -> torch.Tensor:
+    """Mean luma (B,) of the model's own output (no offset)."""
+    return luma(apply_curves(x, maps, n_iter)).mean(dim=(1, 2, 3))
+
+
 def exposure_offset(
     x: torch.Tensor, maps: torch.Tensor, n_iter: int, level: float | torch.Tensor | None, balance: float | None = None
 ) -> torch.Tensor:
@@ -141,10 +146,9 @@ def exposure_offset(
         raise ValueError(f"exposure level must be in (0, 1), got {level}")
     b = x.shape[0]
     if level is None:
-        native = luma(apply_curves(x, maps, n_iter)).mean(dim=(1, 2, 3))
         if balance is None:
             return x.new_zeros(b)
-        target_luma = native
+        target_luma = native_brightness(x, maps, n_iter)
     else:
         target_luma = level.expand(b) if isinstance(level, torch.Tensor) else x.new_full((b,), level)
     if balance is None:

@@ -29,6 +29,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .losses import LossWeights
     from .model import ModelConfig
     from .train import TrainConfig, train
+    from .weights import resolve_model
 
     if args.nproc and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         return _relaunch_with_torchrun(args.nproc)
@@ -55,18 +56,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         device=args.device,
         loss=LossWeights(smoothness=smooth),
         train_scales=tuple(int(v) for v in args.train_scales.split(",")) if args.train_scales else (),
-        teacher=_model_path(args.teacher) if args.teacher else None,
+        teacher=resolve_model(args.teacher) if args.teacher else None,
     )
     path = train(cfg, progress=None if args.quiet else _bar)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"weights: {path}")
     return 0
-
-
-def _model_path(name: str) -> Path:
-    from .weights import resolve_model
-
-    return resolve_model(name)
 
 
 def _without_nproc(argv: list[str]) -> list[str]:

@@ -28,7 +28,7 @@ from .adjust import (
     denoise_halo,
     exposure_offset,
     gain_aware_denoise,
-    luma,
+    native_brightness,
     noise_sigma,
     offset_maps,
     thumbnail,
@@ -170,11 +170,16 @@ class Enhancer:
             return auto_tile(h, w, BYTES_PER_PIXEL.get(self.backend, BYTES_PER_PIXEL["torch"]))
         return self.tile if max(h, w) > self.tile else None
 
-    def _finish(self, x: torch.Tensor, a: torch.Tensor, ctl: _Controls) -> torch.Tensor:
-        """Curves (with the exposure offset) and the denoiser on one region."""
+    def _finish(self, x: torch.Tensor, a: torch.Tensor, ctl: _Controls, owned: bool = False) -> torch.Tensor:
+        """Curves (with the exposure offset) and the denoiser on one region.
+
+        ``owned``: ``x`` is a copy the caller no longer needs, so the curves may run in it (unless
+        the denoiser still needs the input).
+        """
         if ctl.offset is not None:
             a = offset_maps(a, ctl.offset)
-        y = apply_curves(x.clone(), a, self.config.n_iter, inplace=True)
+        inplace = owned and ctl.sigma is None
+        y = apply_curves(x if inplace else x.clone(), a, self.config.n_iter, inplace=True)
         if ctl.sigma is not None:
             y = gain_aware_denoise(y, x, self.denoise, ctl.sigma, self.denoise_radius)
         return y
@@ -182,7 +187,7 @@ class Enhancer:
     def native_brightness(self, x: torch.Tensor) -> torch.Tensor:
         """Mean luma (B,) the model alone would give each image (on the exposure thumbnail)."""
         small = thumbnail(x.to(self.device, torch.float32)).contiguous()
-        return luma(apply_curves(small, self.maps(small).contiguous(), self.config.n_iter)).mean(dim=(1, 2, 3))
+        return native_brightness(small, self.maps(small).contiguous(), self.config.n_iter)
 
     def _controls(self, x: torch.Tensor, exposure: torch.Tensor | None = None) -> _Controls:
         """Per-image quantities computed once on the whole image, so that tiles agree."""
@@ -266,14 +271,10 @@ class Enhancer:
         src_dtype, src_device = x.dtype, x.device
         xf = torch.nan_to_num(x.to(self.device, torch.float32), nan=0.0).clamp_(0.0, 1.0)
         xf = xf.contiguous(memory_format=self._layout)
-        if not self._bands and self.denoise == 0 and not self._tile_for(*xf.shape[-2:]):
-            # Whole image, no denoiser: xf is this call's own copy, so the curves run in it and
-            # no output buffer or extra copy is needed (the common case, about 3% of the time).
-            ctl = self._controls(xf, exposure)
-            a = self.maps(xf)
-            a = offset_maps(a, ctl.offset) if ctl.offset is not None else a
-            y = apply_curves(xf, a, self.config.n_iter, inplace=True).clamp_(0.0, 1.0)
-            return y.to(src_device, src_dtype).contiguous()
+        if not self._bands and not self._tile_for(*xf.shape[-2:]):
+            # Whole image: xf is this call's own copy, so no output buffer or extra copy is needed.
+            y = self._finish(xf, self.maps(xf), self._controls(xf, exposure), owned=True)
+            return y.clamp_(0.0, 1.0).to(src_device, src_dtype).contiguous()
         out = torch.empty_like(xf, memory_format=self._layout)
         self._run(xf, out, None, exposure)
         return out.to(src_device, src_dtype).contiguous()

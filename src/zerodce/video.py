@@ -24,6 +24,7 @@ import torch
 
 from ._atomic import atomic_write
 from .enhance import Enhancer
+from .metrics import luma
 
 __all__ = ["VIDEO_EXTENSIONS", "VideoStats", "enhance_video"]
 
@@ -117,7 +118,7 @@ def enhance_video(
                         frame.pts, frame.time_base = fr.pts, fr.time_base
                         for packet in vout.encode(frame.reformat(format="yuv420p")):
                             out.mux(packet)
-                        stats.brightness.append(float((img.astype(np.float32) @ _LUMA).mean() / 255))
+                        stats.brightness.append(float(luma(img).mean() / 255))
                     stats.frames += len(pending)
                     if progress:
                         progress(len(pending))
@@ -144,9 +145,6 @@ def enhance_video(
         except av.error.FFmpegError as exc:
             raise ValueError(f"{src}: video processing failed ({str(exc).splitlines()[0]})") from None
     return stats
-
-
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def _container_format(path: Path) -> str:
