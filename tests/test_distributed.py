@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -34,8 +36,36 @@ def torchrun(data, out, *extra):
         cmd += ["--" + key.replace("_", "-"), str(ARGS[key])]
     cmd += list(extra)
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-2000:]
+    if r.returncode != 0 and _killed_by_signal(r.stderr):
+        # A worker killed by a signal (not a Python error) is resumed once, the recovery a user
+        # would use: gloo has been seen to abort a worker on a loaded machine (about 1 run in 20,
+        # not reproduced in isolation). The resumed weights must still equal the uninterrupted
+        # run's bit for bit; training errors and wrong results still fail.
+        warnings.warn(f"torchrun worker killed by a signal; resuming once:\n{_digest(r.stderr)}", stacklevel=2)
+        resume = [] if "--resume" in cmd else ["--resume"]
+        r = subprocess.run(cmd + resume, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, _digest(r.stderr)
     return out / "model.safetensors"
+
+
+def _killed_by_signal(stderr: str) -> bool:
+    codes = re.findall(r"exitcode\s*:\s*(-?\d+)", stderr)
+    return bool(codes) and all(int(c) < 0 for c in codes) and "Traceback (most recent call last)" not in _workers(stderr)
+
+
+def _workers(stderr: str) -> str:
+    """The workers' own output: stderr without the elastic agent's report and traceback."""
+    keep = []
+    for line in stderr.splitlines():
+        if "torch/distributed/elastic" in line or "torch/distributed/run.py" in line:
+            break
+        keep.append(line)
+    return "\n".join(keep)
+
+
+def _digest(stderr: str) -> str:
+    """What a failure shows: the workers' own lines (where a root cause is), then the agent's summary."""
+    return (_workers(stderr)[-3000:] + "\n...\n" + stderr[-1500:]).strip()
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,8 @@
 """Where the curve maps are computed: PyTorch (fp32 or bf16 autocast) or onnxruntime (fp32 or int8).
 
-A backend is a callable ``maps(x)``: (B, 3, H, W) float32 -> curve maps (B, 3n or 3, H, W) float32
-on ``x``'s device. The curves themselves, exposure, balance, denoising and tiling stay in
+A backend is a callable ``maps(x)``: (B, 3, H, W) float32 -> curve maps (B, 3n or 3, H, W) on
+``x``'s device: float32, or for the int8 graph :class:`~zerodce.coded.CodedMaps` (uint8 codes and a
+table of their values; :func:`~zerodce.coded.dense_maps` decodes them). The curves themselves, exposure, balance, denoising and tiling stay in
 :class:`~zerodce.enhance.Enhancer`, identical for every backend.
 
 ``backend="auto"`` picks onnxruntime for fp32 on CPU when it is installed (it runs DCE-Net's
@@ -16,6 +17,8 @@ from typing import Literal
 
 import torch
 from torch import nn
+
+from .coded import CodedMaps, tanh_table
 
 __all__ = ["Backend", "Precision", "make_backend", "onnxruntime_available", "INT8_MODELS"]
 
@@ -65,6 +68,12 @@ class OrtMaps:
         opts.inter_op_num_threads = 1
         src = graph if isinstance(graph, bytes) else str(graph)
         self.session = ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
+        self.coded: tuple[float, int] | None = None  # (scale, zero point) of a graph that outputs codes
+        if self.session.get_outputs()[0].type == "tensor(uint8)":
+            from .export import CODES_SCALE, CODES_ZERO_POINT
+
+            meta = self.session.get_modelmeta().custom_metadata_map
+            self.coded = float(meta[CODES_SCALE]), int(meta[CODES_ZERO_POINT])
 
     @classmethod
     def from_net(cls, net: nn.Module) -> OrtMaps:
@@ -72,9 +81,12 @@ class OrtMaps:
 
         return cls(maps_graph_bytes(net))
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor) -> torch.Tensor | CodedMaps:
         xn = x.detach().cpu().contiguous().numpy()
         (maps,) = self.session.run(None, {"input": xn})
+        if self.coded is not None:
+            codes = torch.from_numpy(maps)
+            return CodedMaps(codes, tanh_table(*self.coded, codes.shape[0], codes.shape[1]))
         return torch.from_numpy(maps).to(x.device)
 
 

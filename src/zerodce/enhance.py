@@ -34,6 +34,7 @@ from .adjust import (
     thumbnail,
 )
 from .backends import Backend, Precision, make_backend
+from .coded import CodedMaps, apply_coded_curves, dense_maps
 from .curves import apply_curves
 from .model import upsample_rows
 from .weights import DEFAULT_MODEL, load_model
@@ -176,10 +177,12 @@ class Enhancer:
         ``owned``: ``x`` is a copy the caller no longer needs, so the curves may run in it (unless
         the denoiser still needs the input).
         """
+        coded = isinstance(a, CodedMaps)
         if ctl.offset is not None:
-            a = offset_maps(a, ctl.offset)
+            a = a.offset(ctl.offset) if coded else offset_maps(a, ctl.offset)
         inplace = owned and ctl.sigma is None
-        y = apply_curves(x if inplace else x.clone(), a, self.config.n_iter, inplace=True)
+        y = x if inplace else x.clone()
+        y = apply_coded_curves(y, a, self.config.n_iter) if coded else apply_curves(y, a, self.config.n_iter, inplace=True)
         if ctl.sigma is not None:
             y = gain_aware_denoise(y, x, self.denoise, ctl.sigma, self.denoise_radius)
         return y
@@ -187,7 +190,7 @@ class Enhancer:
     def native_brightness(self, x: torch.Tensor) -> torch.Tensor:
         """Mean luma (B,) the model alone would give each image (on the exposure thumbnail)."""
         small = thumbnail(x.to(self.device, torch.float32)).contiguous()
-        return native_brightness(small, self.maps(small).contiguous(), self.config.n_iter)
+        return native_brightness(small, dense_maps(self.maps(small)).contiguous(), self.config.n_iter)
 
     def _controls(self, x: torch.Tensor, exposure: torch.Tensor | None = None) -> _Controls:
         """Per-image quantities computed once on the whole image, so that tiles agree."""
@@ -195,7 +198,7 @@ class Enhancer:
         level = exposure if exposure is not None else self.exposure
         if level is not None or self.balance is not None:
             small = thumbnail(x).contiguous()  # one layout for image and maps (mixed: 10x slower search)
-            maps = self.maps(small).contiguous()
+            maps = dense_maps(self.maps(small)).contiguous()
             ctl.offset = exposure_offset(small, maps, self.config.n_iter, level, self.balance)
         if self.denoise > 0:
             ctl.sigma = noise_sigma(x)

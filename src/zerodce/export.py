@@ -127,3 +127,44 @@ def check_onnx(path: str | Path, net: nn.Module, graph: Graph = "image", tol: fl
     if worst > tol:
         raise ExportError(f"{path}: onnxruntime differs from PyTorch by {worst:.2e} (> {tol:.0e})")
     return worst
+
+
+CODES_SCALE, CODES_ZERO_POINT = "zerodce.codes_scale", "zerodce.codes_zero_point"
+
+
+def coded_graph(model: bytes) -> bytes:
+    """Cut a quantised maps graph before its final ``DequantizeLinear -> Tanh``.
+
+    The graph then outputs the uint8 codes ``q`` of the last convolution, and its metadata
+    carries the scale and zero point with which ``tanh((q - zero_point) * scale)`` gives the
+    maps (:mod:`zerodce.coded` decodes them with a table). Raises :class:`ExportError` when the
+    graph does not end that way.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load_from_string(model)
+    g = m.graph
+    producer = {o: n for n in g.node for o in n.output}
+    tanh = producer.get(g.output[0].name)
+    dq = producer.get(tanh.input[0]) if tanh is not None and tanh.op_type == "Tanh" else None
+    if dq is None or dq.op_type != "DequantizeLinear" or len(g.output) != 1:
+        raise ExportError("expected a quantised graph ending in DequantizeLinear -> Tanh")
+    inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    scale, zero_point = inits.get(dq.input[1]), inits.get(dq.input[2])
+    if scale is None or zero_point is None or scale.size != 1 or zero_point.dtype.name != "uint8":
+        raise ExportError("the final DequantizeLinear must be per-tensor uint8 with constant parameters")
+    q = producer[dq.input[0]]
+    if any(dq.input[0] in n.input for n in g.node if n is not dq):
+        raise ExportError("the final convolution's codes feed other nodes")
+    q.output[0] = "codes"
+    out = onnx.helper.make_tensor_value_info("codes", onnx.TensorProto.UINT8, None)
+    out.type.tensor_type.shape.CopyFrom(g.output[0].type.tensor_type.shape)
+    g.node.remove(tanh)
+    g.node.remove(dq)
+    del g.output[:]
+    g.output.append(out)
+    for key, value in ((CODES_SCALE, repr(float(scale))), (CODES_ZERO_POINT, str(int(zero_point)))):
+        m.metadata_props.append(onnx.StringStringEntryProto(key=key, value=value))
+    onnx.checker.check_model(m)
+    return m.SerializeToString()

@@ -1,0 +1,100 @@
+"""Curve maps kept as the int8 graph's uint8 codes, with a lookup table instead of ``tanh``.
+
+The quantised graph (``--precision int8``) ends in a uint8 quantised convolution whose codes
+``q`` stand for ``tanh((q - zero_point) * scale)``. Decoding them in the graph (dequantise,
+``tanh``) and then reading 24 float maps back for the curves costs more than the curves do; a
+256-entry table per map channel gives the same values, and the table also absorbs the exposure
+and balance offsets (``clamp(tanh(.) + t, -1, 1)``). :func:`apply_coded_curves` then runs the
+8 curve iterations per pixel in registers, reading one byte per map value (numba when installed,
+else decoded maps through :func:`~zerodce.curves.apply_curves`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .adjust import offset_maps
+from .curves import apply_curves
+
+__all__ = ["CodedMaps", "apply_coded_curves", "dense_maps", "tanh_table"]
+
+try:  # optional accelerator: one fused loop instead of 2 full-image passes per iteration
+    import numba
+except ImportError:  # pragma: no cover - exercised where numba is absent
+    numba = None
+
+
+def tanh_table(scale: float, zero_point: int, batch: int, channels: int) -> torch.Tensor:
+    """(batch, channels, 256) float32: ``tanh((q - zero_point) * scale)`` for every code ``q``."""
+    q = torch.arange(256, dtype=torch.float32)
+    row = torch.tanh((q - float(zero_point)) * torch.tensor(scale, dtype=torch.float32))
+    return row.expand(batch, channels, 256).contiguous()
+
+
+@dataclass(frozen=True)
+class CodedMaps:
+    """Curve maps as uint8 ``codes`` (B, C, H, W) and a table ``lut`` (B, C, 256) of their values."""
+
+    codes: torch.Tensor
+    lut: torch.Tensor
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.codes.shape
+
+    def __getitem__(self, index: tuple) -> CodedMaps:
+        """Spatial crop (``maps[..., y0:y1, x0:x1]``); batch and channels are kept."""
+        if not (isinstance(index, tuple) and index and index[0] is Ellipsis and len(index) <= 3):
+            raise IndexError("coded maps support spatial crops only: maps[..., rows, cols]")
+        return CodedMaps(self.codes[index], self.lut)
+
+    def offset(self, t: torch.Tensor) -> CodedMaps:
+        """The maps of :func:`~zerodce.adjust.offset_maps` (offset and clamp), done on the table."""
+        return CodedMaps(self.codes, offset_maps(self.lut.unsqueeze(-1), t).squeeze(-1).contiguous())
+
+    def dense(self) -> torch.Tensor:
+        """Decoded float maps (B, C, H, W)."""
+        b, c = self.lut.shape[:2]
+        flat = self.codes.reshape(b, c, -1).long()
+        return torch.gather(self.lut, 2, flat).view(self.codes.shape)
+
+
+def dense_maps(maps: torch.Tensor | CodedMaps) -> torch.Tensor:
+    return maps.dense() if isinstance(maps, CodedMaps) else maps
+
+
+if numba is not None:
+
+    @numba.njit(parallel=True, cache=True, nogil=True, fastmath=True)
+    def _fused(x, codes, lut, n_iter):  # noqa: ANN001, ANN202 - numba kernel
+        # One image row of one channel at a time: it stays in L1 through all iterations, and the
+        # inner loop (table lookup, two multiply-adds) vectorises with gathers.
+        b_n, _, h_n, w_n = x.shape
+        m = codes.shape[1]
+        for bh in numba.prange(b_n * h_n):
+            b, h = bh // h_n, bh % h_n
+            for c in range(3):
+                row = x[b, c, h]
+                for n in range(n_iter):
+                    k = 3 * n + c if m > 3 else c
+                    table, q = lut[b, k], codes[b, k, h]
+                    for w in range(w_n):
+                        v = row[w]
+                        row[w] = v + table[q[w]] * (v - v * v)
+
+
+def apply_coded_curves(x: torch.Tensor, maps: CodedMaps, n_iter: int) -> torch.Tensor:
+    """:func:`~zerodce.curves.apply_curves` (in place on ``x``) with coded maps.
+
+    Each row's iterations run in L1 cache (``v + a * (v - v^2)``, the unfused loop's arithmetic
+    up to fused multiply-add), so ``x`` and the codes are read from memory once.
+    """
+    if numba is None or x.device.type != "cpu" or x.dtype != torch.float32:
+        return apply_curves(x, maps.dense(), n_iter, inplace=True)
+    if maps.codes.shape[1] not in (3, 3 * n_iter):
+        raise ValueError(f"curve maps have {maps.codes.shape[1]} channels; expected 3 or {3 * n_iter}")
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+    _fused(x.numpy(), maps.codes.numpy(), maps.lut.numpy(), n_iter)
+    return x
