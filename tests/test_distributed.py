@@ -50,7 +50,8 @@ def torchrun(data, out, *extra):
 
 def _killed_by_signal(stderr: str) -> bool:
     codes = re.findall(r"exitcode\s*:\s*(-?\d+)", stderr)
-    return bool(codes) and all(int(c) < 0 for c in codes) and "Traceback (most recent call last)" not in _workers(stderr)
+    python_error = "Traceback (most recent call last)" in _workers(stderr)
+    return bool(codes) and all(int(c) < 0 for c in codes) and not python_error
 
 
 def _workers(stderr: str) -> str:

@@ -2,8 +2,9 @@
 
 A backend is a callable ``maps(x)``: (B, 3, H, W) float32 -> curve maps (B, 3n or 3, H, W) on
 ``x``'s device: float32, or for the int8 graph :class:`~zerodce.coded.CodedMaps` (uint8 codes and a
-table of their values; :func:`~zerodce.coded.dense_maps` decodes them). The curves themselves, exposure, balance, denoising and tiling stay in
-:class:`~zerodce.enhance.Enhancer`, identical for every backend.
+table of their values; :func:`~zerodce.coded.dense_maps` decodes them). The curves themselves,
+exposure, balance, denoising and tiling stay in :class:`~zerodce.enhance.Enhancer`, identical for
+every backend.
 
 ``backend="auto"`` picks onnxruntime for fp32 on CPU when it is installed (it runs DCE-Net's
 convolutions at about the machine's matrix-multiply rate; README, "Speed"), else PyTorch.

@@ -182,7 +182,8 @@ class Enhancer:
             a = a.offset(ctl.offset) if coded else offset_maps(a, ctl.offset)
         inplace = owned and ctl.sigma is None
         y = x if inplace else x.clone()
-        y = apply_coded_curves(y, a, self.config.n_iter) if coded else apply_curves(y, a, self.config.n_iter, inplace=True)
+        n = self.config.n_iter
+        y = apply_coded_curves(y, a, n) if coded else apply_curves(y, a, n, inplace=True)
         if ctl.sigma is not None:
             y = gain_aware_denoise(y, x, self.denoise, ctl.sigma, self.denoise_radius)
         return y
