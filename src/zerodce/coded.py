@@ -65,24 +65,29 @@ def dense_maps(maps: torch.Tensor | CodedMaps) -> torch.Tensor:
     return maps.dense() if isinstance(maps, CodedMaps) else maps
 
 
-if numba is not None:
+def _fused_loop(x, codes, lut, n_iter):  # noqa: ANN001, ANN202 - compiled by numba below
+    # One image row of one channel at a time: it stays in L1 through all iterations, and the
+    # inner loop (table lookup, two multiply-adds) vectorises with gathers.
+    b_n, _, h_n, w_n = x.shape
+    m = codes.shape[1]
+    for bh in numba.prange(b_n * h_n):
+        b, h = bh // h_n, bh % h_n
+        for c in range(3):
+            row = x[b, c, h]
+            for n in range(n_iter):
+                k = 3 * n + c if m > 3 else c
+                table, q = lut[b, k], codes[b, k, h]
+                for w in range(w_n):
+                    v = row[w]
+                    row[w] = v + table[q[w]] * (v - v * v)
 
-    @numba.njit(parallel=True, cache=True, nogil=True, fastmath=True)
-    def _fused(x, codes, lut, n_iter):  # noqa: ANN001, ANN202 - numba kernel
-        # One image row of one channel at a time: it stays in L1 through all iterations, and the
-        # inner loop (table lookup, two multiply-adds) vectorises with gathers.
-        b_n, _, h_n, w_n = x.shape
-        m = codes.shape[1]
-        for bh in numba.prange(b_n * h_n):
-            b, h = bh // h_n, bh % h_n
-            for c in range(3):
-                row = x[b, c, h]
-                for n in range(n_iter):
-                    k = 3 * n + c if m > 3 else c
-                    table, q = lut[b, k], codes[b, k, h]
-                    for w in range(w_n):
-                        v = row[w]
-                        row[w] = v + table[q[w]] * (v - v * v)
+
+_fused = None
+if numba is not None:
+    try:  # compiled code cached on disk beside the module (or in the user's cache directory)
+        _fused = numba.njit(parallel=True, cache=True, nogil=True, fastmath=True)(_fused_loop)
+    except RuntimeError:  # no writable cache location: compile per process
+        _fused = numba.njit(parallel=True, nogil=True, fastmath=True)(_fused_loop)
 
 
 def apply_coded_curves(x: torch.Tensor, maps: CodedMaps, n_iter: int) -> torch.Tensor:
@@ -91,7 +96,7 @@ def apply_coded_curves(x: torch.Tensor, maps: CodedMaps, n_iter: int) -> torch.T
     Each row's iterations run in L1 cache (``v + a * (v - v^2)``, the unfused loop's arithmetic
     up to fused multiply-add), so ``x`` and the codes are read from memory once.
     """
-    if numba is None or x.device.type != "cpu" or x.dtype != torch.float32:
+    if numba is None or _fused is None or x.device.type != "cpu" or x.dtype != torch.float32:
         return apply_curves(x, maps.dense(), n_iter, inplace=True)
     if maps.codes.shape[1] not in (3, 3 * n_iter):
         raise ValueError(f"curve maps have {maps.codes.shape[1]} channels; expected 3 or {3 * n_iter}")
