@@ -5,12 +5,15 @@ The quantised graph (``--precision int8``) ends in a uint8 quantised convolution
 ``tanh``) and then reading 24 float maps back for the curves costs more than the curves do; a
 256-entry table per map channel gives the same values, and the table also absorbs the exposure
 and balance offsets (``clamp(tanh(.) + t, -1, 1)``). :func:`apply_coded_curves` then runs the
-8 curve iterations per pixel in registers, reading one byte per map value (numba when installed,
+8 curve iterations per pixel in L1 cache, reading one byte per map value (numba when installed,
 else decoded maps through :func:`~zerodce.curves.apply_curves`).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -20,10 +23,10 @@ from .curves import apply_curves
 
 __all__ = ["CodedMaps", "apply_coded_curves", "dense_maps", "tanh_table"]
 
-try:  # optional accelerator: one fused loop instead of 2 full-image passes per iteration
-    import numba
-except ImportError:  # pragma: no cover - exercised where numba is absent
-    numba = None
+# Optional accelerator: one fused loop instead of 2 full-image passes per iteration. Imported on
+# first use (_kernel) only: importing numba adds about 55 MB to a process, compiling more.
+NUMBA_INSTALLED = importlib.util.find_spec("numba") is not None
+numba = None
 
 
 def tanh_table(scale: float, zero_point: int, batch: int, channels: int) -> torch.Tensor:
@@ -82,12 +85,16 @@ def _fused_loop(x, codes, lut, n_iter):  # noqa: ANN001, ANN202 - compiled by nu
                     row[w] = v + table[q[w]] * (v - v * v)
 
 
-_fused = None
-if numba is not None:
+@functools.cache
+def _kernel() -> Callable:
+    global numba
+    import numba as nb
+
+    numba = nb  # the loop's prange
     try:  # compiled code cached on disk beside the module (or in the user's cache directory)
-        _fused = numba.njit(parallel=True, cache=True, nogil=True, fastmath=True)(_fused_loop)
+        return nb.njit(parallel=True, cache=True, nogil=True, fastmath=True)(_fused_loop)
     except RuntimeError:  # no writable cache location: compile per process
-        _fused = numba.njit(parallel=True, nogil=True, fastmath=True)(_fused_loop)
+        return nb.njit(parallel=True, nogil=True, fastmath=True)(_fused_loop)
 
 
 def apply_coded_curves(x: torch.Tensor, maps: CodedMaps, n_iter: int) -> torch.Tensor:
@@ -96,10 +103,11 @@ def apply_coded_curves(x: torch.Tensor, maps: CodedMaps, n_iter: int) -> torch.T
     Each row's iterations run in L1 cache (``v + a * (v - v^2)``, the unfused loop's arithmetic
     up to fused multiply-add), so ``x`` and the codes are read from memory once.
     """
-    if numba is None or _fused is None or x.device.type != "cpu" or x.dtype != torch.float32:
+    if not NUMBA_INSTALLED or x.device.type != "cpu" or x.dtype != torch.float32:
         return apply_curves(x, maps.dense(), n_iter, inplace=True)
     if maps.codes.shape[1] not in (3, 3 * n_iter):
         raise ValueError(f"curve maps have {maps.codes.shape[1]} channels; expected 3 or {3 * n_iter}")
+    kernel = _kernel()
     numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-    _fused(x.numpy(), maps.codes.numpy(), maps.lut.numpy(), n_iter)
+    kernel(x.numpy(), maps.codes.numpy(), maps.lut.numpy(), n_iter)
     return x
