@@ -101,3 +101,15 @@ def test_bundled_int8_tiles_and_options():
     y = whole(x)
     assert (tiled(x) - y).abs().max() < 1e-5
     assert abs(float(y.mean()) - 0.5) < 0.05  # exposure applied through the table
+
+
+def test_coded_curves_from_several_threads():
+    """The service enhances in worker threads: concurrent calls give the sequential results."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = [(torch.rand(1, 3, 40, 50, generator=torch.Generator().manual_seed(i)), _random_coded(1, 24, 40, 50, i))
+            for i in range(8)]  # fmt: skip
+    want = [apply_coded_curves(x.clone(), m, 8) for x, m in jobs]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda job: apply_coded_curves(job[0].clone(), job[1], 8), jobs))
+    assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))

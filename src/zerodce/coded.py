@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,6 +28,9 @@ __all__ = ["CodedMaps", "apply_coded_curves", "dense_maps", "tanh_table"]
 # first use (_kernel) only: importing numba adds about 55 MB to a process, compiling more.
 NUMBA_INSTALLED = importlib.util.find_spec("numba") is not None
 numba = None
+# numba's parallel loops must not be launched from two threads at once with its fallback
+# (workqueue) threading layer; the service enhances in several threads. A few ms per image.
+_LAUNCH = threading.Lock()
 
 
 def tanh_table(scale: float, zero_point: int, batch: int, channels: int) -> torch.Tensor:
@@ -108,6 +112,7 @@ def apply_coded_curves(x: torch.Tensor, maps: CodedMaps, n_iter: int) -> torch.T
     if maps.codes.shape[1] not in (3, 3 * n_iter):
         raise ValueError(f"curve maps have {maps.codes.shape[1]} channels; expected 3 or {3 * n_iter}")
     kernel = _kernel()
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-    kernel(x.numpy(), maps.codes.numpy(), maps.lut.numpy(), n_iter)
+    with _LAUNCH:
+        numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+        kernel(x.numpy(), maps.codes.numpy(), maps.lut.numpy(), n_iter)
     return x

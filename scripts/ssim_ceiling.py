@@ -1,0 +1,73 @@
+"""What limits SSIM on lol-val100: tone or noise? A diagnostic, never a setting.
+
+    .venv/bin/python scripts/ssim_ceiling.py --data ../shared/data/lol-val100
+
+For the best documented setting (``--exposure 0.45 --denoise 3``) it scores the output as is, and
+after an *oracle* tone map: each channel remapped by histogram matching to the reference (it
+uses the reference, so it is only an upper bound on what any global tone curve could give). If
+SSIM stays low with the oracle tone, what remains is structure: residual noise and the detail the
+denoiser removed. Also scores OpenCV's non-local means on the undenoised output, a stronger
+classical denoiser than a guided filter (at several times its cost), for comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+
+def match_histograms(src: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Per channel: each source level mapped to the mean reference value at its ranks."""
+    out = np.empty_like(src)
+    for c in range(src.shape[2]):
+        s, r = src[..., c].ravel(), np.sort(ref[..., c].ravel())
+        matched = np.empty(s.size)
+        matched[np.argsort(s, kind="stable")] = r
+        total = np.bincount(s, weights=matched, minlength=256)
+        count = np.bincount(s, minlength=256)
+        table = np.where(count > 0, total / np.maximum(count, 1), 0.0)
+        out[..., c] = np.clip(table[src[..., c]].round(), 0, 255).astype(np.uint8)
+    return out
+
+
+def main() -> None:
+    import cv2
+
+    from zerodce.enhance import Enhancer, enhance
+    from zerodce.evaluate import pair_folders, read_rgb8
+    from zerodce.metrics import psnr, ssim
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default="../shared/data/lol-val100")
+    p.add_argument("--every", type=int, default=1, help="use every n-th pair")
+    args = p.parse_args()
+
+    pairs = pair_folders(Path(args.data) / "low", Path(args.data) / "high")[:: args.every]
+    best = Enhancer("zerodce", exposure=0.45, denoise=3.0)
+    plain = Enhancer("zerodce", exposure=0.45, denoise=0.0)
+    rows: dict[str, list[tuple[float, float]]] = {}
+    for low, high in pairs:
+        x, ref = read_rgb8(low), read_rgb8(high)
+        ours, raw = enhance(x, best), enhance(x, plain)
+        nlm = cv2.cvtColor(
+            cv2.fastNlMeansDenoisingColored(cv2.cvtColor(raw, cv2.COLOR_RGB2BGR), None, 14, 14, 7, 21),
+            cv2.COLOR_BGR2RGB,
+        )
+        for name, out in (
+            ("exposure 0.45, denoise 3", ours),
+            ("  + oracle tone (histogram matched to the reference)", match_histograms(ours, ref)),
+            ("exposure 0.45, no denoiser", raw),
+            ("  + OpenCV non-local means (h 14)", nlm),
+        ):
+            rows.setdefault(name, []).append((psnr(out, ref), ssim(out, ref)))
+    print(f"{len(pairs)} pairs from {args.data}")
+    print(f"{'output':56s} {'PSNR':>6s} {'SSIM':>7s}")
+    for name, values in rows.items():
+        a = np.array(values)
+        print(f"{name:56s} {a[:, 0].mean():6.2f} {a[:, 1].mean():7.4f}")
+
+
+if __name__ == "__main__":
+    main()
