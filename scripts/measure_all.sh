@@ -25,6 +25,7 @@ mkdir -p docs/eval docs/video
   --method "model:$A,$P" --method "model:zerodce,$P" --method "model:zerodce" \
   --method "model:zerodce,exposure=0.4" --method "model:zerodce,exposure=0.5" \
   --method "model:zerodce,exposure=0.6" --method "model:zerodce,exposure=0.7"
+$PY scripts/ssim_ceiling.py --data $D/lol-val100 | tee docs/eval/ssim_ceiling.txt
 $PY scripts/precision_check.py --images $D/lol-val100/low | tee docs/precision.txt
 $PY benchmarks/speed.py --markdown docs/speed.md
 $PY benchmarks/folder.py --images $D/real-lowlight/DICM | tee docs/folder.txt

@@ -7,7 +7,8 @@ after an *oracle* tone map: each channel remapped by histogram matching to the r
 uses the reference, so it is only an upper bound on what any global tone curve could give). If
 SSIM stays low with the oracle tone, what remains is structure: residual noise and the detail the
 denoiser removed. Also scores OpenCV's non-local means on the undenoised output, a stronger
-classical denoiser than a guided filter (at several times its cost), for comparison.
+classical denoiser than a guided filter (at several times its cost), for comparison, and whether the
+references' brightness follows the inputs' (if it did, an exposure rule could use it).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def main() -> None:
 
     from zerodce.enhance import Enhancer, enhance
     from zerodce.evaluate import pair_folders, read_rgb8
-    from zerodce.metrics import psnr, ssim
+    from zerodce.metrics import luma, psnr, ssim
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="../shared/data/lol-val100")
@@ -48,8 +49,10 @@ def main() -> None:
     best = Enhancer("zerodce", exposure=0.45, denoise=3.0)
     plain = Enhancer("zerodce", exposure=0.45, denoise=0.0)
     rows: dict[str, list[tuple[float, float]]] = {}
+    brightness = []  # (input, reference) mean luma: could an exposure rule predict the reference's?
     for low, high in pairs:
         x, ref = read_rgb8(low), read_rgb8(high)
+        brightness.append((luma(x).mean() / 255, luma(ref).mean() / 255))
         ours, raw = enhance(x, best), enhance(x, plain)
         nlm = cv2.cvtColor(
             cv2.fastNlMeansDenoisingColored(cv2.cvtColor(raw, cv2.COLOR_RGB2BGR), None, 14, 14, 7, 21),
@@ -67,6 +70,9 @@ def main() -> None:
     for name, values in rows.items():
         a = np.array(values)
         print(f"{name:56s} {a[:, 0].mean():6.2f} {a[:, 1].mean():7.4f}")
+    b = np.array(brightness)
+    print(f"mean brightness: inputs {b[:, 0].mean():.3f}, references {b[:, 1].mean():.3f} (std {b[:, 1].std():.3f});")
+    print(f"correlation between an input's and its reference's: {np.corrcoef(b[:, 0], b[:, 1])[0, 1]:.2f}")
 
 
 if __name__ == "__main__":
