@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from .adjust import offset_maps
-from .curves import apply_curves
+from .curves import apply_curves, check_map_channels
 
 __all__ = ["CodedMaps", "apply_coded_curves", "dense_maps", "tanh_table"]
 
@@ -46,10 +46,6 @@ class CodedMaps:
 
     codes: torch.Tensor
     lut: torch.Tensor
-
-    @property
-    def shape(self) -> torch.Size:
-        return self.codes.shape
 
     def __getitem__(self, index: tuple) -> CodedMaps:
         """Spatial crop (``maps[..., y0:y1, x0:x1]``); batch and channels are kept."""
@@ -109,8 +105,7 @@ def apply_coded_curves(x: torch.Tensor, maps: CodedMaps, n_iter: int) -> torch.T
     """
     if not NUMBA_INSTALLED or x.device.type != "cpu" or x.dtype != torch.float32:
         return apply_curves(x, maps.dense(), n_iter, inplace=True)
-    if maps.codes.shape[1] not in (3, 3 * n_iter):
-        raise ValueError(f"curve maps have {maps.codes.shape[1]} channels; expected 3 or {3 * n_iter}")
+    check_map_channels(maps.codes.shape[1], n_iter)
     kernel = _kernel()
     with _LAUNCH:
         numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))

@@ -44,12 +44,16 @@ def _split_maps(curve_maps: torch.Tensor, n_iter: int) -> list[torch.Tensor]:
     DCE-Net gives 3 * n_iter channels (one map per iteration); Zero-DCE++ gives 3 channels,
     re-used at every iteration.
     """
-    channels = curve_maps.shape[1]
-    if channels == 3:
+    if check_map_channels(curve_maps.shape[1], n_iter) == 3:
         return [curve_maps] * n_iter
-    if channels != 3 * n_iter:
-        raise ValueError(f"curve maps have {channels} channels; expected 3 or {3 * n_iter}")
     return list(torch.split(curve_maps, 3, dim=1))  # (B, 3n, H, W) -> n x (B, 3, H, W)
+
+
+def check_map_channels(channels: int, n_iter: int) -> int:
+    """``channels`` if curve maps with that many channels suit ``n_iter`` iterations, else ValueError."""
+    if channels not in (3, 3 * n_iter):
+        raise ValueError(f"curve maps have {channels} channels; expected 3 or {3 * n_iter}")
+    return channels
 
 
 def apply_curves(
