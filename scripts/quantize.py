@@ -10,7 +10,7 @@ its final dequantise + tanh (``zerodce.export.coded_graph``): it outputs the uin
 the enhancer decodes with a 256-entry table inside the fused curve loop (``zerodce.coded``).
 Before quantisation the input is zero-padded to 4 channels inside the graph (conv1 gets a zero
 weight for the extra channel): 3x3x4 = 36 products per output fit VNNI's groups of 4 bytes,
-where 3x3x3 = 27 left conv1 the slowest convolution per multiply-add (about 3% of the total).
+where 3x3x3 = 27 left conv1 the slowest convolution per multiply-add.
 """
 
 from __future__ import annotations
