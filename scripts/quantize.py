@@ -23,30 +23,11 @@ import numpy as np
 from PIL import Image
 
 
-def pad_input_channels(model: bytes, channels: int = 4) -> bytes:
-    """The maps graph with its 3-channel input zero-padded to ``channels`` before conv1."""
-    import onnx
-    from onnx import helper, numpy_helper
-
-    m = onnx.load_from_string(model)
-    g = m.graph
-    conv1 = next(n for n in g.node if n.op_type == "Conv" and n.input[0] == g.input[0].name)
-    weight = next(i for i in g.initializer if i.name == conv1.input[1])
-    w = numpy_helper.to_array(weight)
-    extra = np.zeros((w.shape[0], channels - w.shape[1], *w.shape[2:]), w.dtype)
-    weight.CopyFrom(numpy_helper.from_array(np.concatenate([w, extra], 1), weight.name))
-    g.initializer.append(numpy_helper.from_array(np.array([0, 0, 0, 0, 0, channels - 3, 0, 0], np.int64), "pad_c"))
-    g.node.insert(0, helper.make_node("Pad", [g.input[0].name, "pad_c"], ["input_padded"], name="/pad_c"))
-    conv1.input[0] = "input_padded"
-    onnx.checker.check_model(m)
-    return m.SerializeToString()
-
-
 def main() -> None:
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     from zerodce.data import read_split
-    from zerodce.export import coded_graph, maps_graph_bytes
+    from zerodce.export import coded_graph, maps_graph_bytes, pad_input_channels
     from zerodce.weights import load_model
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

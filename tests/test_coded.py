@@ -113,3 +113,13 @@ def test_coded_curves_from_several_threads():
     with ThreadPoolExecutor(4) as pool:
         got = list(pool.map(lambda job: apply_coded_curves(job[0].clone(), job[1], 8), jobs))
     assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
+
+
+def test_padded_input_graph_gives_the_same_maps(small_model):
+    """scripts/quantize.py pads the input to 4 channels (zero weights): the maps must not change."""
+    from zerodce.backends import OrtMaps
+    from zerodce.export import maps_graph_bytes, pad_input_channels
+
+    plain = maps_graph_bytes(small_model)
+    x = torch.rand(1, 3, 21, 34) * 0.5
+    assert (OrtMaps(pad_input_channels(plain))(x) - OrtMaps(plain)(x)).abs().max() < 1e-6

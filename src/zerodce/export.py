@@ -168,3 +168,23 @@ def coded_graph(model: bytes) -> bytes:
         m.metadata_props.append(onnx.StringStringEntryProto(key=key, value=value))
     onnx.checker.check_model(m)
     return m.SerializeToString()
+
+
+def pad_input_channels(model: bytes, channels: int = 4) -> bytes:
+    """The maps graph with its 3-channel input zero-padded to ``channels`` before conv1."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    m = onnx.load_from_string(model)
+    g = m.graph
+    conv1 = next(n for n in g.node if n.op_type == "Conv" and n.input[0] == g.input[0].name)
+    weight = next(i for i in g.initializer if i.name == conv1.input[1])
+    w = numpy_helper.to_array(weight)
+    extra = np.zeros((w.shape[0], channels - w.shape[1], *w.shape[2:]), w.dtype)
+    weight.CopyFrom(numpy_helper.from_array(np.concatenate([w, extra], 1), weight.name))
+    g.initializer.append(numpy_helper.from_array(np.array([0, 0, 0, 0, 0, channels - 3, 0, 0], np.int64), "pad_c"))
+    g.node.insert(0, helper.make_node("Pad", [g.input[0].name, "pad_c"], ["input_padded"], name="/pad_c"))
+    conv1.input[0] = "input_padded"
+    onnx.checker.check_model(m)
+    return m.SerializeToString()
