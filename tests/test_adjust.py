@@ -133,7 +133,27 @@ def test_denoise_removes_amplified_noise_and_keeps_edge_and_colour():
     assert (out - ref)[inner].abs().mean() < 0.5 * (y - ref)[inner].abs().mean()
     step = out[..., 8:56, 36].mean() - out[..., 8:56, 28].mean()  # the edge stays sharp
     assert float(step) > 0.9 * float(ref[..., 0, 36].mean() - ref[..., 0, 28].mean())
-    assert torch.allclose(out.mean(dim=(2, 3)), y.mean(dim=(2, 3)), atol=3e-3)  # colour balance kept
+    assert torch.allclose(luma(out).mean(), luma(y).mean(), atol=3e-3)  # brightness kept
+    red_minus_green = (out[:, 0] - out[:, 1]).mean()  # colour kept, faded by the dark input's low SNR
+    assert 0.5 * float((y[:, 0] - y[:, 1]).mean()) < float(red_minus_green) < float((y[:, 0] - y[:, 1]).mean())
+
+
+@pytest.mark.parametrize("level", [0.01, 0.03, 0.15])
+def test_denoise_fades_colour_by_the_inputs_snr(level):
+    """A flat coloured image: the guided filter leaves it as is, so the output is exactly ``y`` with
+    its YCbCr chroma times l^2 / (l^2 + (2 * strength * sigma)^2), l the input's luma (by hand)."""
+    rgb = np.array([1.3, 1.0, 0.6]) * level
+    x = torch.from_numpy(rgb).float().view(1, 3, 1, 1).expand(1, 3, 12, 12).contiguous()
+    y = (x * 5).clamp(0, 1)
+    strength, sigma = 1.5, 0.004
+    out = gain_aware_denoise(y, x, strength, torch.tensor([sigma]))
+    lum = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+    w = lum**2 / (lum**2 + (2 * strength * sigma) ** 2)
+    ycc = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+    yv = ycc @ (rgb * 5)
+    want = np.linalg.solve(ycc, np.array([yv[0], w * yv[1], w * yv[2]]))
+    assert np.allclose(out[0, :, 6, 6].double().numpy(), want, atol=2e-6)
+    assert (w < 0.6) == (level < 0.02)  # the darkest input loses most of its colour, the brightest none
 
 
 def test_denoise_strength_zero_and_no_gain_are_identity():

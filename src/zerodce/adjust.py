@@ -19,8 +19,12 @@ the input's noise level (Immerkaer's estimator) and ``gain`` the local luma gain
 Regions where the local variance is below that noise level are flattened; edges, whose variance is
 far above it, are kept; dark regions that were brightened a lot are smoothed more than regions the
 curves left alone. Each chroma channel is filtered the same way (self-guided) over a window twice as
-wide, since low-frequency chroma noise is what makes brightened night photos look blotchy. With no
-noise (``sigma`` 0) every channel comes back unchanged.
+wide, since low-frequency chroma noise is what makes brightened night photos look blotchy. Where the
+input itself is at the noise floor its colour is mostly noise and black-level error, which the
+per-channel curves amplify into red or green patches: chroma is then scaled by a Wiener-style weight
+``l^2 / (l^2 + (CHROMA_KNEE * strength * sigma_in)^2)`` of the input's local mean luma ``l``
+(:func:`chroma_weight`), so colour fades towards grey only where the input has no signal to carry
+it. With no noise (``sigma`` 0) every channel comes back unchanged.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ __all__ = [
     "box",
     "guided_filter",
     "gain_aware_denoise",
+    "chroma_weight",
     "denoise_halo",
 ]
 
@@ -53,6 +58,8 @@ _YCC2RGB = torch.linalg.inv(_RGB2YCC.double()).float()
 # Chosen by validation on lol-val100 (README, "Exposure, colour and noise"); never trained on LOL.
 DEFAULT_BALANCE: float | None = 0.75
 DEFAULT_DENOISE = 2.0
+# Chroma is halved where the input's local mean luma is CHROMA_KNEE * strength * sigma (README).
+CHROMA_KNEE = 2.0
 THUMB_SIDE = 256  # long side of the thumbnail the exposure search runs on
 
 
@@ -206,6 +213,19 @@ def denoise_halo(radius: int = 2) -> int:
     return 6 * radius
 
 
+def chroma_weight(level: torch.Tensor, knee: torch.Tensor) -> torch.Tensor:
+    """Wiener-style chroma weight ``level^2 / (level^2 + knee^2)``; exactly 1 where ``knee`` is 0.
+
+    ``level`` is the input's local mean luma, ``knee`` the level at which its colour is halved.
+
+    Example:
+        >>> [round(v, 4) for v in chroma_weight(torch.tensor([0.0, 0.02, 0.5]), torch.tensor(0.02)).tolist()]
+        [0.0, 0.5, 0.9984]
+    """
+    k2 = knee * knee
+    return 1.0 - k2 / (level * level + k2).clamp_min(1e-20)
+
+
 def gain_aware_denoise(
     y: torch.Tensor,
     x: torch.Tensor,
@@ -224,12 +244,15 @@ def gain_aware_denoise(
     """
     if strength <= 0:
         return y
-    gain = box(luma(y), radius) / box(luma(x), radius).clamp_min(1.0 / 255.0)
-    eps = (strength * gain * sigma.view(-1, 1, 1, 1)) ** 2 + 1e-8
+    sig = sigma.view(-1, 1, 1, 1)
+    lx = box(luma(x), radius)
+    gain = box(luma(y), radius) / lx.clamp_min(1.0 / 255.0)
+    eps = (strength * gain * sig) ** 2 + 1e-8
     m = _RGB2YCC.to(y)
     ycc = torch.einsum("ij,bjhw->bihw", m, y)
     lum = ycc[:, :1]
     out_y = guided_filter(lum, lum, radius, eps)
     chroma = ycc[:, 1:].contiguous()
     out_c = guided_filter(chroma, chroma, 2 * radius, eps)  # Cb and Cr, each self-guided
+    out_c *= chroma_weight(lx, CHROMA_KNEE * strength * sig)
     return torch.einsum("ij,bjhw->bihw", _YCC2RGB.to(y), torch.cat([out_y, out_c], 1)).clamp_(0.0, 1.0)
