@@ -2,13 +2,15 @@
 
     .venv/bin/python scripts/ssim_ceiling.py --data ../shared/data/lol-val100
 
-For the best documented setting (``--exposure 0.45 --denoise 3``) it scores the output as is, and
-after an *oracle* tone map: each channel remapped by histogram matching to the reference (it
-uses the reference, so it is only an upper bound on what any global tone curve could give). If
-SSIM stays low with the oracle tone, what remains is structure: residual noise and the detail the
-denoiser removed. Also scores OpenCV's non-local means on the undenoised output, a stronger
-classical denoiser than a guided filter (at several times its cost), for comparison, and whether the
-references' brightness follows the inputs' (if it did, an exposure rule could use it).
+For the best documented setting (``--exposure 0.45 --balance 0.5 --denoise 2.5``) it scores the
+output as is, after an *oracle* tone map: each channel remapped by histogram matching to the
+reference (it uses the reference, so it is only an upper bound on what any global tone curve could
+give), and with an *oracle colour*: the output's luma with the reference's chroma (how much of the
+loss is colour a dark input cannot carry). If SSIM stays low with the oracle tone, what remains is
+structure: residual noise and the detail the denoiser removed. Also scores OpenCV's non-local
+means on the undenoised output, a stronger classical denoiser than a guided filter (at several
+times its cost), for comparison, and whether the references' brightness follows the inputs' (if it
+did, an exposure rule could use it).
 """
 
 from __future__ import annotations
@@ -33,6 +35,15 @@ def match_histograms(src: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return out
 
 
+def with_colour_of(src: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """``src``'s luma (BT.601 YCrCb, 8-bit) with ``ref``'s two chroma channels."""
+    import cv2
+
+    ycc = cv2.cvtColor(src, cv2.COLOR_RGB2YCrCb)
+    ycc[..., 1:] = cv2.cvtColor(ref, cv2.COLOR_RGB2YCrCb)[..., 1:]
+    return cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB)
+
+
 def main() -> None:
     import cv2
 
@@ -46,7 +57,7 @@ def main() -> None:
     args = p.parse_args()
 
     pairs = pair_folders(Path(args.data) / "low", Path(args.data) / "high")[:: args.every]
-    best = Enhancer("zerodce", exposure=0.45, denoise=3.0)
+    best = Enhancer("zerodce", exposure=0.45, balance=0.5, denoise=2.5)
     plain = Enhancer("zerodce", exposure=0.45, denoise=0.0)
     rows: dict[str, list[tuple[float, float]]] = {}
     brightness = []  # (input, reference) mean luma: could an exposure rule predict the reference's?
@@ -59,8 +70,9 @@ def main() -> None:
             cv2.COLOR_BGR2RGB,
         )
         for name, out in (
-            ("exposure 0.45, denoise 3", ours),
+            ("exposure 0.45, balance 0.5, denoise 2.5", ours),
             ("  + oracle tone (histogram matched to the reference)", match_histograms(ours, ref)),
+            ("  + oracle colour (the reference's chroma, our luma)", with_colour_of(ours, ref)),
             ("exposure 0.45, no denoiser", raw),
             ("  + OpenCV non-local means (h 14)", nlm),
         ):
