@@ -6,6 +6,9 @@ scikit-image's own functions on the written files, and compares them with the pe
 
     .venv/bin/python scripts/check_metrics.py --low ../shared/data/lol-val100/low \
         --high ../shared/data/lol-val100/high --csv REPORT/per_image.csv --method model:zerodce
+
+A method with options (``model:zerodce,exposure=0.45,denoise=2.5``) passes them as the CLI flags
+of the same names.
 """
 
 from __future__ import annotations
@@ -29,12 +32,14 @@ def main() -> None:
     p.add_argument("--csv", required=True, help="per_image.csv from zerodce evaluate --report")
     p.add_argument("--method", default="model:zerodce", help="a model:NAME_OR_PATH row of the CSV")
     args = p.parse_args()
-    model = args.method.removeprefix("model:")
+    # model:NAME[,exposure=E][,balance=B][,denoise=S] -> the same options as CLI flags
+    model, *options = args.method.removeprefix("model:").split(",")
+    flags = [part for opt in options for part in (f"--{opt.split('=')[0]}", opt.split("=")[1])]
     rows = {r["image"]: r for r in csv.DictReader(open(args.csv)) if r["method"] == args.method}
     if not rows:
         sys.exit(f"no rows for {args.method} in {args.csv}")
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "zerodce", "enhance", args.low, "-o", tmp, "--model", model, "-q"]
+        cmd = [sys.executable, "-m", "zerodce", "enhance", args.low, "-o", tmp, "--model", model, *flags, "-q"]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         dp, ds = [], []
         for name, row in sorted(rows.items()):
