@@ -60,6 +60,31 @@ def test_guided_filter_matches_paper_algorithm_with_per_pixel_eps():
     assert np.allclose(got, _guided_ref(g, p, 1, eps), atol=1e-10)
 
 
+def test_denoiser_is_the_guided_filter_on_luma_and_chroma_by_loops():
+    """The whole denoiser against a float64 loop reference written from its documented formula:
+    YCbCr, eps = (S * gain * sigma)^2 with gain = box(luma y) / box(luma x), He's self-guided filter
+    on Y (radius r) and on Cb, Cr (radius 2r), chroma times l^2 / (l^2 + (2 S sigma)^2), back to RGB."""
+    rng = np.random.default_rng(3)
+    x = rng.random((3, 11, 13)) * 0.1
+    y = np.clip(x * 5 + rng.normal(0, 0.03, x.shape), 0, 1)
+    strength, sigma, r = 1.7, 0.01, 1
+    m = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+    ycc = np.einsum("ij,jhw->ihw", m, y)
+    lx = _box_ref(np.einsum("j,jhw->hw", m[0], x), r)
+    gain = _box_ref(ycc[0], r) / np.maximum(lx, 1 / 255)
+    eps = (strength * gain * sigma) ** 2 + 1e-8
+    w = lx**2 / (lx**2 + (2 * strength * sigma) ** 2)
+    out = [_guided_ref(ycc[0], ycc[0], r, eps)] + [_guided_ref(c, c, 2 * r, eps) * w for c in ycc[1:]]
+    want = np.clip(np.einsum("ij,jhw->ihw", np.linalg.inv(m), np.stack(out)), 0, 1)
+    got = gain_aware_denoise(torch.from_numpy(y)[None], torch.from_numpy(x)[None], strength, torch.tensor([sigma]), r)
+    assert np.allclose(got[0].numpy(), want, atol=1e-9)
+
+
+def test_box_on_an_image_smaller_than_the_window():
+    x = np.random.default_rng(4).random((3, 2))
+    assert np.allclose(box(torch.from_numpy(x)[None, None], 4)[0, 0].numpy(), _box_ref(x, 4), atol=1e-12)
+
+
 def test_guided_filter_limits():
     """eps -> 0 on a self-guided image returns it (a = 1); eps -> inf returns the box mean."""
     x = torch.rand(1, 1, 12, 12, dtype=torch.float64)

@@ -179,12 +179,25 @@ def noise_sigma(x: torch.Tensor) -> torch.Tensor:
 
 
 def box(x: torch.Tensor, r: int) -> torch.Tensor:
-    """Mean over a (2r+1)^2 window, edges replicated (separable)."""
+    """Mean over a (2r+1)^2 window, edges replicated (separable).
+
+    Each pass adds 2r+1 shifted views of the padded tensor: a few times faster than ``avg_pool2d``
+    along H on CPU (measured), and the same arithmetic (a sum of the window, then one division).
+    """
     if r <= 0:
         return x
     k = 2 * r + 1
-    x = F.avg_pool2d(F.pad(x, (r, r, 0, 0), mode="replicate"), (1, k), stride=1)
-    return F.avg_pool2d(F.pad(x, (0, 0, r, r), mode="replicate"), (k, 1), stride=1)
+    x = _window_sum(F.pad(x, (r, r, 0, 0), mode="replicate"), r, 3)
+    return _window_sum(F.pad(x, (0, 0, r, r), mode="replicate"), r, 2).div_(k * k)
+
+
+def _window_sum(x: torch.Tensor, r: int, dim: int) -> torch.Tensor:
+    """Sums of 2r+1 consecutive entries along ``dim`` (the result is 2r shorter there)."""
+    n = x.shape[dim] - 2 * r
+    out = x.narrow(dim, 0, n).clone()
+    for d in range(1, 2 * r + 1):
+        out += x.narrow(dim, d, n)
+    return out
 
 
 def guided_filter(guide: torch.Tensor, src: torch.Tensor, r: int, eps: torch.Tensor | float) -> torch.Tensor:
@@ -245,14 +258,24 @@ def gain_aware_denoise(
     if strength <= 0:
         return y
     sig = sigma.view(-1, 1, 1, 1)
-    lx = box(luma(x), radius)
-    gain = box(luma(y), radius) / lx.clamp_min(1.0 / 255.0)
+    ycc = torch.einsum("ij,bjhw->bihw", _RGB2YCC.to(y), y)
+    lum, chroma = ycc[:, :1], ycc[:, 1:]  # Y is the same Rec. 601 luma as :func:`luma`
+    # He et al.'s self-guided filter with the boxes batched: one box call per radius and stage.
+    stats = box(torch.cat([lum, luma(x), lum * lum], 1), radius)
+    mean_y, lx = stats[:, :1], stats[:, 1:2]
+    gain = mean_y / lx.clamp_min(1.0 / 255.0)
     eps = (strength * gain * sig) ** 2 + 1e-8
-    m = _RGB2YCC.to(y)
-    ycc = torch.einsum("ij,bjhw->bihw", m, y)
-    lum = ycc[:, :1]
-    out_y = guided_filter(lum, lum, radius, eps)
-    chroma = ycc[:, 1:].contiguous()
-    out_c = guided_filter(chroma, chroma, 2 * radius, eps)  # Cb and Cr, each self-guided
+    out_y = _self_guided(lum, mean_y, stats[:, 2:], eps, radius)
+    c_stats = box(torch.cat([chroma, chroma * chroma], 1), 2 * radius)  # Cb and Cr, each self-guided
+    out_c = _self_guided(chroma, c_stats[:, :2], c_stats[:, 2:], eps, 2 * radius)
     out_c *= chroma_weight(lx, CHROMA_KNEE * strength * sig)
     return torch.einsum("ij,bjhw->bihw", _YCC2RGB.to(y), torch.cat([out_y, out_c], 1)).clamp_(0.0, 1.0)
+
+
+def _self_guided(i: torch.Tensor, mean_i: torch.Tensor, mean_ii: torch.Tensor, eps: torch.Tensor, r: int) -> torch.Tensor:  # noqa: E501
+    """:func:`guided_filter` (``guide is src``) from the window means of ``i`` and ``i^2``."""
+    var = (mean_ii - mean_i * mean_i).clamp_(min=0.0)
+    a = var / (var + eps)
+    ab = box(torch.cat([a, mean_i - a * mean_i], 1), r)
+    c = i.shape[1]
+    return ab[:, :c] * i + ab[:, c:]
