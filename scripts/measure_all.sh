@@ -29,6 +29,7 @@ mkdir -p docs/eval docs/video
 $PY scripts/ssim_ceiling.py --data $D/lol-val100 | tee docs/eval/ssim_ceiling.txt
 $PY scripts/precision_check.py --images $D/lol-val100/low | tee docs/precision.txt
 $PY benchmarks/speed.py --markdown docs/speed.md
+$PY benchmarks/denoise_cost.py --markdown docs/denoise_cost.md
 $PY benchmarks/folder.py --images $D/real-lowlight/DICM | tee docs/folder.txt
 $PY scripts/video_flicker.py --out docs/video | tee docs/video/flicker.txt
 $PY scripts/denoise_crops.py --out docs/denoise_crops.jpg
