@@ -208,16 +208,25 @@ def guided_filter(guide: torch.Tensor, src: torch.Tensor, r: int, eps: torch.Ten
     + eps)``, ``b = mean(p) - a mean(I)`` over (2r+1)^2 windows.
     """
     mean_i = box(guide, r)
-    var_i = (box(guide * guide, r) - mean_i * mean_i).clamp_(min=0.0)
     if guide is src:  # self-guided: cov(I, p) = var(I), mean(p) = mean(I)
-        a = var_i / (var_i + eps)
-        b = mean_i - a * mean_i
-    else:
-        mean_p = box(src, r)
-        cov = box(guide * src, r) - mean_i * mean_p
-        a = cov / (var_i + eps)
-        b = mean_p - a * mean_i
+        return _self_guided(guide, mean_i, box(guide * guide, r), eps, r)
+    var_i = (box(guide * guide, r) - mean_i * mean_i).clamp_(min=0.0)
+    mean_p = box(src, r)
+    cov = box(guide * src, r) - mean_i * mean_p
+    a = cov / (var_i + eps)
+    b = mean_p - a * mean_i
     return box(a, r) * guide + box(b, r)
+
+
+def _self_guided(
+    i: torch.Tensor, mean_i: torch.Tensor, mean_ii: torch.Tensor, eps: torch.Tensor | float, r: int
+) -> torch.Tensor:
+    """The self-guided filter from the window means of ``i`` and ``i^2``; ``a`` and ``b`` boxed in one call."""
+    var = (mean_ii - mean_i * mean_i).clamp_(min=0.0)
+    a = var / (var + eps)
+    ab = box(torch.cat([a, mean_i - a * mean_i], 1), r)
+    c = i.shape[1]
+    return ab[:, :c] * i + ab[:, c:]
 
 
 def denoise_halo(radius: int = 2) -> int:
@@ -270,12 +279,3 @@ def gain_aware_denoise(
     out_c = _self_guided(chroma, c_stats[:, :2], c_stats[:, 2:], eps, 2 * radius)
     out_c *= chroma_weight(lx, CHROMA_KNEE * strength * sig)
     return torch.einsum("ij,bjhw->bihw", _YCC2RGB.to(y), torch.cat([out_y, out_c], 1)).clamp_(0.0, 1.0)
-
-
-def _self_guided(i: torch.Tensor, mean_i: torch.Tensor, mean_ii: torch.Tensor, eps: torch.Tensor, r: int) -> torch.Tensor:  # noqa: E501
-    """:func:`guided_filter` (``guide is src``) from the window means of ``i`` and ``i^2``."""
-    var = (mean_ii - mean_i * mean_i).clamp_(min=0.0)
-    a = var / (var + eps)
-    ab = box(torch.cat([a, mean_i - a * mean_i], 1), r)
-    c = i.shape[1]
-    return ab[:, :c] * i + ab[:, c:]
