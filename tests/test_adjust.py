@@ -22,6 +22,9 @@ from zerodce.curves import apply_curves
 from zerodce.enhance import Enhancer
 from zerodce.metrics import noise_sigma as noise_sigma_np
 
+# Rec. 601 YCbCr (JPEG) from RGB, written out here independently of zerodce.adjust.
+_YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+
 
 def _box_ref(x: np.ndarray, r: int) -> np.ndarray:
     """Mean over the (2r+1)^2 window with edge replication, by loops."""
@@ -68,14 +71,13 @@ def test_denoiser_is_the_guided_filter_on_luma_and_chroma_by_loops():
     x = rng.random((3, 11, 13)) * 0.1
     y = np.clip(x * 5 + rng.normal(0, 0.03, x.shape), 0, 1)
     strength, sigma, r = 1.7, 0.01, 1
-    m = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
-    ycc = np.einsum("ij,jhw->ihw", m, y)
-    lx = _box_ref(np.einsum("j,jhw->hw", m[0], x), r)
+    ycc = np.einsum("ij,jhw->ihw", _YCC, y)
+    lx = _box_ref(np.einsum("j,jhw->hw", _YCC[0], x), r)
     gain = _box_ref(ycc[0], r) / np.maximum(lx, 1 / 255)
     eps = (strength * gain * sigma) ** 2 + 1e-8
     w = lx**2 / (lx**2 + (2 * strength * sigma) ** 2)
     out = [_guided_ref(ycc[0], ycc[0], r, eps)] + [_guided_ref(c, c, 2 * r, eps) * w for c in ycc[1:]]
-    want = np.clip(np.einsum("ij,jhw->ihw", np.linalg.inv(m), np.stack(out)), 0, 1)
+    want = np.clip(np.einsum("ij,jhw->ihw", np.linalg.inv(_YCC), np.stack(out)), 0, 1)
     got = gain_aware_denoise(torch.from_numpy(y)[None], torch.from_numpy(x)[None], strength, torch.tensor([sigma]), r)
     assert np.allclose(got[0].numpy(), want, atol=1e-9)
 
@@ -174,9 +176,8 @@ def test_denoise_fades_colour_by_the_inputs_snr(level):
     out = gain_aware_denoise(y, x, strength, torch.tensor([sigma]))
     lum = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
     w = lum**2 / (lum**2 + (2 * strength * sigma) ** 2)
-    ycc = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
-    yv = ycc @ (rgb * 5)
-    want = np.linalg.solve(ycc, np.array([yv[0], w * yv[1], w * yv[2]]))
+    yv = _YCC @ (rgb * 5)
+    want = np.linalg.solve(_YCC, np.array([yv[0], w * yv[1], w * yv[2]]))
     assert np.allclose(out[0, :, 6, 6].double().numpy(), want, atol=2e-6)
     assert (w < 0.6) == (level < 0.02)  # the darkest input loses most of its colour, the brightest none
 
