@@ -58,7 +58,7 @@ def main() -> None:
 
     pairs = pair_folders(Path(args.data) / "low", Path(args.data) / "high")[:: args.every]
     best = Enhancer("zerodce", exposure=0.45, balance=0.5, denoise=2.5)
-    plain = Enhancer("zerodce", exposure=0.45, denoise=0.0)
+    plain = Enhancer("zerodce", exposure=0.45, balance=0.5, denoise=0.0)  # the same setting, no denoiser
     rows: dict[str, list[tuple[float, float]]] = {}
     brightness = []  # (input, reference) mean luma: could an exposure rule predict the reference's?
     for low, high in pairs:
@@ -73,7 +73,7 @@ def main() -> None:
             ("exposure 0.45, balance 0.5, denoise 2.5", ours),
             ("  + oracle tone (histogram matched to the reference)", match_histograms(ours, ref)),
             ("  + oracle colour (the reference's chroma, our luma)", with_colour_of(ours, ref)),
-            ("exposure 0.45, no denoiser", raw),
+            ("exposure 0.45, balance 0.5, no denoiser", raw),
             ("  + OpenCV non-local means (h 14)", nlm),
         ):
             rows.setdefault(name, []).append((psnr(out, ref), ssim(out, ref)))
