@@ -3,8 +3,8 @@
     .venv/bin/python scripts/denoise_crops.py --out docs/denoise_crops.jpg
 
 Rows: two lol-val100 photos (with their reference) and one real photo from DICM. Columns: the
-input, the plain model, the default denoiser (strength 2), a stronger one (4), and the reference
-where there is one. Crops are 96x96 px, enlarged 4x with nearest-neighbour so pixels stay visible.
+input, the plain model, the default denoiser (strength 2), a stronger one (4), the learned denoiser
+(its default strength), and the reference where there is one. Crops are 96x96 px, enlarged 4x with nearest-neighbour so pixels stay visible.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ def main() -> None:
         "plain model": Enhancer("zerodce", balance=None, denoise=0),
         "--denoise 2 (default)": Enhancer("zerodce", balance=None, denoise=2),
         "--denoise 4": Enhancer("zerodce", balance=None, denoise=4),
+        "--denoiser learned": Enhancer("zerodce", balance=None, denoiser="learned"),
     }
     c, z = args.crop, args.zoom
     panels = []

@@ -19,6 +19,9 @@ mkdir -p docs/eval docs/video
   --method "model:zerodce,exposure=0.6" --method "model:zerodce,exposure=0.7" \
   --method "model:zerodce,exposure=0.45,denoise=2.5" --method "model:zerodce,exposure=0.45,denoise=3" \
   --method "model:zerodce,exposure=0.45,balance=0.5,denoise=2.5" --method "model:zerodce,exposure=0.45,balance=1,denoise=3" \
+  --method "model:zerodce,denoiser=learned" --method "model:zerodce,exposure=0.45,denoiser=learned" \
+  --method "model:zerodce,exposure=0.45,balance=0.5,denoiser=learned" \
+  --method "model:zerodce,exposure=0.45,balance=0.5,denoiser=learned,denoise=3" \
   --method "model:fast,$P" --method "model:fast" \
   --show 104.png --show 160.png
 # Exposure control on real photos (no references).

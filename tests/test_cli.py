@@ -71,6 +71,18 @@ def test_enhance_png_matches_python_api(photos, tmp_path, model_file, small_mode
     assert np.array_equal(np.asarray(Image.open(tmp_path / "o" / "b.png")), expected)
 
 
+def test_enhance_learned_denoiser_matches_python_api(photos, tmp_path, model_file, small_model):
+    from zerodce import enhance
+    from zerodce.enhance import Enhancer
+
+    r = run("enhance", photos / "b.png", "-o", tmp_path / "o", "--model", model_file, "--denoiser", "learned")
+    assert r.returncode == 0, r.stderr
+    expected = enhance(np.asarray(Image.open(photos / "b.png")), Enhancer(small_model, denoiser="learned"))
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "o" / "b.png")), expected)
+    r = run("enhance", photos / "b.png", "-o", tmp_path / "bad", "--model", model_file, "--denoiser", "nlm")
+    assert r.returncode == 2 and "invalid choice" in r.stderr
+
+
 def test_glob_suffix_and_existing_outputs(photos, tmp_path, model_file):
     out = tmp_path / "g"
     r = run("enhance", str(photos / "*.png"), "-o", out, "--model", model_file, "--suffix", "_lit")

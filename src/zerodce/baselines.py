@@ -12,7 +12,7 @@ named by a spec string (``zerodce evaluate --method SPEC``):
   ``clip_limit=0.01``, default 1/8-image tiles), chroma kept.
 - ``bilateral``: OpenCV's ``bilateralFilter(d=9, sigmaColor=40, sigmaSpace=9)`` (``bilateral:D,SC,SS``
   for other values); a post-filter, meant for chains.
-- ``model:NAME_OR_PATH[,exposure=E][,balance=B][,denoise=S]``: a bundled model (``model:zerodce``)
+- ``model:NAME_OR_PATH[,exposure=E][,balance=B][,denoise=S][,denoiser=learned]``: a bundled model (``model:zerodce``)
   or weights file, including the authors' ``.pth`` (converted on load, never unpickled with code),
   with the :class:`~zerodce.enhance.Enhancer` options (their defaults when not given; the plain
   model is ``model:NAME,balance=none,denoise=0``).
@@ -88,11 +88,17 @@ def _model(spec: str, device: str) -> Method:
     from .enhance import Enhancer, enhance
 
     path, *opts = spec.split(",")
-    kwargs: dict[str, float | None] = {}
+    kwargs: dict[str, float | str | None] = {}
     for opt in opts:
         key, _, value = opt.partition("=")
+        if key == "denoiser" and value in ("guided", "learned"):
+            kwargs[key] = value
+            continue
         if key not in ("exposure", "denoise", "balance") or not value:
-            raise ValueError(f"unknown model option {opt!r} in {spec!r}; expected exposure=E, balance=B or denoise=S")
+            raise ValueError(
+                f"unknown model option {opt!r} in {spec!r}; expected exposure=E, balance=B, denoise=S "
+                "or denoiser=guided|learned"
+            )
         kwargs[key] = None if value == "none" else float(value)
     enhancer = Enhancer(path, device, **kwargs)
     return lambda rgb: enhance(rgb, enhancer)

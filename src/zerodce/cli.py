@@ -94,7 +94,13 @@ def _relaunch_with_torchrun(nproc: int) -> int:
 
 
 def _enhancer_options(args: argparse.Namespace) -> dict:
-    return {"tile": args.tile, "exposure": args.exposure, "balance": args.balance, "denoise": args.denoise}
+    return {
+        "tile": args.tile,
+        "exposure": args.exposure,
+        "balance": args.balance,
+        "denoise": args.denoise,
+        "denoiser": args.denoiser,
+    }
 
 
 def _balance(value: str) -> float | None:
@@ -102,8 +108,9 @@ def _balance(value: str) -> float | None:
 
 
 def add_adjust_arguments(p: argparse.ArgumentParser) -> None:
-    """--exposure, --balance, --denoise (shared by the commands that enhance)."""
+    """--exposure, --balance, --denoise, --denoiser (shared by the commands that enhance)."""
     from .adjust import DEFAULT_BALANCE, DEFAULT_DENOISE
+    from .denoiser import LEARNED_STRENGTH
 
     p.add_argument(
         "--exposure",
@@ -120,8 +127,16 @@ def add_adjust_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--denoise",
         type=float,
-        default=DEFAULT_DENOISE,
-        help=f"gain-aware denoising strength, 0 = off (default {DEFAULT_DENOISE})",
+        default=None,
+        help=f"gain-aware denoising strength, 0 = off (default {DEFAULT_DENOISE} with the guided filter, "
+        f"{LEARNED_STRENGTH} with the learned denoiser)",
+    )
+    p.add_argument(
+        "--denoiser",
+        choices=("guided", "learned"),
+        default="guided",
+        help="guided: the fast classical filter (default); learned: the bundled denoising network "
+        "(better on noisy photos, about twice the filter's cost; README, 'Exposure, colour and noise')",
     )
 
 

@@ -36,12 +36,15 @@ from .adjust import (
 from .backends import Backend, Precision, make_backend
 from .coded import CodedMaps, apply_coded_curves, dense_maps
 from .curves import apply_curves
+from .denoiser import LEARNED_STRENGTH, learned_denoise, learned_halo, load_denoiser
 from .model import upsample_rows
 from .weights import DEFAULT_MODEL, load_model
 
 __all__ = ["Enhancer", "enhance", "receptive_radius"]
 
 TileArg = int | Literal["auto"] | None
+Denoiser = Literal["guided", "learned"]
+DENOISERS = ("guided", "learned")
 T = TypeVar("T")
 
 # Working memory of DCE-Net per pixel (activations of the 32-channel layers and their
@@ -106,7 +109,11 @@ class Enhancer:
         balance: colour balance of the output, 0 (the input's) .. 1 (grey-world), or ``None``
             to keep the model's colours. See :mod:`zerodce.adjust`.
         denoise: strength of the gain-aware denoiser (0 = off; 1 filters at the predicted noise
-            level of each output pixel). See :mod:`zerodce.adjust`.
+            level of each output pixel); ``None`` (default) is the chosen denoiser's validated
+            default (2 for ``"guided"``, ``LEARNED_STRENGTH`` for ``"learned"``). See :mod:`zerodce.adjust`.
+        denoiser: ``"guided"`` (default: the classical gain-aware guided filter of
+            :mod:`zerodce.adjust`) or ``"learned"`` (the bundled network of :mod:`zerodce.denoiser`,
+            conditioned on the same predicted noise level); ``denoise`` is the strength of either.
         backend: ``"auto"`` (onnxruntime on CPU when installed, else PyTorch), ``"torch"`` or
             ``"onnxruntime"``; see :mod:`zerodce.backends`.
         precision: ``"fp32"`` (default), ``"bf16"`` (PyTorch autocast) or ``"int8"`` (onnxruntime,
@@ -131,7 +138,8 @@ class Enhancer:
         *,
         exposure: float | None = None,
         balance: float | None = DEFAULT_BALANCE,
-        denoise: float = DEFAULT_DENOISE,
+        denoise: float | None = None,
+        denoiser: Denoiser = "guided",
         backend: Backend = "auto",
         precision: Precision = "fp32",
     ) -> None:
@@ -146,12 +154,20 @@ class Enhancer:
             raise ValueError(f"exposure must be in (0, 1), got {exposure!r}")
         if balance is not None and not 0.0 <= float(balance) <= 1.0:
             raise ValueError(f"balance must be in [0, 1] or None, got {balance!r}")
+        if denoiser not in DENOISERS:
+            raise ValueError(f"denoiser must be one of {DENOISERS}, got {denoiser!r}")
+        if denoise is None:
+            denoise = DEFAULT_DENOISE if denoiser == "guided" else LEARNED_STRENGTH
         if not 0.0 <= float(denoise) <= 10.0:
             raise ValueError(f"denoise strength must be in [0, 10], got {denoise!r}")
         self.exposure = None if exposure is None else float(exposure)
         self.balance = None if balance is None else float(balance)
         self.denoise = float(denoise)
         self.denoise_radius = 2
+        self.denoiser = denoiser
+        self._net = load_denoiser().to(self.device) if denoiser == "learned" and self.denoise > 0 else None
+        # The learned denoiser works on s x s blocks: tiles start on that grid so they see the same blocks.
+        self._align = self._net.config.scale if self._net is not None else 1
         name = None if isinstance(model, nn.Module) else str(model)
         self.maps = make_backend(self.model, self.device, backend, precision, name)
         self.backend, self.precision = self.maps.name, precision
@@ -185,8 +201,17 @@ class Enhancer:
         n = self.config.n_iter
         y = apply_coded_curves(y, a, n) if coded else apply_curves(y, a, n, inplace=True)
         if ctl.sigma is not None:
-            y = gain_aware_denoise(y, x, self.denoise, ctl.sigma, self.denoise_radius)
+            if self._net is not None:
+                y = learned_denoise(self._net, y, x, self.denoise, ctl.sigma)
+            else:
+                y = gain_aware_denoise(y, x, self.denoise, ctl.sigma, self.denoise_radius)
         return y
+
+    def _halo(self, ctl: _Controls) -> int:
+        """Context the denoiser needs around a tile (0 without one)."""
+        if ctl.sigma is None:
+            return 0
+        return learned_halo(self._net.config) if self._net is not None else denoise_halo(self.denoise_radius)
 
     def native_brightness(self, x: torch.Tensor) -> torch.Tensor:
         """Mean luma (B,) the model alone would give each image (on the exposure thumbnail)."""
@@ -224,13 +249,13 @@ class Enhancer:
             put((...,), self._finish(x, self.maps(x), ctl))
             return
         r = receptive_radius(self.model)
-        d = denoise_halo(self.denoise_radius) if ctl.sigma is not None else 0
+        d, g = self._halo(ctl), self._align
         for y0 in range(0, h, tile):
             for x0 in range(0, w, tile):
                 y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
                 # The tile plus the denoiser's context (d), whose curve maps need r more pixels of
                 # real image: inner pixels see exactly what they would in the whole image.
-                ey0, ex0, ey1, ex1 = max(y0 - d, 0), max(x0 - d, 0), min(y1 + d, h), min(x1 + d, w)
+                ey0, ex0, ey1, ex1 = max(y0 - d, 0) // g * g, max(x0 - d, 0) // g * g, min(y1 + d, h), min(x1 + d, w)
                 hy0, hx0, hy1, hx1 = max(ey0 - r, 0), max(ex0 - r, 0), min(ey1 + r, h), min(ex1 + r, w)
                 region = x[..., hy0:hy1, hx0:hx1].contiguous(memory_format=self._layout)
                 a = self.maps(region)[..., ey0 - hy0 : ey1 - hy0, ex0 - hx0 : ex1 - hx0]
@@ -247,11 +272,11 @@ class Enhancer:
         small, hp, wp = self.model.small_maps(x)
         cols = F.interpolate(small, size=(small.shape[-2], wp), mode="bilinear", align_corners=True)[..., :w]
         cols = cols.contiguous()
-        d = denoise_halo(self.denoise_radius) if ctl.sigma is not None else 0
+        d, g = self._halo(ctl), self._align
         band = 128 if d else 16
         for y0 in range(0, h, band):
             y1 = min(y0 + band, h)
-            ey0, ey1 = max(y0 - d, 0), min(y1 + d, h)
+            ey0, ey1 = max(y0 - d, 0) // g * g, min(y1 + d, h)
             a = upsample_rows(cols, hp, ey0, ey1)
             y = self._finish(x[..., ey0:ey1, :], a, ctl)
             put((..., slice(y0, y1), slice(None)), y[..., y0 - ey0 : y1 - ey0, :])

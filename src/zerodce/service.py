@@ -75,8 +75,10 @@ def create_app(default_model: str = "zerodce", limits: Limits | None = None, mod
     served = {"ok": 0, "failed": 0}
 
     @functools.lru_cache(maxsize=8)
-    def enhancer(model: str, exposure: float | None, balance: float | None, denoise: float) -> Enhancer:
-        return Enhancer(model, exposure=exposure, balance=balance, denoise=denoise)
+    def enhancer(
+        model: str, exposure: float | None, balance: float | None, denoise: float | None, denoiser: str
+    ) -> Enhancer:
+        return Enhancer(model, exposure=exposure, balance=balance, denoise=denoise, denoiser=denoiser)  # type: ignore[arg-type]
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
@@ -95,14 +97,17 @@ def create_app(default_model: str = "zerodce", limits: Limits | None = None, mod
         model: str = Form(default_model),
         exposure: float | None = Form(None, gt=0.0, lt=1.0, description="target mean brightness, e.g. 0.4 .. 0.7"),
         balance: str = Form("default", description="0 .. 1, 'none' (the model's colours) or 'default'"),
-        denoise: float | None = Form(None, ge=0.0, le=10.0, description="denoising strength (default: the CLI's)"),
+        denoise: float | None = Form(None, ge=0.0, le=10.0, description="denoising strength (default: the denoiser's)"),
+        denoiser: str = Form("guided", description="guided (fast filter) or learned (denoising network)"),
         format: str | None = Form(None, description="output format: jpeg, png, tiff, webp (default: the input's)"),
         quality: int = Form(95, ge=1, le=100),
     ) -> Response:
-        from .adjust import DEFAULT_BALANCE, DEFAULT_DENOISE
+        from .adjust import DEFAULT_BALANCE
 
         if model not in allowed:
             raise HTTPException(422, f"unknown model {model!r}; available: {list(allowed)}")
+        if denoiser not in ("guided", "learned"):
+            raise HTTPException(422, f"unknown denoiser {denoiser!r}; expected 'guided' or 'learned'")
         if format is not None and format.lower() not in FORMATS:
             raise HTTPException(422, f"unknown format {format!r}; expected one of {sorted(FORMATS)}")
         try:
@@ -124,7 +129,7 @@ def create_app(default_model: str = "zerodce", limits: Limits | None = None, mod
                 status = 413 if "pixel limit" in str(exc) else 400
                 raise HTTPException(status, str(exc)) from None
             fmt = FORMATS[format.lower()][0] if format else (im.format if im.format in _MEDIA else "PNG")
-            enh = enhancer(model, exposure, bal, DEFAULT_DENOISE if denoise is None else denoise)
+            enh = enhancer(model, exposure, bal, denoise, denoiser)
 
             def work() -> bytes:
                 return encode_image(enhance(im, enh), fmt, source=im, quality=quality)
