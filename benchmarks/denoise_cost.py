@@ -21,7 +21,12 @@ CONFIGS = {
     "denoise 2": {"balance": None, "denoise": 2.0},
     "defaults (balance 0.75, denoise 2)": {},
     "best LOL setting (exposure 0.45, balance 0.5, denoise 2.5)": {"exposure": 0.45, "balance": 0.5, "denoise": 2.5},
-    "denoiser learned, denoise 1": {"balance": None, "denoise": 1.0, "denoiser": "learned"},
+    "learned denoiser (strength 2)": {"balance": None, "denoiser": "learned"},
+    "best learned setting (exposure 0.45, balance 0.5, learned)": {
+        "exposure": 0.45,
+        "balance": 0.5,
+        "denoiser": "learned",
+    },
 }
 
 

@@ -4,7 +4,8 @@
 
 Rows: two lol-val100 photos (with their reference) and one real photo from DICM. Columns: the
 input, the plain model, the default denoiser (strength 2), a stronger one (4), the learned denoiser
-(its default strength), and the reference where there is one. Crops are 96x96 px, enlarged 4x with nearest-neighbour so pixels stay visible.
+(its default strength), and the reference where there is one. Crops are 96x96 px, enlarged 4x with
+nearest-neighbour so pixels stay visible.
 """
 
 from __future__ import annotations

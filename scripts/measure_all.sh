@@ -24,6 +24,14 @@ mkdir -p docs/eval docs/video
   --method "model:zerodce,exposure=0.45,balance=0.5,denoiser=learned,denoise=3" \
   --method "model:fast,$P" --method "model:fast" \
   --show 104.png --show 160.png
+# The learned denoiser against the baselines and the guided filter's best settings, in one run.
+.venv/bin/zerodce evaluate --low $D/lol-val100/low --high $D/lol-val100/high --report docs/eval/lol-val100-learned \
+  --method "model:$A,$P" --method "model:$A,$P+bilateral" --method "model:$A,$P+bilateral+gamma-mean:0.45" \
+  --method "model:zerodce" --method "model:zerodce,exposure=0.45,balance=0.5,denoise=2.5" \
+  --method "model:zerodce,denoiser=learned" --method "model:zerodce,exposure=0.45,denoiser=learned" \
+  --method "model:zerodce,exposure=0.45,balance=0.5,denoiser=learned" \
+  --method "model:zerodce,exposure=0.45,balance=0.5,denoiser=learned,denoise=3" \
+  --show 104.png --show 160.png
 # Exposure control on real photos (no references).
 .venv/bin/zerodce evaluate --low $D/real-lowlight --report docs/eval/real-lowlight-exposure \
   --method "model:$A,$P" --method "model:zerodce,$P" --method "model:zerodce" \

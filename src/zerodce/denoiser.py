@@ -56,7 +56,7 @@ __all__ = [
 
 CONFIG_KEY = "zerodce.denoiser"
 
-LEARNED_STRENGTH = 1.0  # default strength: the noise level as estimated (chosen by validation, README)
+LEARNED_STRENGTH = 2.0  # default strength, chosen by validation on lol-val100 (README)
 FADE_KNEE = 5.0  # chroma halved where the input's local luma is FADE_KNEE x its noise std (validation)
 NOISE_SCALE = 0.05  # predicted output noise std is fed as std / NOISE_SCALE (about 0..2)
 GAIN_RADIUS = 2  # window of the local gain, as the classical denoiser's luma window
