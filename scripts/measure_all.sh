@@ -32,6 +32,7 @@ mkdir -p docs/eval docs/video
   --method "model:zerodce,exposure=0.45,balance=0.5,denoiser=learned" \
   --method "model:zerodce,exposure=0.45,balance=0.5,denoiser=learned,denoise=3" \
   --show 104.png --show 160.png
+$PY scripts/learned_strength.py --data $D/lol-val100 | tee docs/eval/learned_strength.txt
 # Exposure control on real photos (no references).
 .venv/bin/zerodce evaluate --low $D/real-lowlight --report docs/eval/real-lowlight-exposure \
   --method "model:$A,$P" --method "model:zerodce,$P" --method "model:zerodce" \
