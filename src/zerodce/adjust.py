@@ -48,6 +48,7 @@ __all__ = [
     "gain_aware_denoise",
     "chroma_weight",
     "denoise_halo",
+    "local_gain",
 ]
 
 LUMA = (0.299, 0.587, 0.114)
@@ -229,6 +230,11 @@ def _self_guided(
     return ab[:, :c] * i + ab[:, c:]
 
 
+def local_gain(mean_y: torch.Tensor, mean_x: torch.Tensor) -> torch.Tensor:
+    """The curves' local luma gain from window means of output and input luma (input floored at 1/255)."""
+    return mean_y / mean_x.clamp_min(1.0 / 255.0)
+
+
 def denoise_halo(radius: int = 2) -> int:
     """Pixels of context one output pixel of :func:`gain_aware_denoise` depends on."""
     # chroma: eps (pointwise) is averaged over 2r, and the gain in eps is a box of r: 5r; rounded up.
@@ -272,8 +278,7 @@ def gain_aware_denoise(
     # He et al.'s self-guided filter with the boxes batched: one box call per radius and stage.
     stats = box(torch.cat([lum, luma(x), lum * lum], 1), radius)
     mean_y, lx = stats[:, :1], stats[:, 1:2]
-    gain = mean_y / lx.clamp_min(1.0 / 255.0)
-    eps = (strength * gain * sig) ** 2 + 1e-8
+    eps = (strength * local_gain(mean_y, lx) * sig) ** 2 + 1e-8
     out_y = _self_guided(lum, mean_y, stats[:, 2:], eps, radius)
     c_stats = box(torch.cat([chroma, chroma * chroma], 1), 2 * radius)  # Cb and Cr, each self-guided
     out_c = _self_guided(chroma, c_stats[:, :2], c_stats[:, 2:], eps, 2 * radius)

@@ -85,13 +85,14 @@ def bilateral(rgb: np.ndarray, d: int = 9, sigma_color: float = 40.0, sigma_spac
 
 
 def _model(spec: str, device: str) -> Method:
+    from .denoiser import DENOISERS
     from .enhance import Enhancer, enhance
 
     path, *opts = spec.split(",")
     kwargs: dict[str, float | str | None] = {}
     for opt in opts:
         key, _, value = opt.partition("=")
-        if key == "denoiser" and value in ("guided", "learned"):
+        if key == "denoiser" and value in DENOISERS:
             kwargs[key] = value
             continue
         if key not in ("exposure", "denoise", "balance") or not value:

@@ -110,7 +110,7 @@ def _balance(value: str) -> float | None:
 def add_adjust_arguments(p: argparse.ArgumentParser) -> None:
     """--exposure, --balance, --denoise, --denoiser (shared by the commands that enhance)."""
     from .adjust import DEFAULT_BALANCE, DEFAULT_DENOISE
-    from .denoiser import LEARNED_STRENGTH
+    from .denoiser import DENOISERS, LEARNED_STRENGTH
 
     p.add_argument(
         "--exposure",
@@ -133,10 +133,10 @@ def add_adjust_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--denoiser",
-        choices=("guided", "learned"),
+        choices=DENOISERS,
         default="guided",
         help="guided: the fast classical filter (default); learned: the bundled denoising network "
-        "(better on noisy photos, about twice the filter's cost; README, 'Exposure, colour and noise')",
+        "(better on noisy photos, about 2.5 times the filter's added time; README, 'The learned denoiser')",
     )
 
 

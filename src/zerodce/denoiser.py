@@ -23,7 +23,6 @@ also faded where the input is at its noise floor, as in the classical filter (se
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,13 +32,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save
 from torch import nn
 
-from ._atomic import atomic_write_bytes
-from .adjust import _RGB2YCC, _YCC2RGB, _self_guided, box, chroma_weight, luma
+from .adjust import _RGB2YCC, _YCC2RGB, _self_guided, box, chroma_weight, local_gain, luma
+from .weights import WeightsError, save_weights
 
 __all__ = [
+    "DENOISERS",
     "LEARNED_STRENGTH",
     "DenoiserConfig",
     "DenoiseNet",
@@ -55,6 +54,7 @@ __all__ = [
 ]
 
 CONFIG_KEY = "zerodce.denoiser"
+DENOISERS = ("guided", "learned")  # the Enhancer's choices: zerodce.adjust's filter, or this network
 
 LEARNED_STRENGTH = 2.0  # default strength, chosen by validation on lol-val100 (README)
 FADE_KNEE = 5.0  # chroma halved where the input's local luma is FADE_KNEE x its noise std (validation)
@@ -96,8 +96,7 @@ def denoise_features(y: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor, stre
     """
     stats = box(torch.cat([luma(y), luma(x)], 1), GAIN_RADIUS)  # (B, 2, H, W) local means
     lx = stats[:, 1:2]
-    gain = stats[:, :1] / lx.clamp_min(1.0 / 255.0)
-    noise = (strength * sigma.view(-1, 1, 1, 1)) * gain  # (B, 1, H, W) predicted output noise std
+    noise = (strength * sigma.view(-1, 1, 1, 1)) * local_gain(stats[:, :1], lx)  # (B, 1, H, W) output noise std
     return torch.cat([y, noise / NOISE_SCALE, lx.sqrt()], 1)
 
 
@@ -181,8 +180,9 @@ class DenoiseNet(nn.Module):
         z = self.convs[-1](z)  # (B, K, H/s, W/s)
         return F.interpolate(z, scale_factor=s, mode="bilinear", align_corners=False)[..., :h, :w]
 
-    def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        return blend(feats[:, :3], feats[:, 3:4] * NOISE_SCALE, self.logits(feats))
+    def forward(self, feats: torch.Tensor, chroma_gain: torch.Tensor | None = None) -> torch.Tensor:
+        """Denoised (B, 3, H, W); ``chroma_gain`` (B, 1, H, W) optionally scales the chroma (see :func:`blend`)."""
+        return blend(feats[:, :3], feats[:, 3:4] * NOISE_SCALE, self.logits(feats), chroma_gain)
 
 
 def learned_halo(config: DenoiserConfig) -> int:
@@ -201,28 +201,26 @@ def learned_denoise(
     if strength <= 0:
         return y
     feats = denoise_features(y, x, sigma, strength)
-    logits = net.logits(feats)
     # The synthetic training pairs carry true colour down to black; real dark inputs do not (their
     # chroma there is noise and black-level error): fade chroma by the input's SNR as the guided
     # filter does (zerodce.adjust.chroma_weight), halved where the local luma is FADE_KNEE sigma.
     fade = chroma_weight(feats[:, 4:5] ** 2, FADE_KNEE * sigma.view(-1, 1, 1, 1))
-    return blend(y, feats[:, 3:4] * NOISE_SCALE, logits, fade).clamp_(0.0, 1.0)
+    return net(feats, fade).clamp_(0.0, 1.0)
 
 
 def save_denoiser(net: DenoiseNet, path: str | Path, metadata: Mapping[str, str] | None = None) -> Path:
     """Write the weights with their config in the safetensors metadata (atomically)."""
-    meta = {str(k): str(v) for k, v in (metadata or {}).items()}
-    meta[CONFIG_KEY] = json.dumps(net.config.to_dict())
-    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in net.state_dict().items()}
-    return atomic_write_bytes(Path(path), save(tensors, metadata=meta))
+    return save_weights(net, path, metadata, config_key=CONFIG_KEY)
 
 
 def load_denoiser(path: str | Path | None = None) -> DenoiseNet:
-    """A denoiser from a weights file (default: the bundled one), in eval mode."""
-    if path is None:
-        return _bundled()
-    from .weights import WeightsError  # noqa: PLC0415 (weights imports the model zoo; keep this module light)
+    """A denoiser from a weights file (default: the bundled one), in eval mode.
 
+    Each call builds its own module (213 KB, milliseconds): an Enhancer moves its copy to its device
+    in place, so a shared cached module would be moved under another Enhancer's feet.
+    """
+    if path is None:
+        path = Path(str(resources.files("zerodce") / "models" / "denoiser.safetensors"))
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
@@ -236,8 +234,3 @@ def load_denoiser(path: str | Path | None = None) -> DenoiseNet:
             raise
         raise WeightsError(f"{path}: cannot load denoiser weights: {e}") from e
     return net.eval()
-
-
-@functools.lru_cache(maxsize=1)
-def _bundled() -> DenoiseNet:
-    return load_denoiser(Path(str(resources.files("zerodce") / "models" / "denoiser.safetensors")))

@@ -36,15 +36,14 @@ from .adjust import (
 from .backends import Backend, Precision, make_backend
 from .coded import CodedMaps, apply_coded_curves, dense_maps
 from .curves import apply_curves
-from .denoiser import LEARNED_STRENGTH, learned_denoise, learned_halo, load_denoiser
+from .denoiser import DENOISERS, LEARNED_STRENGTH, learned_denoise, learned_halo, load_denoiser
 from .model import upsample_rows
 from .weights import DEFAULT_MODEL, load_model
 
 __all__ = ["Enhancer", "enhance", "receptive_radius"]
 
 TileArg = int | Literal["auto"] | None
-Denoiser = Literal["guided", "learned"]
-DENOISERS = ("guided", "learned")
+Denoiser = Literal["guided", "learned"]  # zerodce.denoiser.DENOISERS
 T = TypeVar("T")
 
 # Working memory of DCE-Net per pixel (activations of the 32-channel layers and their

@@ -103,11 +103,12 @@ def create_app(default_model: str = "zerodce", limits: Limits | None = None, mod
         quality: int = Form(95, ge=1, le=100),
     ) -> Response:
         from .adjust import DEFAULT_BALANCE
+        from .denoiser import DENOISERS
 
         if model not in allowed:
             raise HTTPException(422, f"unknown model {model!r}; available: {list(allowed)}")
-        if denoiser not in ("guided", "learned"):
-            raise HTTPException(422, f"unknown denoiser {denoiser!r}; expected 'guided' or 'learned'")
+        if denoiser not in DENOISERS:
+            raise HTTPException(422, f"unknown denoiser {denoiser!r}; expected one of {list(DENOISERS)}")
         if format is not None and format.lower() not in FORMATS:
             raise HTTPException(422, f"unknown format {format!r}; expected one of {sorted(FORMATS)}")
         try:

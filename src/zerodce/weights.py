@@ -41,12 +41,18 @@ class WeightsError(ValueError):
     """A weights file is unreadable, unsafe, or does not match the architecture it declares."""
 
 
-def save_weights(model: nn.Module, path: str | Path, metadata: Mapping[str, str] | None = None) -> Path:
-    """Write ``model``'s weights and config to ``path`` atomically (temporary file, then rename)."""
+def save_weights(
+    model: nn.Module, path: str | Path, metadata: Mapping[str, str] | None = None, config_key: str = "zerodce.config"
+) -> Path:
+    """Write ``model``'s weights and config to ``path`` atomically (temporary file, then rename).
+
+    ``config_key`` names the metadata entry holding ``model.config`` as JSON: ``zerodce.config`` for
+    curve models, ``zerodce.denoiser`` for the learned denoiser (:mod:`zerodce.denoiser`).
+    """
     path = Path(path)
     config: ModelConfig = model.config  # type: ignore[assignment]
     meta = {str(k): str(v) for k, v in (metadata or {}).items()}
-    meta.update({"zerodce.format": FORMAT_VERSION, "zerodce.config": json.dumps(config.to_dict())})
+    meta.update({"zerodce.format": FORMAT_VERSION, config_key: json.dumps(config.to_dict())})
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
     return atomic_write_bytes(path, save(tensors, metadata=meta))
 
