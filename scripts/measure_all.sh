@@ -32,6 +32,25 @@ mkdir -p docs/eval docs/video
   --method "model:zerodce,exposure=0.45,balance=0.5,denoiser=learned" \
   --method "model:zerodce,exposure=0.45,balance=0.5,denoiser=learned,denoise=3" \
   --show 104.png --show 160.png
+# Camera-style metering (--metering) against the baselines and the previous best settings, in one run:
+# every setting tried for it is a row.
+L="denoiser=learned"
+.venv/bin/zerodce evaluate --low $D/lol-val100/low --high $D/lol-val100/high --report docs/eval/lol-val100-metering \
+  --method "model:$A,$P" --method "model:$A,$P+bilateral" --method "model:$A,$P+bilateral+gamma-mean:0.45" \
+  --method "model:zerodce" --method "model:zerodce,exposure=0.45,balance=0.5,denoise=2.5" \
+  --method "model:zerodce,exposure=0.45,balance=0.5,$L" \
+  --method "model:zerodce,exposure=0.45,balance=0,$L" --method "model:zerodce,exposure=0.45,balance=0.25,$L" \
+  --method "model:zerodce,metering=linear,exposure=0.44,balance=0.5,$L" \
+  --method "model:zerodce,metering=linear,exposure=0.47,balance=0.5,$L" \
+  --method "model:zerodce,metering=linear,exposure=0.5,balance=0.5,$L" \
+  --method "model:zerodce,metering=centre,exposure=0.44,balance=0.5,$L" \
+  --method "model:zerodce,metering=centre,exposure=0.46,balance=0.5,$L" \
+  --method "model:zerodce,metering=centre,exposure=0.47,balance=0.5,$L" \
+  --method "model:zerodce,metering=centre,exposure=0.5,balance=0.5,$L" \
+  --method "model:zerodce,metering=centre,exposure=0.47,$L" \
+  --method "model:zerodce,metering=centre,exposure=0.47,balance=0.5" \
+  --method "model:zerodce,metering=centre,exposure=0.47,balance=0.5,denoise=2.5" \
+  --show 104.png --show 160.png
 $PY scripts/learned_strength.py --data $D/lol-val100 | tee docs/eval/learned_strength.txt
 # Exposure control on real photos (no references).
 .venv/bin/zerodce evaluate --low $D/real-lowlight --report docs/eval/real-lowlight-exposure \

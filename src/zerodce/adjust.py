@@ -11,6 +11,16 @@ for ``|A| <= 1``, in its input, so each output pixel is a non-decreasing functio
 achieved brightness rises monotonically with the requested one, and the model's spatially varying
 curves (which regions it brightens more) are kept.
 
+**Metering** (:func:`metered`) says what "brightness" the level is. ``mean`` (the default) is the mean
+Rec. 601 luma of the coded output, so ``--exposure 0.45`` gives an output whose mean brightness is
+0.45. ``linear`` and ``centre`` meter as a camera does: the mean *linear-light* luminance (sRGB
+decoded, Rec. 709 weights), over the whole frame or centre-weighted (a Gaussian with a standard
+deviation of a third of each side, as a camera's centre-weighted average metering), reported in
+sRGB-coded units so that the levels read on the same scale: 0.46 is photographic middle grey (18%
+reflectance). A bright lamp or window raises a linear-light mean far more than a coded mean, so these
+modes expose the rest of the scene darker where highlights are large, as a camera would. Every
+metered value is a non-decreasing function of each pixel, so monotonicity holds for all three.
+
 **Denoising** (:func:`gain_aware_denoise`). Curves amplify sensor noise by their local gain: a pixel
 brightened from 0.05 to 0.4 has its noise multiplied by about 8. The output is filtered in a
 luma/chroma space with a guided filter (He et al., TPAMI 2013) whose regularisation is the
@@ -30,6 +40,7 @@ it. With no noise (``sigma`` 0) every channel comes back unchanged.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +49,10 @@ from .curves import apply_curves
 
 __all__ = [
     "luma",
+    "METERINGS",
+    "metered",
+    "srgb_to_linear",
+    "linear_to_srgb",
     "exposure_offset",
     "curve_offsets",
     "offset_maps",
@@ -52,6 +67,9 @@ __all__ = [
 ]
 
 LUMA = (0.299, 0.587, 0.114)
+LUMINANCE_709 = (0.2126, 0.7152, 0.0722)  # linear-light luminance of sRGB primaries
+Metering = Literal["mean", "linear", "centre"]
+METERINGS: tuple[Metering, ...] = ("mean", "linear", "centre")
 # Rec. 601 YCbCr (JPEG): rows give Y, Cb, Cr from R, G, B.
 _RGB2YCC = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
 _YCC2RGB = torch.linalg.inv(_RGB2YCC.double()).float()
@@ -68,6 +86,44 @@ def luma(x: torch.Tensor) -> torch.Tensor:
     """Rec. 601 luma of (B, 3, H, W) -> (B, 1, H, W)."""
     w = x.new_tensor(LUMA).view(1, 3, 1, 1)
     return (x * w).sum(1, keepdim=True)
+
+
+def srgb_to_linear(v: torch.Tensor) -> torch.Tensor:
+    """The sRGB decoding (IEC 61966-2-1) of coded values in [0, 1]."""
+    return torch.where(v <= 0.04045, v / 12.92, ((v.clamp_min(0.04045) + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(v: torch.Tensor) -> torch.Tensor:
+    """The sRGB encoding of linear values in [0, 1] (inverse of :func:`srgb_to_linear`)."""
+    return torch.where(v <= 0.0031308, v * 12.92, 1.055 * v.clamp_min(0.0031308) ** (1 / 2.4) - 0.055)
+
+
+def centre_weights(h: int, w: int, device: torch.device | None = None) -> torch.Tensor:
+    """(h, w) Gaussian weights summing to 1, centred, standard deviation a third of each side."""
+    ys = (torch.arange(h, device=device, dtype=torch.float32) + 0.5 - h / 2) / (h / 3)
+    xs = (torch.arange(w, device=device, dtype=torch.float32) + 0.5 - w / 2) / (w / 3)
+    g = torch.exp(-0.5 * ys.view(-1, 1) ** 2) * torch.exp(-0.5 * xs.view(1, -1) ** 2)
+    return g / g.sum()
+
+
+def metered(y: torch.Tensor, metering: Metering = "mean") -> torch.Tensor:
+    """The brightness (B,) of images (B, 3, H, W) as ``metering`` measures it (module docstring).
+
+    Example:
+        >>> y = torch.full((1, 3, 4, 6), 0.5)
+        >>> [round(float(metered(y, m)), 4) for m in METERINGS]  # a flat image reads its own value
+        [0.5, 0.5, 0.5]
+    """
+    if metering == "mean":
+        return luma(y).mean(dim=(1, 2, 3))
+    if metering not in METERINGS:
+        raise ValueError(f"metering must be one of {METERINGS}, got {metering!r}")
+    lum = (srgb_to_linear(y.clamp(0.0, 1.0)) * y.new_tensor(LUMINANCE_709).view(1, 3, 1, 1)).sum(1)
+    if metering == "centre":
+        m = (lum * centre_weights(*lum.shape[-2:], device=y.device).to(lum.dtype)).sum(dim=(1, 2))
+    else:
+        m = lum.mean(dim=(1, 2))
+    return linear_to_srgb(m)
 
 
 def thumbnail(x: torch.Tensor, side: int = THUMB_SIDE) -> torch.Tensor:
@@ -102,11 +158,12 @@ def channel_targets(x: torch.Tensor, level: torch.Tensor, balance: float) -> tor
 
 @torch.no_grad()
 def curve_offsets(
-    x: torch.Tensor, maps: torch.Tensor, n_iter: int, target: torch.Tensor, iters: int = 20
+    x: torch.Tensor, maps: torch.Tensor, n_iter: int, target: torch.Tensor, iters: int = 20, metering: Metering = "mean"
 ) -> torch.Tensor:
     """Offsets ``t`` such that ``apply_curves(x, offset_maps(maps, t))`` hits ``target``.
 
-    ``target`` (B,) is a mean luma (one offset per image for all channels); ``target`` (B, 3) are
+    ``target`` (B,) is a brightness as ``metering`` measures it (one offset per image for all
+    channels; ``mean``: mean luma); ``target`` (B, 3) are
     channel means (one offset per channel: the curves act on each channel separately, so each
     channel's search is independent). ``t`` is searched in [-2, 2] (every parameter at -1 .. every
     parameter at +1); a target outside what the curves can reach gives the nearest end.
@@ -124,28 +181,36 @@ def curve_offsets(
     for _ in range(iters):
         mid = 0.5 * (lo + hi)
         y = apply_curves(x, offset_maps(maps, mid), n_iter)
-        got = y.mean(dim=(2, 3)) if per_channel else luma(y).mean(dim=(1, 2, 3))
+        got = y.mean(dim=(2, 3)) if per_channel else metered(y, metering)
         bright = got > target
         hi = torch.where(bright, mid, hi)
         lo = torch.where(bright, lo, mid)
     return 0.5 * (lo + hi)
 
 
-def native_brightness(x: torch.Tensor, maps: torch.Tensor, n_iter: int) -> torch.Tensor:
-    """Mean luma (B,) of the model's own output (no offset)."""
-    return luma(apply_curves(x, maps, n_iter)).mean(dim=(1, 2, 3))
+def native_brightness(x: torch.Tensor, maps: torch.Tensor, n_iter: int, metering: Metering = "mean") -> torch.Tensor:
+    """Brightness (B,) of the model's own output (no offset), as ``metering`` measures it."""
+    return metered(apply_curves(x, maps, n_iter), metering)
 
 
 def exposure_offset(
-    x: torch.Tensor, maps: torch.Tensor, n_iter: int, level: float | torch.Tensor | None, balance: float | None = None
+    x: torch.Tensor,
+    maps: torch.Tensor,
+    n_iter: int,
+    level: float | torch.Tensor | None,
+    balance: float | None = None,
+    metering: Metering = "mean",
 ) -> torch.Tensor:
     """The curve offsets for a requested exposure and colour balance, from a (thumbnail) image.
 
-    ``level`` is the output's target mean luma (a float, or one per image (B,)), ``None`` for the
-    model's own (offset 0); ``balance``
+    ``level`` is the output's target brightness as ``metering`` measures it (a float, or one per
+    image (B,)), ``None`` for the model's own (offset 0); ``balance``
     ``None`` keeps the model's colours (one offset for all channels), otherwise see
-    :func:`channel_targets`.
+    :func:`channel_targets`: with a metering other than ``mean`` the common offset that meets the
+    level is found first, and the mean luma it gives is then shared out among the channels.
     """
+    if metering not in METERINGS:
+        raise ValueError(f"metering must be one of {METERINGS}, got {metering!r}")
     if isinstance(level, torch.Tensor):
         level = level.to(x)
         if not bool(((level > 0) & (level < 1)).all()):
@@ -160,7 +225,10 @@ def exposure_offset(
     else:
         target_luma = level.expand(b) if isinstance(level, torch.Tensor) else x.new_full((b,), level)
     if balance is None:
-        return curve_offsets(x, maps, n_iter, target_luma)
+        return curve_offsets(x, maps, n_iter, target_luma, metering=metering)
+    if level is not None and metering != "mean":
+        common = curve_offsets(x, maps, n_iter, target_luma, metering=metering)
+        target_luma = luma(apply_curves(x, offset_maps(maps, common), n_iter)).mean(dim=(1, 2, 3))
     return curve_offsets(x, maps, n_iter, channel_targets(x, target_luma, balance))
 
 

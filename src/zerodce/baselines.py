@@ -12,7 +12,8 @@ named by a spec string (``zerodce evaluate --method SPEC``):
   ``clip_limit=0.01``, default 1/8-image tiles), chroma kept.
 - ``bilateral``: OpenCV's ``bilateralFilter(d=9, sigmaColor=40, sigmaSpace=9)`` (``bilateral:D,SC,SS``
   for other values); a post-filter, meant for chains.
-- ``model:NAME_OR_PATH[,exposure=E][,balance=B][,denoise=S][,denoiser=learned]``: a bundled model (``model:zerodce``)
+- ``model:NAME_OR_PATH[,exposure=E][,metering=M][,balance=B][,denoise=S][,denoiser=learned]``: a bundled
+  model (``model:zerodce``)
   or weights file, including the authors' ``.pth`` (converted on load, never unpickled with code),
   with the :class:`~zerodce.enhance.Enhancer` options (their defaults when not given; the plain
   model is ``model:NAME,balance=none,denoise=0``).
@@ -85,6 +86,7 @@ def bilateral(rgb: np.ndarray, d: int = 9, sigma_color: float = 40.0, sigma_spac
 
 
 def _model(spec: str, device: str) -> Method:
+    from .adjust import METERINGS
     from .denoiser import DENOISERS
     from .enhance import Enhancer, enhance
 
@@ -92,13 +94,13 @@ def _model(spec: str, device: str) -> Method:
     kwargs: dict[str, float | str | None] = {}
     for opt in opts:
         key, _, value = opt.partition("=")
-        if key == "denoiser" and value in DENOISERS:
+        if (key == "denoiser" and value in DENOISERS) or (key == "metering" and value in METERINGS):
             kwargs[key] = value
             continue
         if key not in ("exposure", "denoise", "balance") or not value:
             raise ValueError(
-                f"unknown model option {opt!r} in {spec!r}; expected exposure=E, balance=B, denoise=S "
-                "or denoiser=guided|learned"
+                f"unknown model option {opt!r} in {spec!r}; expected exposure=E, balance=B, denoise=S, "
+                f"denoiser={'|'.join(DENOISERS)} or metering={'|'.join(METERINGS)}"
             )
         kwargs[key] = None if value == "none" else float(value)
     enhancer = Enhancer(path, device, **kwargs)

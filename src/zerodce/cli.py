@@ -100,6 +100,7 @@ def _enhancer_options(args: argparse.Namespace) -> dict:
         "balance": args.balance,
         "denoise": args.denoise,
         "denoiser": args.denoiser,
+        "metering": args.metering,
     }
 
 
@@ -108,15 +109,23 @@ def _balance(value: str) -> float | None:
 
 
 def add_adjust_arguments(p: argparse.ArgumentParser) -> None:
-    """--exposure, --balance, --denoise, --denoiser (shared by the commands that enhance)."""
-    from .adjust import DEFAULT_BALANCE, DEFAULT_DENOISE
+    """--exposure, --metering, --balance, --denoise, --denoiser (shared by the commands that enhance)."""
+    from .adjust import DEFAULT_BALANCE, DEFAULT_DENOISE, METERINGS
     from .denoiser import DENOISERS, LEARNED_STRENGTH
 
     p.add_argument(
         "--exposure",
         type=float,
         default=None,
-        help="target mean brightness of the output, e.g. 0.4 (darker) .. 0.7 (brighter); default: the model's own",
+        help="target brightness of the output, e.g. 0.4 (darker) .. 0.7 (brighter), as --metering measures it; "
+        "default: the model's own",
+    )
+    p.add_argument(
+        "--metering",
+        choices=METERINGS,
+        default="mean",
+        help="what --exposure measures: mean = the output's mean brightness (default); linear / centre = its "
+        "linear-light luminance over the frame / centre-weighted, as a camera meters (0.46 = middle grey)",
     )
     p.add_argument(
         "--balance",

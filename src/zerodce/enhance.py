@@ -25,6 +25,8 @@ from torch import nn
 from .adjust import (
     DEFAULT_BALANCE,
     DEFAULT_DENOISE,
+    METERINGS,
+    Metering,
     denoise_halo,
     exposure_offset,
     gain_aware_denoise,
@@ -103,8 +105,8 @@ class Enhancer:
         tile: tile side in pixels for large images, ``None`` for never, ``"auto"`` (default) to
             choose from the available memory (:func:`auto_tile`). Tiles overlap by the receptive
             radius (plus the denoiser's), so the result equals the untiled one up to float rounding.
-        exposure: target mean brightness (luma) of the output in (0, 1), e.g. 0.4 .. 0.7; ``None``
-            (default) keeps the model's own exposure. See :mod:`zerodce.adjust`.
+        exposure: target brightness of the output in (0, 1), e.g. 0.4 .. 0.7, as ``metering``
+            measures it; ``None`` (default) keeps the model's own exposure. See :mod:`zerodce.adjust`.
         balance: colour balance of the output, 0 (the input's) .. 1 (grey-world), or ``None``
             to keep the model's colours. See :mod:`zerodce.adjust`.
         denoise: strength of the gain-aware denoiser (0 = off; 1 filters at the predicted noise
@@ -113,6 +115,9 @@ class Enhancer:
         denoiser: ``"guided"`` (default: the classical gain-aware guided filter of
             :mod:`zerodce.adjust`) or ``"learned"`` (the bundled network of :mod:`zerodce.denoiser`,
             conditioned on the same predicted noise level); ``denoise`` is the strength of either.
+        metering: what ``exposure`` measures: ``"mean"`` (default) the mean luma of the output;
+            ``"linear"`` / ``"centre"`` its mean linear-light luminance, whole frame / centre-weighted,
+            as a camera meters (sRGB-coded: 0.46 is middle grey). See :mod:`zerodce.adjust`.
         backend: ``"auto"`` (onnxruntime on CPU when installed, else PyTorch), ``"torch"`` or
             ``"onnxruntime"``; see :mod:`zerodce.backends`.
         precision: ``"fp32"`` (default), ``"bf16"`` (PyTorch autocast) or ``"int8"`` (onnxruntime,
@@ -139,6 +144,7 @@ class Enhancer:
         balance: float | None = DEFAULT_BALANCE,
         denoise: float | None = None,
         denoiser: Denoiser = "guided",
+        metering: Metering = "mean",
         backend: Backend = "auto",
         precision: Precision = "fp32",
     ) -> None:
@@ -155,6 +161,8 @@ class Enhancer:
             raise ValueError(f"balance must be in [0, 1] or None, got {balance!r}")
         if denoiser not in DENOISERS:
             raise ValueError(f"denoiser must be one of {DENOISERS}, got {denoiser!r}")
+        if metering not in METERINGS:
+            raise ValueError(f"metering must be one of {METERINGS}, got {metering!r}")
         if denoise is None:
             denoise = DEFAULT_DENOISE if denoiser == "guided" else LEARNED_STRENGTH
         if not 0.0 <= float(denoise) <= 10.0:
@@ -164,6 +172,7 @@ class Enhancer:
         self.denoise = float(denoise)
         self.denoise_radius = 2
         self.denoiser = denoiser
+        self.metering = metering
         self._net = load_denoiser().to(self.device) if denoiser == "learned" and self.denoise > 0 else None
         # The learned denoiser works on s x s blocks: tiles start on that grid so they see the same blocks.
         self._align = self._net.config.scale if self._net is not None else 1
@@ -213,9 +222,11 @@ class Enhancer:
         return learned_halo(self._net.config) if self._net is not None else denoise_halo(self.denoise_radius)
 
     def native_brightness(self, x: torch.Tensor) -> torch.Tensor:
-        """Mean luma (B,) the model alone would give each image (on the exposure thumbnail)."""
+        """Brightness (B,) the model alone would give each image (on the exposure thumbnail), as
+        this enhancer meters it: a level ``exposure`` reproduces."""
         small = thumbnail(x.to(self.device, torch.float32)).contiguous()
-        return native_brightness(small, dense_maps(self.maps(small)).contiguous(), self.config.n_iter)
+        maps = dense_maps(self.maps(small)).contiguous()
+        return native_brightness(small, maps, self.config.n_iter, self.metering)
 
     def _controls(self, x: torch.Tensor, exposure: torch.Tensor | None = None) -> _Controls:
         """Per-image quantities computed once on the whole image, so that tiles agree."""
@@ -224,7 +235,7 @@ class Enhancer:
         if level is not None or self.balance is not None:
             small = thumbnail(x).contiguous()  # one layout for image and maps (mixed: 10x slower search)
             maps = dense_maps(self.maps(small)).contiguous()
-            ctl.offset = exposure_offset(small, maps, self.config.n_iter, level, self.balance)
+            ctl.offset = exposure_offset(small, maps, self.config.n_iter, level, self.balance, self.metering)
         if self.denoise > 0:
             ctl.sigma = noise_sigma(x)
         return ctl

@@ -2,9 +2,9 @@
 
 - ``GET /`` a page to upload a photo, compare before/after with a slider, adjust the options and
   download the result; ``GET /docs`` the OpenAPI docs; ``GET /healthz`` liveness and queue state.
-- ``POST /v1/enhance``: multipart ``file`` plus form options ``model``, ``exposure``, ``balance``,
-  ``denoise``, ``format``, ``quality`` -> the enhanced image (same format as the upload unless
-  ``format`` says otherwise), ICC profile and EXIF carried.
+- ``POST /v1/enhance``: multipart ``file`` plus form options ``model``, ``exposure``, ``metering``,
+  ``balance``, ``denoise``, ``denoiser``, ``format``, ``quality`` -> the enhanced image (same format as
+  the upload unless ``format`` says otherwise), ICC profile and EXIF carried.
 
 Limits (:class:`Limits`), each answered with a one-line JSON ``detail``: uploads over
 ``max_upload_bytes`` -> 413; images over ``max_pixels`` -> 413 (checked from the header, before
@@ -76,9 +76,10 @@ def create_app(default_model: str = "zerodce", limits: Limits | None = None, mod
 
     @functools.lru_cache(maxsize=8)
     def enhancer(
-        model: str, exposure: float | None, balance: float | None, denoise: float | None, denoiser: str
+        model: str, exposure: float | None, balance: float | None, denoise: float | None, denoiser: str, metering: str
     ) -> Enhancer:
-        return Enhancer(model, exposure=exposure, balance=balance, denoise=denoise, denoiser=denoiser)  # type: ignore[arg-type]
+        options = {"exposure": exposure, "balance": balance, "denoise": denoise}
+        return Enhancer(model, **options, denoiser=denoiser, metering=metering)  # type: ignore[arg-type]
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
@@ -95,20 +96,23 @@ def create_app(default_model: str = "zerodce", limits: Limits | None = None, mod
     async def enhance_endpoint(
         file: UploadFile = File(..., description="the photo (JPEG, PNG, TIFF, WebP, BMP, HEIC)"),  # noqa: B008
         model: str = Form(default_model),
-        exposure: float | None = Form(None, gt=0.0, lt=1.0, description="target mean brightness, e.g. 0.4 .. 0.7"),
+        exposure: float | None = Form(None, gt=0.0, lt=1.0, description="target brightness, e.g. 0.4 .. 0.7"),
+        metering: str = Form("mean", description="what exposure measures: mean, linear or centre (camera-like)"),
         balance: str = Form("default", description="0 .. 1, 'none' (the model's colours) or 'default'"),
         denoise: float | None = Form(None, ge=0.0, le=10.0, description="denoising strength (default: the denoiser's)"),
         denoiser: str = Form("guided", description="guided (fast filter) or learned (denoising network)"),
         format: str | None = Form(None, description="output format: jpeg, png, tiff, webp (default: the input's)"),
         quality: int = Form(95, ge=1, le=100),
     ) -> Response:
-        from .adjust import DEFAULT_BALANCE
+        from .adjust import DEFAULT_BALANCE, METERINGS
         from .denoiser import DENOISERS
 
         if model not in allowed:
             raise HTTPException(422, f"unknown model {model!r}; available: {list(allowed)}")
         if denoiser not in DENOISERS:
             raise HTTPException(422, f"unknown denoiser {denoiser!r}; expected one of {list(DENOISERS)}")
+        if metering not in METERINGS:
+            raise HTTPException(422, f"unknown metering {metering!r}; expected one of {list(METERINGS)}")
         if format is not None and format.lower() not in FORMATS:
             raise HTTPException(422, f"unknown format {format!r}; expected one of {sorted(FORMATS)}")
         try:
@@ -130,7 +134,7 @@ def create_app(default_model: str = "zerodce", limits: Limits | None = None, mod
                 status = 413 if "pixel limit" in str(exc) else 400
                 raise HTTPException(status, str(exc)) from None
             fmt = FORMATS[format.lower()][0] if format else (im.format if im.format in _MEDIA else "PNG")
-            enh = enhancer(model, exposure, bal, denoise, denoiser)
+            enh = enhancer(model, exposure, bal, denoise, denoiser, metering)
 
             def work() -> bytes:
                 return encode_image(enhance(im, enh), fmt, source=im, quality=quality)
