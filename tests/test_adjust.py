@@ -219,3 +219,106 @@ def test_tiled_equals_untiled_with_every_option(small_model, arch):
     tiled = Enhancer(net, tile=48, **opts)(x)
     assert (whole - tiled).abs().max() < 1e-5
     assert (whole - Enhancer(net, tile=None)(x)).abs().max() > 1e-2  # the options did something
+
+
+# --- metering: what an exposure level measures ---------------------------------------------
+
+
+def _srgb_decode_ref(v: np.ndarray) -> np.ndarray:
+    """IEC 61966-2-1 sRGB decoding, written out per element."""
+    return np.vectorize(lambda c: c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4)(v)
+
+
+def _srgb_encode_ref(v: float) -> float:
+    return v * 12.92 if v <= 0.0031308 else 1.055 * v ** (1 / 2.4) - 0.055
+
+
+def _metered_ref(img: np.ndarray, metering: str) -> float:
+    """One (3, H, W) float64 image: mean luma, or sRGB-coded (centre-weighted) linear luminance."""
+    if metering == "mean":
+        return float(np.tensordot([0.299, 0.587, 0.114], img, axes=1).mean())
+    lum = np.tensordot([0.2126, 0.7152, 0.0722], _srgb_decode_ref(img), axes=1)
+    h, w = lum.shape
+    if metering == "centre":
+        wts = np.array([[np.exp(-0.5 * (((i + 0.5 - h / 2) / (h / 3)) ** 2 + ((j + 0.5 - w / 2) / (w / 3)) ** 2))
+                         for j in range(w)] for i in range(h)])  # fmt: skip
+        return _srgb_encode_ref(float((lum * wts).sum() / wts.sum()))
+    return _srgb_encode_ref(float(lum.mean()))
+
+
+@pytest.mark.parametrize("metering", ["mean", "linear", "centre"])
+def test_metered_matches_reference(metering):
+    from zerodce.adjust import metered
+
+    x = torch.rand(2, 3, 9, 14, dtype=torch.float64) ** 2
+    got = metered(x, metering)
+    want = [_metered_ref(x[i].numpy(), metering) for i in range(2)]
+    assert np.allclose(got.numpy(), want, atol=1e-9)
+
+
+def test_metering_hand_values():
+    from zerodce.adjust import linear_to_srgb, metered, srgb_to_linear
+
+    # 18% grey (linear) is sRGB 1.055 * 0.18^(1/2.4) - 0.055 = 0.4613: "middle grey".
+    assert float(linear_to_srgb(torch.tensor(0.18))) == pytest.approx(0.46135, abs=1e-4)
+    v = torch.linspace(0, 1, 101)
+    assert torch.allclose(linear_to_srgb(srgb_to_linear(v)), v, atol=1e-6)  # round trip
+    half = torch.zeros(1, 3, 4, 8)
+    half[..., 4:] = 1.0  # half black, half white: mean 0.5; linear mean 0.5 -> sRGB 0.7354
+    assert float(metered(half, "mean")) == pytest.approx(0.5, abs=1e-6)
+    assert float(metered(half, "linear")) == pytest.approx(0.7354, abs=1e-4)
+    corner = torch.zeros(1, 3, 30, 30)
+    corner[..., :6, :6] = 1.0  # a bright corner counts less with centre weighting
+    centre = torch.zeros(1, 3, 30, 30)
+    centre[..., 12:18, 12:18] = 1.0
+    assert float(metered(corner, "centre")) < float(metered(corner, "linear")) < float(metered(centre, "centre"))
+    with pytest.raises(ValueError, match="metering"):
+        metered(half, "spot")
+
+
+@pytest.mark.parametrize("metering", ["linear", "centre"])
+def test_curve_offsets_hit_metered_target(small_model, metering):
+    from zerodce.adjust import metered
+
+    x = torch.rand(2, 3, 24, 20) * 0.3
+    maps = small_model.curve_maps(x).detach()
+    target = torch.tensor([0.45, 0.6])
+    y = apply_curves(x, offset_maps(maps, curve_offsets(x, maps, 8, target, metering=metering)), 8)
+    assert torch.allclose(metered(y, metering), target, atol=1e-4)
+
+
+@pytest.mark.parametrize("balance", [None, 0.5])
+def test_enhancer_metering_is_monotone_and_meets_the_level(small_model, balance):
+    from zerodce.adjust import metered
+
+    x = torch.rand(1, 3, 96, 80) * 0.25
+    got = []
+    for level in (0.3, 0.4, 0.5, 0.6, 0.7):
+        y = Enhancer(small_model, tile=None, exposure=level, balance=balance, denoise=0, metering="centre")(x)
+        got.append(float(metered(y, "centre")))
+        if balance is None:  # with a balance the channels are then re-aimed at the same mean luma
+            assert got[-1] == pytest.approx(level, abs=0.02)
+    assert all(b > a for a, b in zip(got, got[1:], strict=False))
+
+
+def test_linear_metering_exposes_a_scene_with_a_lamp_darker(small_model):
+    x = torch.rand(1, 3, 64, 64) * 0.1
+    x[..., 40:56, 8:24] = 0.9  # a lamp
+    opts = {"tile": None, "exposure": 0.45, "balance": None, "denoise": 0}
+    by_mean = luma(Enhancer(small_model, **opts)(x)).mean()
+    by_light = luma(Enhancer(small_model, metering="linear", **opts)(x)).mean()
+    assert float(by_mean) == pytest.approx(0.45, abs=0.02)
+    assert float(by_light) < float(by_mean) - 0.03  # the highlight's linear light counts for more
+
+
+def test_native_brightness_is_in_the_enhancers_metering(small_model):
+    # Video smoothing asks for the model's own level and passes it back as ``exposure``: in any
+    # metering that must reproduce the model's own output.
+    x = torch.rand(1, 3, 48, 40) * 0.3
+    own = Enhancer(small_model, tile=None, balance=None, denoise=0)(x)
+    for metering in ("mean", "centre"):
+        enh = Enhancer(small_model, tile=None, balance=None, denoise=0, metering=metering)
+        again = enh(x, exposure=enh.native_brightness(x))
+        assert (again - own).abs().max() < 2e-3
+    with pytest.raises(ValueError, match="metering"):
+        Enhancer(small_model, metering="spot")

@@ -83,6 +83,20 @@ def test_enhance_learned_denoiser_matches_python_api(photos, tmp_path, model_fil
     assert r.returncode == 2 and "invalid choice" in r.stderr
 
 
+def test_enhance_metering_matches_python_api(photos, tmp_path, model_file, small_model):
+    from zerodce import enhance
+    from zerodce.enhance import Enhancer
+
+    opts = ["--exposure", "0.46", "--metering", "centre"]
+    r = run("enhance", photos / "b.png", "-o", tmp_path / "o", "--model", model_file, *opts)
+    assert r.returncode == 0, r.stderr
+    enh = Enhancer(small_model, exposure=0.46, metering="centre")
+    expected = enhance(np.asarray(Image.open(photos / "b.png")), enh)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "o" / "b.png")), expected)
+    r = run("enhance", photos / "b.png", "-o", tmp_path / "bad", "--model", model_file, "--metering", "spot")
+    assert r.returncode == 2 and "invalid choice" in r.stderr
+
+
 def test_glob_suffix_and_existing_outputs(photos, tmp_path, model_file):
     out = tmp_path / "g"
     r = run("enhance", str(photos / "*.png"), "-o", out, "--model", model_file, "--suffix", "_lit")

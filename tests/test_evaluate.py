@@ -137,6 +137,8 @@ def test_chain_and_bilateral_match_direct_calls(paired):
         parse_method("model:zerodce,strength=2")
     with pytest.raises(ValueError, match="unknown model option"):
         parse_method("model:zerodce,denoiser=bm3d")
+    with pytest.raises(ValueError, match="unknown model option"):
+        parse_method("model:zerodce,metering=spot")
 
 
 def test_model_spec_with_the_learned_denoiser(paired):
@@ -146,6 +148,15 @@ def test_model_spec_with_the_learned_denoiser(paired):
     got = parse_method("model:zerodce,exposure=0.45,denoiser=learned,denoise=1.5")(x)
     assert np.array_equal(got, enhance(x, Enhancer("zerodce", exposure=0.45, denoise=1.5, denoiser="learned")))
     assert not np.array_equal(got, parse_method("model:zerodce,exposure=0.45,denoise=1.5")(x))
+
+
+def test_model_spec_with_metering(paired):
+    from zerodce.enhance import Enhancer, enhance
+
+    x = np.asarray(Image.open(next(iter(sorted(paired[0].iterdir())))).convert("RGB"))
+    got = parse_method("model:zerodce,metering=centre,exposure=0.47,balance=0.5")(x)
+    assert np.array_equal(got, enhance(x, Enhancer("zerodce", exposure=0.47, balance=0.5, metering="centre")))
+    assert not np.array_equal(got, parse_method("model:zerodce,exposure=0.47,balance=0.5")(x))
 
 
 def test_exposure_plot_in_report(paired, small_model, tmp_path):

@@ -87,6 +87,7 @@ def test_bad_options_422(client):
     assert client.post("/v1/enhance", files=files, data={"format": "gif"}).status_code == 422
     assert client.post("/v1/enhance", files=files, data={"balance": "2"}).status_code == 422
     assert client.post("/v1/enhance", files=files, data={"denoiser": "bm3d"}).status_code == 422
+    assert client.post("/v1/enhance", files=files, data={"metering": "spot"}).status_code == 422
 
 
 def test_learned_denoiser_option_matches_library(client):
@@ -100,6 +101,20 @@ def test_learned_denoiser_option_matches_library(client):
     src = Image.open(io.BytesIO(data)).convert("RGB")
     assert np.array_equal(got, np.asarray(enhance(src, Enhancer("zerodce", denoiser="learned"))))
     assert not np.array_equal(got, np.asarray(enhance(src, Enhancer("zerodce"))))
+
+
+def test_metering_option_matches_library(client):
+    from zerodce import enhance
+    from zerodce.enhance import Enhancer
+
+    data = _jpeg(seed=3)
+    form = {"exposure": "0.46", "metering": "centre", "format": "png"}
+    r = client.post("/v1/enhance", files={"file": ("a.jpg", data)}, data=form)
+    assert r.status_code == 200, r.text
+    got = np.asarray(Image.open(io.BytesIO(r.content)))
+    src = Image.open(io.BytesIO(data)).convert("RGB")
+    assert np.array_equal(got, np.asarray(enhance(src, Enhancer("zerodce", exposure=0.46, metering="centre"))))
+    assert not np.array_equal(got, np.asarray(enhance(src, Enhancer("zerodce", exposure=0.46))))
 
 
 def test_health_and_openapi(client):
