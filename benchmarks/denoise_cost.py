@@ -27,6 +27,12 @@ CONFIGS = {
         "balance": 0.5,
         "denoiser": "learned",
     },
+    "best setting (centre metering 0.47, balance 0.5, learned)": {
+        "exposure": 0.47,
+        "metering": "centre",
+        "balance": 0.5,
+        "denoiser": "learned",
+    },
 }
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerate every figure the README quotes for the exposure/denoise, speed, video and service work.
-# Usage: scripts/measure_all.sh   (needs ../shared/data; about 40 minutes on 2 cores)
+# Usage: scripts/measure_all.sh   (needs ../shared/data; about 65 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -51,6 +51,7 @@ L="denoiser=learned"
   --method "model:zerodce,metering=centre,exposure=0.47,balance=0.5" \
   --method "model:zerodce,metering=centre,exposure=0.47,balance=0.5,denoise=2.5" \
   --show 104.png --show 160.png
+$PY scripts/metering_spread.py --data $D/lol-val100 | tee docs/eval/metering_spread.txt
 $PY scripts/learned_strength.py --data $D/lol-val100 | tee docs/eval/learned_strength.txt
 # Exposure control on real photos (no references).
 .venv/bin/zerodce evaluate --low $D/real-lowlight --report docs/eval/real-lowlight-exposure \
