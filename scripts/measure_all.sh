@@ -58,6 +58,11 @@ $PY scripts/learned_strength.py --data $D/lol-val100 | tee docs/eval/learned_str
   --method "model:$A,$P" --method "model:zerodce,$P" --method "model:zerodce" \
   --method "model:zerodce,exposure=0.4" --method "model:zerodce,exposure=0.5" \
   --method "model:zerodce,exposure=0.6" --method "model:zerodce,exposure=0.7"
+# Centre-weighted metering on real photos: requested level against what each meter reads.
+.venv/bin/zerodce evaluate --low $D/real-lowlight --report docs/eval/real-lowlight-metering \
+  --method "model:zerodce,exposure=0.46" \
+  --method "model:zerodce,metering=centre,exposure=0.4" --method "model:zerodce,metering=centre,exposure=0.46" \
+  --method "model:zerodce,metering=centre,exposure=0.5" --method "model:zerodce,metering=centre,exposure=0.6"
 $PY scripts/ssim_ceiling.py --data $D/lol-val100 | tee docs/eval/ssim_ceiling.txt
 $PY scripts/precision_check.py --images $D/lol-val100/low | tee docs/precision.txt
 $PY benchmarks/speed.py --markdown docs/speed.md
