@@ -132,6 +132,13 @@ def plot_log(out: Path) -> None:
     plt.close(fig)
 
 
+def _portable(value: object) -> object:
+    """A path inside the repository as a path relative to it (the record is committed)."""
+    if isinstance(value, Path) and value.is_absolute() and value.resolve().is_relative_to(ROOT.resolve()):
+        return value.resolve().relative_to(ROOT.resolve())
+    return value
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, required=True, help="SICE Part 1 folder")
@@ -156,7 +163,8 @@ def main() -> None:
     args = p.parse_args()
     torch.manual_seed(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "config.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items()}, indent=1))
+    record = {k: str(_portable(v)) for k, v in vars(args).items()}  # no path of this machine in the record
+    (args.out / "config.json").write_text(json.dumps(record, indent=1))
 
     cache = args.pairs or args.out / "pairs.pt"  # not committed (large); rebuilt when missing
     if cache.exists():
