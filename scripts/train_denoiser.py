@@ -101,13 +101,11 @@ def make_pairs(images: list[np.ndarray], model: str, seed: int, draws: int) -> d
         noisy, dark = synthesize(clean, g)
         enh = enhancers[(None, 0.5, 0.75)[int(torch.randint(3, (), generator=g))]]
         exposure = torch.tensor([0.35 + 0.25 * float(torch.rand((), generator=g))])
-        ctl = enh._controls(noisy, exposure)
-        maps = enh.maps(noisy)
-        y = enh._finish(noisy, maps, ctl)
-        t = enh._finish(dark, maps, ctl)
+        y = enh.with_curves_of(noisy, noisy, exposure)
+        t = enh.with_curves_of(dark, noisy, exposure)  # the clean image through the noisy one's curves
         sigma = noise_sigma(noisy)
-        feats.append(denoise_features(y.clamp(0, 1), noisy, sigma, 1.0).half())
-        targets.append(t.clamp(0, 1).half())
+        feats.append(denoise_features(y, noisy, sigma, 1.0).half())
+        targets.append(t.half())
     return {"feats": torch.cat(feats), "targets": torch.cat(targets)}
 
 

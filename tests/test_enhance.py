@@ -128,3 +128,24 @@ def test_nan_and_out_of_range_are_sanitised(enh):
     x = torch.tensor([[[[float("nan"), 2.0], [-1.0, 0.5]]]]).expand(1, 3, 2, 2).contiguous()
     y = enh(x)
     assert torch.isfinite(y).all() and float(y.min()) >= 0 and float(y.max()) <= 1
+
+
+def test_with_curves_of_applies_the_sources_curves(small_model):
+    torch.manual_seed(5)
+    source = torch.rand(1, 3, 40, 36) * 0.3
+    opts = {"tile": None, "exposure": 0.5, "balance": 0.5}
+    denoised = Enhancer(small_model, denoise=2, **opts)
+    assert torch.allclose(denoised.with_curves_of(source, source), denoised(source), atol=1e-6)
+    # Without a denoiser the curves are pixel-wise: where x equals source the output is source's
+    # enhancement; where x differs, the same curves give a different value, ordered as the inputs.
+    plain = Enhancer(small_model, denoise=0, **opts)
+    x = source.clone()
+    x[..., 10:20, 10:20] *= 0.5
+    out, ref = plain.with_curves_of(x, source), plain(source)
+    inside = torch.zeros_like(x, dtype=torch.bool)
+    inside[..., 10:20, 10:20] = True
+    assert torch.allclose(out[~inside], ref[~inside], atol=1e-6)
+    assert bool((out[inside] <= ref[inside] + 1e-6).all()) and float((ref - out)[inside].mean()) > 0.01
+    assert not torch.allclose(plain.with_curves_of(x, x), out, atol=1e-3)  # x's own curves differ
+    with pytest.raises(ValueError, match="same shape"):
+        plain.with_curves_of(x, source[..., :20])

@@ -319,6 +319,25 @@ class Enhancer:
         return out.to(src_device, src_dtype).contiguous()
 
     @torch.inference_mode()
+    def with_curves_of(
+        self, x: torch.Tensor, source: torch.Tensor, exposure: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Apply to ``x`` the curves that enhancing ``source`` (same shape) applies: its curve maps
+        and its exposure and balance offsets, then the denoiser at ``source``'s noise level with ``x``
+        as its input; whole images, float in [0, 1]. ``with_curves_of(x, x)`` is ``enhancer(x)``. For training pairs:
+        a clean image through the curves its noisy copy gets (``scripts/train_denoiser.py``).
+        """
+        self._check(x)
+        self._check(source)
+        if x.shape != source.shape:
+            raise ValueError(f"x and source must have the same shape, got {tuple(x.shape)} and {tuple(source.shape)}")
+        xs = [
+            t.to(self.device, torch.float32).clamp(0.0, 1.0).contiguous(memory_format=self._layout) for t in (x, source)
+        ]
+        y = self._finish(xs[0], self.maps(xs[1]), self._controls(xs[1], exposure))
+        return y.clamp_(0.0, 1.0)
+
+    @torch.inference_mode()
     def enhance_integer(self, x: torch.Tensor, scale: int, exposure: torch.Tensor | None = None) -> torch.Tensor:
         """Enhance integer samples (B, 3, H, W) on 0..``scale`` (uint8: 255, 16-bit: 65535).
 
