@@ -12,6 +12,7 @@ import io
 import json
 import math
 import sys
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -122,6 +123,19 @@ def markdown_table(summary: Mapping[str, Mapping[str, float]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _column_title(label: str, width: int = 30) -> str:
+    """A method label wrapped at its commas and chain steps to fit a grid column (model paths by name).
+
+    Example:
+        >>> print(_column_title("model:zerodce,metering=centre,exposure=0.47,balance=0.5,denoiser=learned"))
+        zerodce, metering=centre,
+        exposure=0.47, balance=0.5,
+        denoiser=learned
+    """
+    steps = [Path(step.removeprefix("model:")).name if step.startswith("model:") else step for step in label.split("+")]
+    return "\n".join(textwrap.wrap(" +".join(steps).replace(",", ", "), width, break_on_hyphens=False))
+
+
 def _grid_png(inputs: Sequence[Path], methods: Mapping[str, Method], crop: int = 160) -> bytes:
     """Before/after centre crops for each shown image, with luma histograms under each crop."""
     import matplotlib
@@ -146,7 +160,7 @@ def _grid_png(inputs: Sequence[Path], methods: Mapping[str, Method], crop: int =
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
-                ax.set_title(Path(label).name if label.startswith("model:") else label, fontsize=8)
+                ax.set_title(_column_title(label), fontsize=7)
             if j == 0:
                 ax.set_ylabel(path.name, fontsize=8)
             hax = axes[2 * i + 1, j]
@@ -160,12 +174,17 @@ def _grid_png(inputs: Sequence[Path], methods: Mapping[str, Method], crop: int =
 
 def _png_bytes(fig) -> bytes:  # noqa: ANN001 - a matplotlib figure
     import matplotlib.pyplot as plt
+    from PIL import Image
 
     fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", facecolor="white")
     plt.close(fig)
-    return buf.getvalue()
+    buf.seek(0)
+    with Image.open(buf) as im:  # opaque figure: RGB, a quarter smaller than matplotlib's RGBA
+        out = io.BytesIO()
+        im.convert("RGB").save(out, format="PNG", optimize=True)
+    return out.getvalue()
 
 
 def exposure_series(summary: Mapping[str, Mapping[str, float]]) -> dict[str, list[tuple[float, float]]]:
