@@ -209,8 +209,6 @@ def exposure_offset(
     :func:`channel_targets`: with a metering other than ``mean`` the common offset that meets the
     level is found first, and the mean luma it gives is then shared out among the channels.
     """
-    if metering not in METERINGS:
-        raise ValueError(f"metering must be one of {METERINGS}, got {metering!r}")
     if isinstance(level, torch.Tensor):
         level = level.to(x)
         if not bool(((level > 0) & (level < 1)).all()):
