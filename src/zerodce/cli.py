@@ -145,7 +145,7 @@ def add_adjust_arguments(p: argparse.ArgumentParser) -> None:
         choices=DENOISERS,
         default="guided",
         help="guided: the fast classical filter (default); learned: the bundled denoising network "
-        "(better on noisy photos, about 2.5 times the filter's added time; README, 'The learned denoiser')",
+        "(better on noisy photos, about 2.4 times the filter's added time; README, 'The learned denoiser')",
     )
 
 
