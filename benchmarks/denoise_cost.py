@@ -1,4 +1,4 @@
-"""What the exposure and denoise options add to the full model's time, measured interleaved.
+"""What the controls, presets and denoisers add to the full model's time, measured interleaved.
 
     .venv/bin/python benchmarks/denoise_cost.py [--rounds 9] [--markdown docs/denoise_cost.md]
 
@@ -17,22 +17,11 @@ import statistics
 import time
 
 CONFIGS = {
-    "plain": {"balance": None, "denoise": 0.0},
-    "denoise 2": {"balance": None, "denoise": 2.0},
-    "defaults (balance 0.75, denoise 2)": {},
-    "best LOL setting (exposure 0.45, balance 0.5, denoise 2.5)": {"exposure": 0.45, "balance": 0.5, "denoise": 2.5},
-    "learned denoiser (strength 2)": {"balance": None, "denoiser": "learned"},
-    "best learned setting (exposure 0.45, balance 0.5, learned)": {
-        "exposure": 0.45,
-        "balance": 0.5,
-        "denoiser": "learned",
-    },
-    "best setting (centre metering 0.47, balance 0.5, learned)": {
-        "exposure": 0.47,
-        "metering": "centre",
-        "balance": 0.5,
-        "denoiser": "learned",
-    },
+    "plain (the paper's method)": {"paper": True},
+    "natural, denoiser off": {"denoise": 0.0},
+    "natural (the default, guided filter)": {},
+    "bright (learned denoiser)": {"preset": "bright"},
+    "night (learned denoiser)": {"preset": "night"},
 }
 
 
@@ -64,7 +53,8 @@ def main() -> None:
             t = time.perf_counter()
             enh(x)
             times[name].append(time.perf_counter() - t)
-    backend = enhancers["plain"].backend
+    plain = next(iter(CONFIGS))
+    backend = enhancers[plain].backend
     lines = [
         f"{platform.machine()}, {os.cpu_count()} threads, torch {torch.__version__}, backend {backend}, fp32, "
         f"1200x900, {args.rounds} interleaved rounds",
@@ -73,7 +63,7 @@ def main() -> None:
         "|---|---:|---:|---:|",
     ]
     for name, ts in times.items():
-        ratio = statistics.median(t / p for t, p in zip(ts, times["plain"], strict=True))
+        ratio = statistics.median(t / p for t, p in zip(ts, times[plain], strict=True))
         lines.append(f"| {name} | {statistics.median(ts):.3f} | {ratio:.3f} | {100 * (ratio - 1):+.0f}% |")
     text = "\n".join(lines)
     print(text)

@@ -73,7 +73,7 @@ def _one(model: str, backend: str, precision: str, size: str, options: str, repe
     tune_allocator()
     torch.manual_seed(0)
     h, w = SIZES[size]
-    opts = {"defaults": {}, "denoise": {"balance": None}, "plain": {"balance": None, "denoise": 0.0}}[options]
+    opts = {"defaults": {}, "denoise": {"balance": 0.0}, "plain": {"paper": True}}[options]
     enh = Enhancer(model, backend=backend, precision=precision, **opts)
     big = h * w > 4_000_000
     gen = np.random.default_rng(0)
@@ -98,7 +98,7 @@ def _one(model: str, backend: str, precision: str, size: str, options: str, repe
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # before the checks below
     error = ""
     if not big and options == "plain":
-        ref = Enhancer(model, backend="torch", tile=None, balance=None, denoise=0.0)(x)
+        ref = Enhancer(model, backend="torch", tile=None, paper=True)(x)
         if precision == "fp32":
             error = f"max |d| {float((y - ref).abs().max()):.1e}"
         else:
@@ -110,8 +110,8 @@ def _one(model: str, backend: str, precision: str, size: str, options: str, repe
         tile = auto_tile(h, w, BYTES_PER_PIXEL[enh.backend])
         crop = torch.from_numpy(np.ascontiguousarray(img[: 2 * tile + 50, : 2 * tile + 70])).permute(2, 0, 1)[None]
         xf = crop.float() / 255
-        a = Enhancer(model, backend=backend, tile=tile, balance=None, denoise=0.0)(xf)
-        b = Enhancer(model, backend=backend, tile=None, balance=None, denoise=0.0)(xf)
+        a = Enhancer(model, backend=backend, tile=tile, paper=True)(xf)
+        b = Enhancer(model, backend=backend, tile=None, paper=True)(xf)
         error = f"tiled-untiled {float((a - b).abs().max()):.1e} (tile {tile})"
     return {"seconds": best, "rss": rss, "backend": enh.backend, "error": error}
 

@@ -34,10 +34,10 @@ def main() -> None:
     args = p.parse_args()
     columns = {
         "input": None,
-        "plain model": Enhancer("zerodce", balance=None, denoise=0),
-        "--denoise 2 (default)": Enhancer("zerodce", balance=None, denoise=2),
-        "--denoise 4": Enhancer("zerodce", balance=None, denoise=4),
-        "--denoiser learned": Enhancer("zerodce", balance=None, denoiser="learned"),
+        "plain model": Enhancer("zerodce", paper=True),
+        "--denoise 2 (default)": Enhancer("zerodce", balance=0.0, denoise=2),
+        "--denoise 4": Enhancer("zerodce", balance=0.0, denoise=4),
+        "--denoiser learned": Enhancer("zerodce", balance=0.0, denoiser="learned"),
     }
     c, z = args.crop, args.zoom
     panels = []

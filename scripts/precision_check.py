@@ -25,7 +25,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", required=True)
     args = p.parse_args()
-    plain = {"balance": None, "denoise": 0.0, "tile": None}
+    plain = {"paper": True, "tile": None}
     ref = Enhancer("zerodce", backend="torch", **plain)
     others = {
         "onnxruntime fp32": Enhancer("zerodce", backend="onnxruntime", **plain),

@@ -94,7 +94,7 @@ def well_exposed(files: list[Path], size: int) -> list[np.ndarray]:
 def make_pairs(images: list[np.ndarray], model: str, seed: int, draws: int) -> dict[str, torch.Tensor]:
     """(features, target) for every image, ``draws`` times: a noise draw, exposure and balance each."""
     g = torch.Generator().manual_seed(seed)
-    enhancers = {b: Enhancer(model, tile=None, backend="torch", balance=b, denoise=0) for b in (None, 0.5, 0.75)}
+    enhancers = {b: Enhancer(model, tile=None, backend="torch", balance=b, denoise=0) for b in (0.0, 0.5, 1.0)}
     feats, targets = [], []
     for a in tqdm([a for a in images for _ in range(draws)], desc="pairs"):
         clean = torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255

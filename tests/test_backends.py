@@ -16,7 +16,7 @@ from zerodce.model import ModelConfig, build_model
 
 pytest.importorskip("onnxruntime")
 
-PLAIN = {"balance": None, "denoise": 0.0, "tile": None}
+PLAIN = {"paper": True, "tile": None}
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:

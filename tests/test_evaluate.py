@@ -85,7 +85,7 @@ def test_brightening_ranks_above_identity(paired, small_model, tmp_path):
     from zerodce.weights import save_weights
 
     path = save_weights(small_model, tmp_path / "m.safetensors")
-    plain = f"model:{path},balance=none,denoise=0"  # this random model brightens every channel
+    plain = f"model:{path},paper"  # this random model brightens every channel
     methods = {s: parse_method(s) for s in ("identity", "gamma:0.5", plain)}
     summary = summarise(evaluate_paired(pair_folders(*paired), methods))
     assert summary["gamma:0.5"]["psnr"] > summary["identity"]["psnr"] + 3

@@ -53,14 +53,14 @@ def test_tiff16_roundtrip_keeps_depth_icc_and_exif(tmp_path, model):
     src.parent.mkdir()
     icc = _srgb_icc()
     tifffile.imwrite(src, arr, photometric="rgb", iccprofile=icc, extratags=[(271, "s", 0, "ZeroCam", True)])
-    r = run("enhance", src, "-o", tmp_path / "out", "--model", model, "--balance", "none", "--denoise", "0")
+    r = run("enhance", src, "-o", tmp_path / "out", "--model", model, "--paper")
     assert r.returncode == 0, r.stderr
     out = tifffile.imread(tmp_path / "out" / "dark.tif")
     assert out.dtype == np.uint16 and out.shape == arr.shape
     from zerodce import enhance
     from zerodce.enhance import Enhancer
 
-    want = enhance(arr, Enhancer(model, balance=None, denoise=0))
+    want = enhance(arr, Enhancer(model, paper=True))
     assert np.array_equal(out, want)  # the full 16-bit result, not 8 bits scaled up
     assert len(np.unique(out)) > 1000
     with Image.open(tmp_path / "out" / "dark.tif") as im:

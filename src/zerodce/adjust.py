@@ -1,19 +1,12 @@
-"""Inference-time controls on top of the curves: target exposure and gain-aware denoising.
+"""Inference-time measures and filters: metering, the noise level and gain-aware denoising.
 
-Both are pure tensor functions on (B, 3, H, W) float images in [0, 1]; :class:`~zerodce.enhance.Enhancer`
-calls them, so the CLI, the Python API and the service share one implementation.
+Pure tensor functions on (B, 3, H, W) float images in [0, 1]; :class:`~zerodce.enhance.Enhancer`
+calls them (the exposure, strength and colour controls themselves are in :mod:`zerodce.tone`), so
+the CLI, the Python API and the service share one implementation.
 
-**Exposure** (:func:`exposure_offset`). Zero-DCE's exposure loss pulls patch intensities towards a
-level E fixed at training time. Here the user chooses the level at inference: one scalar ``t`` is
-added to every curve parameter, ``A' = clamp(A + t, -1, 1)``, and ``t`` is found by bisection so
-that the output's mean luma equals the requested level. Every LE step is increasing in ``A`` and,
-for ``|A| <= 1``, in its input, so each output pixel is a non-decreasing function of ``t``: the
-achieved brightness rises monotonically with the requested one, and the model's spatially varying
-curves (which regions it brightens more) are kept.
-
-**Metering** (:func:`metered`) says what "brightness" the level is. ``mean`` (the default) is the mean
-Rec. 601 luma of the coded output, so ``--exposure 0.45`` gives an output whose mean brightness is
-0.45. ``linear`` and ``centre`` meter as a camera does: the mean *linear-light* luminance (sRGB
+**Metering** (:func:`metered`) says what "brightness" an exposure level is. ``mean`` is the mean
+Rec. 601 luma of the coded output, so ``--exposure 0.45 --metering mean`` gives an output whose mean
+brightness is 0.45. ``linear`` and ``centre`` meter as a camera does: the mean *linear-light* luminance (sRGB
 decoded, Rec. 709 weights), over the whole frame or centre-weighted (a Gaussian with a standard
 deviation of a third of each side, as a camera's centre-weighted average metering), reported in
 sRGB-coded units so that the levels read on the same scale: 0.46 is photographic middle grey (18%
@@ -25,7 +18,7 @@ metered value is a non-decreasing function of each pixel, so monotonicity holds 
 brightened from 0.05 to 0.4 has its noise multiplied by about 8. The output is filtered in a
 luma/chroma space with a guided filter (He et al., TPAMI 2013) whose regularisation is the
 *predicted output noise variance*, ``eps = (strength * gain * sigma_in)^2``, where ``sigma_in`` is
-the input's noise level (Immerkaer's estimator) and ``gain`` the local luma gain of the curves.
+the input's noise level (:func:`noise_level`, which leaves texture out) and ``gain`` the local luma gain of the curves.
 Regions where the local variance is below that noise level are flattened; edges, whose variance is
 far above it, are kept; dark regions that were brightened a lot are smoothed more than regions the
 curves left alone. Each chroma channel is filtered the same way (self-guided) over a window twice as
@@ -39,13 +32,12 @@ it. With no noise (``sigma`` 0) every channel comes back unchanged.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
-
-from .curves import apply_curves
 
 __all__ = [
     "luma",
@@ -53,11 +45,8 @@ __all__ = [
     "metered",
     "srgb_to_linear",
     "linear_to_srgb",
-    "exposure_offset",
-    "curve_offsets",
-    "offset_maps",
-    "channel_targets",
     "noise_sigma",
+    "noise_level",
     "box",
     "guided_filter",
     "gain_aware_denoise",
@@ -74,9 +63,7 @@ METERINGS: tuple[Metering, ...] = ("mean", "linear", "centre")
 _RGB2YCC = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
 _YCC2RGB = torch.linalg.inv(_RGB2YCC.double()).float()
 
-# Chosen by validation on lol-val100 (README, "Exposure, colour and noise"); never trained on LOL.
-DEFAULT_BALANCE: float | None = 0.75
-DEFAULT_DENOISE = 2.0
+DEFAULT_DENOISE = 2.0  # the guided filter's strength when chosen without one (presets set their own)
 # Chroma is halved where the input's local mean luma is CHROMA_KNEE * strength * sigma (README).
 CHROMA_KNEE = 2.0
 THUMB_SIDE = 256  # long side of the thumbnail the exposure search runs on
@@ -135,101 +122,6 @@ def thumbnail(x: torch.Tensor, side: int = THUMB_SIDE) -> torch.Tensor:
     return F.interpolate(x, size=(max(1, round(h / f)), max(1, round(w / f))), mode="area")
 
 
-def offset_maps(maps: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
-    """``clamp(maps + offset, -1, 1)``; ``offset`` is (B,) (every channel) or (B, 3) (per colour channel)."""
-    b = maps.shape[0]
-    t = offset.view(b, -1, 1, 1)
-    if t.shape[1] == 3 and maps.shape[1] != 3:
-        t = t.repeat(1, maps.shape[1] // 3, 1, 1)  # the same offset for each iteration's map of a channel
-    return (maps + t).clamp(-1.0, 1.0)
-
-
-def channel_targets(x: torch.Tensor, level: torch.Tensor, balance: float) -> torch.Tensor:
-    """Output channel means (B, 3) with mean luma ``level`` (B,) and a chosen colour balance.
-
-    ``balance`` 0 keeps the input's colour balance (each channel's mean in the input's proportion
-    to its luma, as a global gain would); 1 is grey-world (equal channel means: the assumption of
-    Zero-DCE's colour-constancy loss); values between interpolate.
-    """
-    mu = x.mean(dim=(2, 3))  # (B, 3)
-    ratio = mu / (mu * mu.new_tensor(LUMA)).sum(1, keepdim=True).clamp_min(1e-6)
-    return (level.view(-1, 1) * (1.0 + (1.0 - balance) * (ratio - 1.0))).clamp(1e-3, 1.0 - 1e-3)
-
-
-@torch.no_grad()
-def curve_offsets(
-    x: torch.Tensor, maps: torch.Tensor, n_iter: int, target: torch.Tensor, iters: int = 20, metering: Metering = "mean"
-) -> torch.Tensor:
-    """Offsets ``t`` such that ``apply_curves(x, offset_maps(maps, t))`` hits ``target``.
-
-    ``target`` (B,) is a brightness as ``metering`` measures it (one offset per image for all
-    channels; ``mean``: mean luma); ``target`` (B, 3) are
-    channel means (one offset per channel: the curves act on each channel separately, so each
-    channel's search is independent). ``t`` is searched in [-2, 2] (every parameter at -1 .. every
-    parameter at +1); a target outside what the curves can reach gives the nearest end.
-
-    Example:
-        >>> x = torch.full((1, 3, 4, 4), 0.1)
-        >>> t = curve_offsets(x, torch.zeros(1, 24, 4, 4), 8, torch.tensor([0.5]))
-        >>> y = apply_curves(x, offset_maps(torch.zeros(1, 24, 4, 4), t), 8)
-        >>> round(float(y.mean()), 3)
-        0.5
-    """
-    per_channel = target.dim() == 2
-    lo = torch.full_like(target, -2.0)
-    hi = torch.full_like(target, 2.0)
-    for _ in range(iters):
-        mid = 0.5 * (lo + hi)
-        y = apply_curves(x, offset_maps(maps, mid), n_iter)
-        got = y.mean(dim=(2, 3)) if per_channel else metered(y, metering)
-        bright = got > target
-        hi = torch.where(bright, mid, hi)
-        lo = torch.where(bright, lo, mid)
-    return 0.5 * (lo + hi)
-
-
-def native_brightness(x: torch.Tensor, maps: torch.Tensor, n_iter: int, metering: Metering = "mean") -> torch.Tensor:
-    """Brightness (B,) of the model's own output (no offset), as ``metering`` measures it."""
-    return metered(apply_curves(x, maps, n_iter), metering)
-
-
-def exposure_offset(
-    x: torch.Tensor,
-    maps: torch.Tensor,
-    n_iter: int,
-    level: float | torch.Tensor | None,
-    balance: float | None = None,
-    metering: Metering = "mean",
-) -> torch.Tensor:
-    """The curve offsets for a requested exposure and colour balance, from a (thumbnail) image.
-
-    ``level`` is the output's target brightness as ``metering`` measures it (a float, or one per
-    image (B,)), ``None`` for the model's own (offset 0); ``balance``
-    ``None`` keeps the model's colours (one offset for all channels), otherwise see
-    :func:`channel_targets`: with a metering other than ``mean`` the common offset that meets the
-    level is found first, and the mean luma it gives is then shared out among the channels.
-    """
-    if isinstance(level, torch.Tensor):
-        level = level.to(x)
-        if not bool(((level > 0) & (level < 1)).all()):
-            raise ValueError(f"exposure levels must be in (0, 1), got {level.tolist()}")
-    elif level is not None and not 0.0 < level < 1.0:
-        raise ValueError(f"exposure level must be in (0, 1), got {level}")
-    b = x.shape[0]
-    if level is None:
-        if balance is None:
-            return x.new_zeros(b)
-        target_luma = native_brightness(x, maps, n_iter)
-    else:
-        target_luma = level.expand(b) if isinstance(level, torch.Tensor) else x.new_full((b,), level)
-    if balance is None:
-        return curve_offsets(x, maps, n_iter, target_luma, metering=metering)
-    if level is not None and metering != "mean":
-        common = curve_offsets(x, maps, n_iter, target_luma, metering=metering)
-        target_luma = luma(apply_curves(x, offset_maps(maps, common), n_iter)).mean(dim=(1, 2, 3))
-    return curve_offsets(x, maps, n_iter, channel_targets(x, target_luma, balance))
-
-
 def noise_sigma(x: torch.Tensor) -> torch.Tensor:
     """Immerkaer's noise standard deviation of each image's luma, (B, 1, H, W) or (B, 3, H, W) -> (B,).
 
@@ -243,6 +135,70 @@ def noise_sigma(x: torch.Tensor) -> torch.Tensor:
     k = y.new_tensor([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]]).view(1, 1, 3, 3)
     s = F.conv2d(y, k).abs().sum(dim=(1, 2, 3))
     return s * math.sqrt(math.pi / 2) / (6.0 * (w - 2) * (h - 2))
+
+
+NOISE_PATCH = 7  # side of the patches the noise level is estimated from
+NOISE_PATCHES = 60_000  # at most this many patches, on a regular grid (cost independent of size)
+
+
+@functools.lru_cache(maxsize=4)
+def _texture_threshold(patch: int = NOISE_PATCH, q: float = 0.99) -> float:
+    """The ``q`` quantile of a patch's gradient energy (sum of squared horizontal and vertical
+    differences) over the noise variance, for patches of pure Gaussian noise: a patch above
+    ``threshold * sigma^2`` holds structure. Simulated once, with a fixed seed."""
+    g = torch.Generator().manual_seed(0)
+    p = torch.randn(20_000, patch, patch, generator=g, dtype=torch.float64)
+    energy = p.diff(dim=1).square().sum(dim=(1, 2)) + p.diff(dim=2).square().sum(dim=(1, 2))
+    return float(torch.quantile(energy, q))
+
+
+def noise_level(x: torch.Tensor, iters: int = 3) -> torch.Tensor:
+    """Standard deviation (B,) of the white noise in each image's luma, texture left out.
+
+    Liu, Tanaka and Okutomi's weak-texture estimator (IEEE TIP 2013), simplified: the noise
+    variance is the smallest eigenvalue of the covariance of 7x7 luma patches, since image
+    structure lives in a few directions of patch space and white noise in all of them; patches are
+    taken only where their gradient energy is what noise alone could give (:func:`_texture_threshold`
+    at the current estimate), and the selection is repeated ``iters`` times from the estimate over
+    all patches. Texture (gravel, foliage, fabric) is left out of the estimate instead of being read
+    as noise, as a global Laplacian estimator (:func:`noise_sigma`) does. 0 for images under 7x7.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(1)
+        >>> ramp = torch.linspace(0.2, 0.8, 256).expand(1, 1, 256, 256)
+        >>> round(float(noise_level(ramp + 0.02 * torch.randn(1, 1, 256, 256, generator=g))), 3)
+        0.02
+    """
+    y = luma(x) if x.shape[1] == 3 else x
+    b, _, h, w = y.shape
+    k = NOISE_PATCH
+    if h < k or w < k:
+        return y.new_zeros(b)
+    stride = max(1, math.ceil(math.sqrt((h - k + 1) * (w - k + 1) / NOISE_PATCHES)))
+    tau = _texture_threshold(k)
+    out = []
+    for i in range(b):
+        p = F.unfold(y[i : i + 1].double(), k, stride=stride)[0].T  # (N, k*k)
+        sq = p.view(-1, k, k)
+        energy = sq.diff(dim=1).square().sum(dim=(1, 2)) + sq.diff(dim=2).square().sum(dim=(1, 2))
+        var = _smallest_eigenvalue(p)
+        for _ in range(iters):
+            keep = energy <= tau * var
+            if int(keep.sum()) < 4 * k * k:  # too few flat patches to say more
+                break
+            var = _smallest_eigenvalue(p[keep])
+        out.append(math.sqrt(max(var, 0.0)))
+    return y.new_tensor(out)
+
+
+def _smallest_eigenvalue(p: torch.Tensor) -> float:
+    """The smallest eigenvalue of the covariance of the rows of ``p`` (N, d), corrected for the
+    downward bias of a sample eigenvalue (Marchenko-Pastur edge: ``(1 - sqrt(d / N))^2``)."""
+    n, d = p.shape
+    c = p - p.mean(dim=0)
+    cov = c.T @ c / max(n - 1, 1)
+    low = float(torch.linalg.eigvalsh(cov)[0])
+    return low / max(1.0 - math.sqrt(d / n), 0.05) ** 2
 
 
 def box(x: torch.Tensor, r: int) -> torch.Tensor:

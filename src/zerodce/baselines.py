@@ -12,11 +12,10 @@ named by a spec string (``zerodce evaluate --method SPEC``):
   ``clip_limit=0.01``, default 1/8-image tiles), chroma kept.
 - ``bilateral``: OpenCV's ``bilateralFilter(d=9, sigmaColor=40, sigmaSpace=9)`` (``bilateral:D,SC,SS``
   for other values); a post-filter, meant for chains.
-- ``model:NAME_OR_PATH[,exposure=E][,metering=M][,balance=B][,denoise=S][,denoiser=learned]``: a bundled
-  model (``model:zerodce``)
-  or weights file, including the authors' ``.pth`` (converted on load, never unpickled with code),
-  with the :class:`~zerodce.enhance.Enhancer` options (their defaults when not given; the plain
-  model is ``model:NAME,balance=none,denoise=0``).
+- ``model:NAME_OR_PATH[,preset=P][,strength=S][,exposure=E][,metering=M][,balance=B][,denoise=D][,denoiser=N]``:
+  a bundled model (``model:zerodce``) or weights file, including the authors' ``.pth`` (converted on
+  load, never unpickled with code), with the :class:`~zerodce.enhance.Enhancer` options (the
+  preset's values when not given); ``model:NAME,paper`` is the paper's method, nothing added.
 - ``A+B+...``: a chain, applied left to right, e.g. ``model:authors.pth+bilateral+gamma-mean:0.45``.
 """
 
@@ -89,21 +88,30 @@ def _model(spec: str, device: str) -> Method:
     from .adjust import METERINGS
     from .denoiser import DENOISERS
     from .enhance import Enhancer, enhance
+    from .presets import PRESETS
 
     path, *opts = spec.split(",")
-    kwargs: dict[str, float | str | None] = {}
+    kwargs: dict[str, float | str | bool] = {}
+    words = {"denoiser": DENOISERS, "metering": METERINGS, "preset": tuple(PRESETS)}
     for opt in opts:
         key, _, value = opt.partition("=")
-        if (key == "denoiser" and value in DENOISERS) or (key == "metering" and value in METERINGS):
+        if opt == "paper":
+            kwargs["paper"] = True
+            continue
+        if key in words and value in words[key]:
             kwargs[key] = value
             continue
-        if key not in ("exposure", "denoise", "balance") or not value:
+        try:
+            if key not in ("strength", "exposure", "denoise", "balance"):
+                raise ValueError
+            kwargs[key] = float(value)
+        except ValueError:
+            choices = ", ".join(f"{k}={'|'.join(v)}" for k, v in words.items())
             raise ValueError(
-                f"unknown model option {opt!r} in {spec!r}; expected exposure=E, balance=B, denoise=S, "
-                f"denoiser={'|'.join(DENOISERS)} or metering={'|'.join(METERINGS)}"
-            )
-        kwargs[key] = None if value == "none" else float(value)
-    enhancer = Enhancer(path, device, **kwargs)
+                f"unknown model option {opt!r} in {spec!r}; expected paper, strength=S, exposure=E, balance=B, "
+                f"denoise=D, {choices}"
+            ) from None
+    enhancer = Enhancer(path, device, **kwargs)  # type: ignore[arg-type]
     return lambda rgb: enhance(rgb, enhancer)
 
 

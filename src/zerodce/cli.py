@@ -96,6 +96,9 @@ def _relaunch_with_torchrun(nproc: int) -> int:
 def _enhancer_options(args: argparse.Namespace) -> dict:
     return {
         "tile": args.tile,
+        "preset": args.preset,
+        "paper": args.paper,
+        "strength": args.strength,
         "exposure": args.exposure,
         "balance": args.balance,
         "denoise": args.denoise,
@@ -104,48 +107,71 @@ def _enhancer_options(args: argparse.Namespace) -> dict:
     }
 
 
-def _balance(value: str) -> float | None:
-    return None if value == "none" else float(value)
+def _unit(name: str, open_ends: bool = False):  # noqa: ANN202 - an argparse type
+    def parse(value: str) -> float:
+        try:
+            v = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {value!r}") from None
+        if not (0.0 < v < 1.0 if open_ends else 0.0 <= v <= 1.0):
+            raise argparse.ArgumentTypeError(f"{name} must be in {'(0, 1)' if open_ends else '[0, 1]'}, got {value}")
+        return v
+
+    return parse
 
 
 def add_adjust_arguments(p: argparse.ArgumentParser) -> None:
-    """--exposure, --metering, --balance, --denoise, --denoiser (shared by the commands that enhance)."""
-    from .adjust import DEFAULT_BALANCE, DEFAULT_DENOISE, METERINGS
+    """--preset, --strength, --exposure, --metering, --balance, --denoise, --denoiser (every command that enhances)."""
+    from .adjust import METERINGS
     from .denoiser import DENOISERS, LEARNED_STRENGTH
+    from .presets import DEFAULT_PRESET, PRESETS
 
+    lines = "; ".join(f"{p.name}: {p.help}" for p in PRESETS.values())
+    p.add_argument("--preset", choices=list(PRESETS), default=None,
+                   help=f"named settings (default {DEFAULT_PRESET}). {lines}")  # fmt: skip
+    p.add_argument("--paper", action="store_true",
+                   help="the paper's Zero-DCE exactly (per-channel curves, nothing added; may shift hue), "
+                   "for comparison; takes no other control")  # fmt: skip
+    p.add_argument(
+        "--strength",
+        type=_unit("--strength"),
+        default=None,
+        help="0..1: how much of the effect to apply (0 = the input, 1 = full; default 1)",
+    )
     p.add_argument(
         "--exposure",
-        type=float,
+        type=_unit("--exposure", open_ends=True),
         default=None,
-        help="target brightness of the output, e.g. 0.4 (darker) .. 0.7 (brighter), as --metering measures it; "
-        "default: the model's own",
+        help="target brightness of the output, e.g. 0.3 (darker) .. 0.7 (brighter), as --metering measures "
+        "it, applied to every photo (the presets instead leave well-exposed photos alone); default: the preset's",
     )
     p.add_argument(
         "--metering",
         choices=METERINGS,
-        default="mean",
-        help="what --exposure measures: mean = the output's mean brightness (default); linear / centre = its "
-        "linear-light luminance over the frame / centre-weighted, as a camera meters (0.46 = middle grey)",
+        default=None,
+        help="what the exposure level measures: mean = mean brightness; linear / centre = linear-light "
+        "luminance over the frame / centre-weighted, as a camera meters (0.46 = middle grey); default: the preset's",
     )
     p.add_argument(
         "--balance",
-        type=_balance,
-        default=DEFAULT_BALANCE,
-        help=f"colour balance: 0 = the input's, 1 = grey-world, none = the model's (default {DEFAULT_BALANCE})",
+        type=_unit("--balance"),
+        default=None,
+        help="share of the colour cast to remove, 0 (keep the photo's colours) .. 1; bounded, so coloured "
+        "light stays its colour; default: the preset's",
     )
     p.add_argument(
         "--denoise",
         type=float,
         default=None,
-        help=f"gain-aware denoising strength, 0 = off (default {DEFAULT_DENOISE} with the guided filter, "
-        f"{LEARNED_STRENGTH} with the learned denoiser)",
+        help="denoising strength, 0 = off; default: the preset's (or 2 for --denoiser guided, "
+        f"{LEARNED_STRENGTH} for learned)",
     )
     p.add_argument(
         "--denoiser",
         choices=DENOISERS,
-        default="guided",
-        help="guided: the fast classical filter (default); learned: the bundled denoising network "
-        "(better on noisy photos, about 2.4 times the filter's added time; README, 'The learned denoiser')",
+        default=None,
+        help="guided: the fast classical filter; learned: the bundled denoising network (better on noisy "
+        "photos, slower); default: the preset's",
     )
 
 

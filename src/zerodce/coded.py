@@ -3,10 +3,10 @@
 The quantised graph (``--precision int8``) ends in a uint8 quantised convolution whose codes
 ``q`` stand for ``tanh((q - zero_point) * scale)``. Decoding them in the graph (dequantise,
 ``tanh``) and then reading 24 float maps back for the curves costs more than the curves do; a
-256-entry table per map channel gives the same values, and the table also absorbs the exposure
-and balance offsets (``clamp(tanh(.) + t, -1, 1)``). :func:`apply_coded_curves` then runs the
-8 curve iterations per pixel in L1 cache, reading one byte per map value (numba when installed,
-else decoded maps through :func:`~zerodce.curves.apply_curves`).
+256-entry table per map channel gives the same values. With ``paper=True`` :func:`apply_coded_curves`
+runs the 8 curve iterations per pixel in L1 cache, reading one byte per map value (numba when installed,
+else decoded maps through :func:`~zerodce.curves.apply_curves`); the hue-safe controls decode the
+maps (:meth:`CodedMaps.dense`) and take their channel mean (:mod:`zerodce.tone`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import torch
 
-from .adjust import offset_maps
 from .curves import apply_curves, check_map_channels
 
 __all__ = ["CodedMaps", "apply_coded_curves", "dense_maps", "tanh_table"]
@@ -52,10 +51,6 @@ class CodedMaps:
         if not (isinstance(index, tuple) and index and index[0] is Ellipsis and len(index) <= 3):
             raise IndexError("coded maps support spatial crops only: maps[..., rows, cols]")
         return CodedMaps(self.codes[index], self.lut)
-
-    def offset(self, t: torch.Tensor) -> CodedMaps:
-        """The maps of :func:`~zerodce.adjust.offset_maps` (offset and clamp), done on the table."""
-        return CodedMaps(self.codes, offset_maps(self.lut.unsqueeze(-1), t).squeeze(-1).contiguous())
 
     def dense(self) -> torch.Tensor:
         """Decoded float maps (B, C, H, W)."""

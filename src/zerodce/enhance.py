@@ -23,16 +23,13 @@ from PIL import Image
 from torch import nn
 
 from .adjust import (
-    DEFAULT_BALANCE,
     DEFAULT_DENOISE,
     METERINGS,
     Metering,
     denoise_halo,
-    exposure_offset,
     gain_aware_denoise,
-    native_brightness,
-    noise_sigma,
-    offset_maps,
+    metered,
+    noise_level,
     thumbnail,
 )
 from .backends import Backend, Precision, make_backend
@@ -40,6 +37,8 @@ from .coded import CodedMaps, apply_coded_curves, dense_maps
 from .curves import apply_curves
 from .denoiser import DENOISERS, LEARNED_STRENGTH, learned_denoise, learned_halo, load_denoiser
 from .model import upsample_rows
+from .presets import DEFAULT_PRESET, Preset, get_preset
+from .tone import apply_cast, apply_gain, auto_strength, cast_gains, mean_maps, solve_exposure, value, value_gain
 from .weights import DEFAULT_MODEL, load_model
 
 __all__ = ["Enhancer", "enhance", "receptive_radius"]
@@ -92,8 +91,9 @@ def auto_tile(h: int, w: int, bytes_per_pixel: int = 1700, available: int | None
 
 @dataclass
 class _Controls:
-    offset: torch.Tensor | None = None  # (B,) or (B, 3) offsets added to the curve parameters
-    sigma: torch.Tensor | None = None  # (B,) input noise level for the denoiser
+    u: torch.Tensor | None = None  # (B,) exposure scalar (zerodce.tone); None: the paper's per-channel curves
+    cast: torch.Tensor | None = None  # (B, 3) linear-light cast-correction gains
+    sigma: torch.Tensor | None = None  # (B,) input noise level for the denoiser, times the effect's strength
 
 
 class Enhancer:
@@ -105,26 +105,32 @@ class Enhancer:
         tile: tile side in pixels for large images, ``None`` for never, ``"auto"`` (default) to
             choose from the available memory (:func:`auto_tile`). Tiles overlap by the receptive
             radius (plus the denoiser's), so the result equals the untiled one up to float rounding.
-        exposure: target brightness of the output in (0, 1), e.g. 0.4 .. 0.7, as ``metering``
-            measures it; ``None`` (default) keeps the model's own exposure. See :mod:`zerodce.adjust`.
-        balance: colour balance of the output, 0 (the input's) .. 1 (grey-world), or ``None``
-            to keep the model's colours. See :mod:`zerodce.adjust`.
-        denoise: strength of the gain-aware denoiser (0 = off; 1 filters at the predicted noise
-            level of each output pixel); ``None`` (default) is the chosen denoiser's validated
-            default (2 for ``"guided"``, ``LEARNED_STRENGTH`` for ``"learned"``). See :mod:`zerodce.adjust`.
-        denoiser: ``"guided"`` (default: the classical gain-aware guided filter of
-            :mod:`zerodce.adjust`) or ``"learned"`` (the bundled network of :mod:`zerodce.denoiser`,
-            conditioned on the same predicted noise level); ``denoise`` is the strength of either.
-        metering: what ``exposure`` measures: ``"mean"`` (default) the mean luma of the output;
-            ``"linear"`` / ``"centre"`` its mean linear-light luminance, whole frame / centre-weighted,
-            as a camera meters (sRGB-coded: 0.46 is middle grey). See :mod:`zerodce.adjust`.
+        preset: a named set of controls (:data:`zerodce.presets.PRESETS`): ``"natural"`` (default),
+            ``"bright"`` or ``"night"``, or a :class:`~zerodce.presets.Preset`. The options below replace
+            the preset's value when given.
+        paper: the paper's method exactly instead: per-channel curves at the model's exposure,
+            nothing added (for comparison: per-channel curves can shift hue). No other control applies.
+        strength: 0..1, how much of the effect to apply (0 returns the input; the exposure change is
+            scaled in stops, the colour correction and denoising with it). Default 1.
+        exposure: target brightness of the output in (0, 1), e.g. 0.3 .. 0.7, as ``metering``
+            measures it, honoured on every image (presets instead leave well-exposed images alone and
+            never darken). See :mod:`zerodce.tone`.
+        metering: what ``exposure`` measures: ``"mean"`` (mean luma), ``"linear"`` / ``"centre"``
+            (linear-light luminance, whole frame / centre-weighted, as a camera meters; 0.46 is middle grey).
+        balance: share of the colour cast to remove, 0 (keep the input's colours) .. 1; bounded so
+            that coloured light is never turned towards its complement (:func:`zerodce.tone.cast_gains`).
+        denoise: strength of the gain-aware denoiser (0 = off); default: the preset's, or the chosen
+            denoiser's default (2 for ``"guided"``, ``LEARNED_STRENGTH`` for ``"learned"``).
+        denoiser: ``"guided"`` (the gain-aware guided filter of :mod:`zerodce.adjust`) or ``"learned"``
+            (the bundled network of :mod:`zerodce.denoiser`).
         backend: ``"auto"`` (onnxruntime on CPU when installed, else PyTorch), ``"torch"`` or
             ``"onnxruntime"``; see :mod:`zerodce.backends`.
         precision: ``"fp32"`` (default), ``"bf16"`` (PyTorch autocast) or ``"int8"`` (onnxruntime,
             bundled quantised graph); reduced precisions trade accuracy for speed (README, "Speed").
 
-    The defaults of ``balance`` and ``denoise`` were chosen by validation (README, "Exposure,
-    colour and noise"); ``Enhancer(model, balance=None, denoise=0)`` is the paper's plain model.
+    Every preset applies the curves as one luminance gain per pixel, so hue is kept
+    (:mod:`zerodce.tone`). An option that would have no effect (any control with ``paper=True``)
+    is a ValueError.
 
     Example:
         >>> enh = Enhancer("zerodce")
@@ -140,40 +146,61 @@ class Enhancer:
         device: str | torch.device = "cpu",
         tile: TileArg = "auto",
         *,
+        preset: str | Preset | None = None,
+        paper: bool = False,
+        strength: float | None = None,
         exposure: float | None = None,
-        balance: float | None = DEFAULT_BALANCE,
+        metering: Metering | None = None,
+        balance: float | None = None,
         denoise: float | None = None,
-        denoiser: Denoiser = "guided",
-        metering: Metering = "mean",
+        denoiser: Denoiser | None = None,
         backend: Backend = "auto",
         precision: Precision = "fp32",
     ) -> None:
         self.device = torch.device(device)
-        net = model if isinstance(model, nn.Module) else load_model(model)
-        self.model = net.to(self.device).eval().to(memory_format=torch.channels_last)
-        self.config = self.model.config
         if tile is not None and tile != "auto" and (not isinstance(tile, int) or tile < 16):
             raise ValueError(f"tile must be None, 'auto' or an integer >= 16, got {tile!r}")
         self.tile = tile
+        p = get_preset(preset or DEFAULT_PRESET)
+        given = {"preset": preset, "strength": strength, "exposure": exposure, "metering": metering}
+        given.update(balance=balance, denoise=denoise, denoiser=denoiser)
+        if paper and any(v is not None for v in given.values()):
+            names = ", ".join(k for k, v in given.items() if v is not None)
+            raise ValueError(f"{names}: no effect with paper=True (the paper's method, nothing added)")
+        if strength is not None and not 0.0 <= float(strength) <= 1.0:
+            raise ValueError(f"strength must be in [0, 1], got {strength!r}")
         if exposure is not None and not 0.0 < float(exposure) < 1.0:
             raise ValueError(f"exposure must be in (0, 1), got {exposure!r}")
         if balance is not None and not 0.0 <= float(balance) <= 1.0:
-            raise ValueError(f"balance must be in [0, 1] or None, got {balance!r}")
-        if denoiser not in DENOISERS:
+            raise ValueError(f"balance must be in [0, 1], got {balance!r}")
+        if denoiser is not None and denoiser not in DENOISERS:
             raise ValueError(f"denoiser must be one of {DENOISERS}, got {denoiser!r}")
-        if metering not in METERINGS:
+        if metering is not None and metering not in METERINGS:
             raise ValueError(f"metering must be one of {METERINGS}, got {metering!r}")
-        if denoise is None:
-            denoise = DEFAULT_DENOISE if denoiser == "guided" else LEARNED_STRENGTH
+        if paper:
+            denoise = 0.0
+        elif denoise is None:
+            if denoiser is None or denoiser == p.denoiser:
+                denoise = p.denoise
+            else:
+                denoise = DEFAULT_DENOISE if denoiser == "guided" else LEARNED_STRENGTH
         if not 0.0 <= float(denoise) <= 10.0:
             raise ValueError(f"denoise strength must be in [0, 10], got {denoise!r}")
-        self.exposure = None if exposure is None else float(exposure)
-        self.balance = None if balance is None else float(balance)
+        self.preset = "paper" if paper else p.name
+        self.paper = bool(paper)
+        self.strength = 1.0 if strength is None else float(strength)
+        self.exposure = None if exposure is None else float(exposure)  # explicit: honoured on every image
+        self.level = self.exposure if self.exposure is not None else p.exposure
+        self.adaptive = p.adaptive and self.exposure is None
+        self.metering: Metering = metering or p.metering
+        self.balance = p.balance if balance is None else float(balance)
         self.denoise = float(denoise)
         self.denoise_radius = 2
-        self.denoiser = denoiser
-        self.metering = metering
-        self._net = load_denoiser().to(self.device) if denoiser == "learned" and self.denoise > 0 else None
+        self.denoiser: Denoiser = denoiser or p.denoiser
+        net = model if isinstance(model, nn.Module) else load_model(model)
+        self.model = net.to(self.device).eval().to(memory_format=torch.channels_last)
+        self.config = self.model.config
+        self._net = load_denoiser().to(self.device) if self.denoiser == "learned" and self.denoise > 0 else None
         # The learned denoiser works on s x s blocks: tiles start on that grid so they see the same blocks.
         self._align = self._net.config.scale if self._net is not None else 1
         name = None if isinstance(model, nn.Module) else str(model)
@@ -186,6 +213,21 @@ class Enhancer:
         plain = self._bands or self.backend == "onnxruntime"
         self._layout = torch.contiguous_format if plain else torch.channels_last
 
+    def options(self) -> dict[str, object]:
+        """The resolved controls (preset values with the explicit options applied), for reports and logs."""
+        if self.paper:
+            return {"preset": self.preset}
+        return {
+            "preset": self.preset,
+            "strength": self.strength,
+            "exposure": self.level,
+            "metering": self.metering,
+            "balance": self.balance,
+            "denoiser": self.denoiser,
+            "denoise": self.denoise,
+            "adaptive": self.adaptive,
+        }
+
     def _tile_for(self, h: int, w: int) -> int | None:
         if self.tile is None:
             return None
@@ -195,19 +237,25 @@ class Enhancer:
             return auto_tile(h, w, BYTES_PER_PIXEL.get(self.backend, BYTES_PER_PIXEL["torch"]))
         return self.tile if max(h, w) > self.tile else None
 
+    def _tone(self, x: torch.Tensor, a: torch.Tensor | CodedMaps, ctl: _Controls, owned: bool = False) -> torch.Tensor:
+        """The curves on one region: the paper's per-channel curves, or the hue-safe gain with its
+        exposure and cast correction (:mod:`zerodce.tone`). ``owned``: ``x`` may be overwritten."""
+        n = self.config.n_iter
+        if ctl.u is None:
+            y = x if owned else x.clone()
+            if isinstance(a, CodedMaps):
+                return apply_coded_curves(y, a, n)
+            return apply_curves(y, a, n, inplace=True)
+        y = apply_gain(x, value_gain(value(x), mean_maps(dense_maps(a), n), n, ctl.u))
+        return y if ctl.cast is None else apply_cast(y, ctl.cast)
+
     def _finish(self, x: torch.Tensor, a: torch.Tensor, ctl: _Controls, owned: bool = False) -> torch.Tensor:
-        """Curves (with the exposure offset) and the denoiser on one region.
+        """Curves and controls, then the denoiser, on one region.
 
         ``owned``: ``x`` is a copy the caller no longer needs, so the curves may run in it (unless
         the denoiser still needs the input).
         """
-        coded = isinstance(a, CodedMaps)
-        if ctl.offset is not None:
-            a = a.offset(ctl.offset) if coded else offset_maps(a, ctl.offset)
-        inplace = owned and ctl.sigma is None
-        y = x if inplace else x.clone()
-        n = self.config.n_iter
-        y = apply_coded_curves(y, a, n) if coded else apply_curves(y, a, n, inplace=True)
+        y = self._tone(x, a, ctl, owned and ctl.sigma is None)
         if ctl.sigma is not None:
             if self._net is not None:
                 y = learned_denoise(self._net, y, x, self.denoise, ctl.sigma)
@@ -222,22 +270,40 @@ class Enhancer:
         return learned_halo(self._net.config) if self._net is not None else denoise_halo(self.denoise_radius)
 
     def native_brightness(self, x: torch.Tensor) -> torch.Tensor:
-        """Brightness (B,) the model alone would give each image (on the exposure thumbnail), as
-        this enhancer meters it: a level ``exposure`` reproduces."""
+        """Brightness (B,) this enhancer would give each image (on the exposure thumbnail, before
+        denoising), as it meters it: a level ``exposure`` reproduces (video smoothing)."""
         small = thumbnail(x.to(self.device, torch.float32)).contiguous()
-        maps = dense_maps(self.maps(small)).contiguous()
-        return native_brightness(small, maps, self.config.n_iter, self.metering)
+        maps = self.maps(small)
+        ctl = self._controls(small, with_noise=False)
+        return metered(self._tone(small, maps, ctl), self.metering)
 
-    def _controls(self, x: torch.Tensor, exposure: torch.Tensor | None = None) -> _Controls:
-        """Per-image quantities computed once on the whole image, so that tiles agree."""
+    def _controls(self, x: torch.Tensor, exposure: torch.Tensor | None = None, with_noise: bool = True) -> _Controls:
+        """Per-image quantities computed once on the whole image (on a thumbnail), so that tiles agree.
+
+        ``exposure`` (B,): a level per image that replaces the enhancer's, honoured as an explicit one.
+        """
         ctl = _Controls()
-        level = exposure if exposure is not None else self.exposure
-        if level is not None or self.balance is not None:
-            small = thumbnail(x).contiguous()  # one layout for image and maps (mixed: 10x slower search)
-            maps = dense_maps(self.maps(small)).contiguous()
-            ctl.offset = exposure_offset(small, maps, self.config.n_iter, level, self.balance, self.metering)
-        if self.denoise > 0:
-            ctl.sigma = noise_sigma(x)
+        if self.paper:
+            return ctl
+        n = self.config.n_iter
+        small = thumbnail(x).contiguous()  # one layout for image and maps (mixed: 10x slower search)
+        mm = mean_maps(dense_maps(self.maps(small)).contiguous(), n)
+        level = exposure if exposure is not None else self.level
+        if level is None:
+            u = small.new_ones(small.shape[0])  # the model's own tone
+        else:
+            target = level.to(small) if isinstance(level, torch.Tensor) else small.new_full((small.shape[0],), level)
+            u = solve_exposure(small, mm, n, target, self.metering)
+        effect = small.new_full((small.shape[0],), self.strength)
+        if self.adaptive and exposure is None:
+            effect = effect * auto_strength(small)
+            u = u.clamp_min(0.0)  # a preset never darkens a photo below what it was
+        ctl.u = u * effect
+        if self.balance > 0:
+            toned = apply_gain(small, value_gain(value(small), mm, n, ctl.u))
+            ctl.cast = cast_gains(toned, self.balance * effect)
+        if with_noise and self.denoise > 0 and bool((effect > 0).any()):
+            ctl.sigma = noise_level(x) * effect  # the denoiser follows the effect: strength 0 is the input
         return ctl
 
     def _run(self, x: torch.Tensor, out: torch.Tensor, scale: float | None, exposure: torch.Tensor | None) -> None:
@@ -323,7 +389,7 @@ class Enhancer:
         self, x: torch.Tensor, source: torch.Tensor, exposure: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Apply to ``x`` the curves that enhancing ``source`` (same shape) applies: its curve maps
-        and its exposure and balance offsets, then the denoiser at ``source``'s noise level with ``x``
+        and its exposure, strength and cast correction, then the denoiser at ``source``'s noise level with ``x``
         as its input; whole images, float in [0, 1]. ``with_curves_of(x, x)`` is ``enhancer(x)``. For training pairs:
         a clean image through the curves its noisy copy gets (``scripts/train_denoiser.py``).
         """
@@ -353,17 +419,22 @@ class Enhancer:
         return out.cpu()
 
 
-@functools.lru_cache(maxsize=4)
-def _cached_enhancer(model: str, device: str) -> Enhancer:
-    return Enhancer(model, device)  # the defaults
+@functools.lru_cache(maxsize=8)
+def _cached_enhancer(model: str, device: str, options: tuple[tuple[str, object], ...]) -> Enhancer:
+    return Enhancer(model, device, **dict(options))  # type: ignore[arg-type]
 
 
-def _get_enhancer(model: str | Path | nn.Module | Enhancer, device: str | torch.device) -> Enhancer:
+def _get_enhancer(
+    model: str | Path | nn.Module | Enhancer, device: str | torch.device, options: dict[str, object] | None = None
+) -> Enhancer:
+    options = {k: v for k, v in (options or {}).items() if v is not None}
     if isinstance(model, Enhancer):
+        if options:
+            raise ValueError(f"options {sorted(options)} are an Enhancer's: pass them to Enhancer(...), not with one")
         return model
     if isinstance(model, nn.Module):
-        return Enhancer(model, device)
-    return _cached_enhancer(str(model), str(device))
+        return Enhancer(model, device, **options)  # type: ignore[arg-type]
+    return _cached_enhancer(str(model), str(device), tuple(sorted(options.items())))
 
 
 def _enhance_hwc(rgb: np.ndarray, enhancer: Enhancer) -> np.ndarray:
@@ -442,6 +513,9 @@ def enhance(
     model: str | Path | nn.Module | Enhancer = DEFAULT_MODEL,
     *,
     device: str | torch.device = "cpu",
+    preset: str | None = None,
+    strength: float | None = None,
+    **options: object,
 ) -> T:
     """Brighten a low-light image with Zero-DCE; return the same kind, shape and dtype.
 
@@ -450,6 +524,8 @@ def enhance(
             with alpha kept untouched), a PIL image, or a float tensor (B, 3, H, W) or (3, H, W).
         model: bundled name, weights path, loaded module, or an :class:`Enhancer`.
         device: where to compute.
+        preset, strength, options: the controls of :class:`Enhancer` (``exposure``, ``metering``,
+            ``balance``, ``denoise``, ``denoiser``); enhancers are cached per model and options.
 
     Returns:
         The enhanced image, of the input's type, shape and dtype.
@@ -458,8 +534,11 @@ def enhance(
         >>> out = enhance(np.full((3, 5), 0.1, dtype=np.float32))
         >>> out.shape, out.dtype, bool(out.min() > 0.1)
         ((3, 5), dtype('float32'), True)
+        >>> half = enhance(np.full((3, 5), 0.1, dtype=np.float32), strength=0.5)
+        >>> bool(0.1 < half.min() and half.max() < out.min())
+        True
     """
-    enhancer = _get_enhancer(model, device)
+    enhancer = _get_enhancer(model, device, {"preset": preset, "strength": strength, **options})
     if isinstance(image, torch.Tensor):
         if image.dim() == 3:
             return enhancer(image[None])[0]  # type: ignore[return-value]

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .baselines import DEFAULT_BASELINES, Method, parse_method
-from .metrics import FULL_REFERENCE, SSIM_VARIANTS, no_reference_stats
+from .metrics import FULL_REFERENCE, SSIM_VARIANTS, hue_fidelity, no_reference_stats
 
 __all__ = ["pair_folders", "evaluate_paired", "evaluate_unpaired", "summarise", "write_report", "default_methods"]
 
@@ -76,6 +76,7 @@ def evaluate_paired(
             row.update({k: f(y, ref) for k, f in FULL_REFERENCE.items()})
             row.update({f"ssim_{v}": SSIM_VARIANTS[v](y, ref) for v in ssim_variants})
             row.update(no_reference_stats(y))
+            row.update(hue_fidelity(x, y))
             rows.append(row)
             if progress:
                 progress(1)
@@ -95,19 +96,31 @@ def evaluate_unpaired(
         name = str(f.relative_to(root)) if root else f.name
         for label, method in methods.items():
             y = _check(method(x), x.shape, label)
-            rows.append({"image": name, "method": label, **no_reference_stats(y)})
+            rows.append({"image": name, "method": label, **no_reference_stats(y), **hue_fidelity(x, y)})
             if progress:
                 progress(1)
     return rows
 
 
+WORST = ("hue_p99", "false_colour")  # summarised by their worst image as well as their mean
+
+
 def summarise(rows: Sequence[Mapping[str, object]]) -> dict[str, dict[str, float]]:
-    """Mean of every numeric column per method, in first-seen method order."""
+    """Mean of every numeric column per method, in first-seen method order, plus the worst image's
+    hue rotation and false colour (``hue_p99_worst``, ``false_colour_worst``).
+
+    Example:
+        >>> rows = [{"method": "m", "psnr": 20.0, "false_colour": 0.0}]
+        >>> summarise(rows + [{"method": "m", "psnr": 22.0, "false_colour": 0.03}])
+        {'m': {'psnr': 21.0, 'false_colour': 0.015, 'false_colour_worst': 0.03, 'n': 2.0}}
+    """
     out: dict[str, dict[str, float]] = {}
     for label in dict.fromkeys(str(r["method"]) for r in rows):
         mine = [r for r in rows if r["method"] == label]
         keys = [k for k, v in mine[0].items() if isinstance(v, float)]
         out[label] = {k: float(np.mean([float(r[k]) for r in mine])) for k in keys}  # type: ignore[arg-type]
+        worst = {f"{k}_worst": float(max(float(r[k]) for r in mine)) for k in WORST if k in keys}  # type: ignore[arg-type]
+        out[label].update(worst)
         out[label]["n"] = float(len(mine))
     return out
 
@@ -277,10 +290,14 @@ no-reference statistics.
   colourfulness         Hasler & Suesstrunk 2003;  noise  Immerkaer 1996 sigma of luma (0..255)
   clipped / crushed     fraction of pixels with a channel at 255 / all channels at 0
   cast                  max - min of the channel means / 255 (colour cast)
+  hue_median, hue_p99   hue rotation of the output against its input, degrees, over pixels with HSV
+                        saturation >= 0.25 and value >= 0.08 in both; false_colour: share rotated
+                        > 30 degrees; the summary adds each method's worst image (_worst)
 
 Methods: identity, gamma:G, gamma-mean:L, he, clahe, bilateral, model:NAME_OR_PATH with options
-model:NAME,exposure=E,denoise=S,balance=B, and chains A+B+C such as the post-filter baseline
-model:AUTHORS.pth,balance=none,denoise=0+bilateral+gamma-mean:0.45 (default: all baselines and every
+model:NAME,paper or model:NAME,preset=P,strength=S,exposure=E,balance=B,denoise=D, and chains A+B+C
+such as the post-filter
+baseline model:AUTHORS.pth,paper+bilateral+gamma-mean:0.45 (default: all baselines and every
 bundled model with its defaults; --model PATH adds model:PATH).
 """
 

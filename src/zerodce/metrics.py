@@ -17,6 +17,12 @@ No-reference, for folders without references:
 - ``noise``: Immerkaer's (1996) fast noise estimate of luma (0..255 scale).
 - ``clipped``: fraction of pixels with any channel at 255; ``crushed``: all channels at 0.
 - ``cast``: colour-cast spread, max minus min of the three channel means, / 255.
+
+Hue fidelity, output against its own input (no reference needed): :func:`hue_fidelity`.
+Over the pixels that carry colour in both (HSV saturation >= 0.25 and value >= 0.08), the absolute
+hue rotation in degrees (0..180, circular): ``hue_median``, ``hue_p99``, and ``false_colour``, the
+share of those pixels rotated by more than 30 degrees (a sky that turns green, a lamp-lit road that
+turns purple). An image with no such pixels scores 0 rotation and 0 false colour.
 """
 
 from __future__ import annotations
@@ -35,8 +41,15 @@ __all__ = [
     "colourfulness",
     "noise_sigma",
     "no_reference_stats",
+    "hue_rotation",
+    "hue_fidelity",
     "FULL_REFERENCE",
+    "FALSE_COLOUR_DEGREES",
 ]
+
+FALSE_COLOUR_DEGREES = 30.0
+HUE_MIN_SATURATION = 0.25
+HUE_MIN_VALUE = 0.08
 
 
 def _f64(a: np.ndarray) -> np.ndarray:
@@ -138,4 +151,58 @@ def no_reference_stats(rgb: np.ndarray) -> dict[str, float]:
         "clipped": float((rgb >= 255).any(axis=2).mean()),
         "crushed": float((rgb == 0).all(axis=2).mean()),
         "cast": float((means.max() - means.min()) / 255.0),
+    }
+
+
+def _hue_sat_val(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """HSV hue (degrees, 0..360), saturation and value (0..1) of 0..255 (or 0..1 float) RGB."""
+    a = _f64(rgb) / (255.0 if rgb.dtype == np.uint8 else 1.0)
+    mx, mn = a.max(axis=-1), a.min(axis=-1)
+    chroma = mx - mn
+    # The hexcone HSV definition exactly (not an opponent-axis angle), so that anyone can reproduce it.
+    r, g, b = a[..., 0], a[..., 1], a[..., 2]
+    safe = np.where(chroma > 0, chroma, 1.0)
+    h = np.where(
+        mx == r, ((g - b) / safe) % 6.0, np.where(mx == g, (b - r) / safe + 2.0, (r - g) / safe + 4.0)
+    )
+    sat = np.where(mx > 0, chroma / np.where(mx > 0, mx, 1.0), 0.0)
+    return np.where(chroma > 0, h * 60.0, 0.0), sat, mx
+
+
+def hue_rotation(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Absolute hue rotation in degrees (0..180) from ``x`` to ``y`` over the pixels that carry
+    colour in both (HSV saturation >= 0.25, value >= 0.08): a 1-D array, empty when none do.
+
+    Example:
+        >>> x = np.array([[[200, 50, 50]]], np.uint8)          # red, hue 0
+        >>> y = np.array([[[200, 200, 50]]], np.uint8)         # yellow, hue 60
+        >>> hue_rotation(x, y).round(1).tolist(), hue_rotation(y, x).round(1).tolist()
+        ([60.0], [60.0])
+    """
+    if x.shape != y.shape:
+        raise ValueError(f"hue_rotation: shapes differ, {x.shape} and {y.shape}")
+    hx, sx, vx = _hue_sat_val(x)
+    hy, sy, vy = _hue_sat_val(y)
+    keep = (sx >= HUE_MIN_SATURATION) & (vx >= HUE_MIN_VALUE) & (sy >= HUE_MIN_SATURATION) & (vy >= HUE_MIN_VALUE)
+    d = np.abs(hy[keep] - hx[keep]) % 360.0
+    return np.minimum(d, 360.0 - d)
+
+
+def hue_fidelity(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Median and 99th percentile of the hue rotation (degrees) and the false-colour share
+    (rotated by more than 30 degrees) of output ``y`` against its input ``x``; see the module docstring.
+
+    Example:
+        >>> x = np.zeros((2, 2, 3), np.uint8); x[..., 0] = 200; x[..., 1] = 40  # red-orange
+        >>> y = x[..., [1, 0, 2]].copy()                                      # green-yellow: hue 12 -> 108
+        >>> {k: round(v, 1) for k, v in hue_fidelity(x, y).items()}
+        {'hue_median': 96.0, 'hue_p99': 96.0, 'false_colour': 1.0}
+    """
+    d = hue_rotation(x, y)
+    if d.size == 0:
+        return {"hue_median": 0.0, "hue_p99": 0.0, "false_colour": 0.0}
+    return {
+        "hue_median": float(np.median(d)),
+        "hue_p99": float(np.percentile(d, 99)),
+        "false_colour": float((d > FALSE_COLOUR_DEGREES).mean()),
     }

@@ -2,8 +2,9 @@
 
 - ``GET /`` a page to upload a photo, compare before/after with a slider, adjust the options and
   download the result; ``GET /docs`` the OpenAPI docs; ``GET /healthz`` liveness and queue state.
-- ``POST /v1/enhance``: multipart ``file`` plus form options ``model``, ``exposure``, ``metering``,
-  ``balance``, ``denoise``, ``denoiser``, ``format``, ``quality`` -> the enhanced image (same format as
+- ``POST /v1/enhance``: multipart ``file`` plus form options ``model``, ``preset``, ``paper``, ``strength``,
+  ``exposure``, ``metering``, ``balance``, ``denoise``, ``denoiser``, ``format``, ``quality`` -> the
+  enhanced image (same format as
   the upload unless ``format`` says otherwise), ICC profile and EXIF carried.
 
 Limits (:class:`Limits`), each answered with a one-line JSON ``detail``: uploads over
@@ -75,11 +76,8 @@ def create_app(default_model: str = "zerodce", limits: Limits | None = None, mod
     served = {"ok": 0, "failed": 0}
 
     @functools.lru_cache(maxsize=8)
-    def enhancer(
-        model: str, exposure: float | None, balance: float | None, denoise: float | None, denoiser: str, metering: str
-    ) -> Enhancer:
-        options = {"exposure": exposure, "balance": balance, "denoise": denoise}
-        return Enhancer(model, **options, denoiser=denoiser, metering=metering)  # type: ignore[arg-type]
+    def enhancer(model: str, options: tuple[tuple[str, object], ...]) -> Enhancer:
+        return Enhancer(model, **dict(options))  # type: ignore[arg-type]
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
@@ -96,31 +94,38 @@ def create_app(default_model: str = "zerodce", limits: Limits | None = None, mod
     async def enhance_endpoint(
         file: UploadFile = File(..., description="the photo (JPEG, PNG, TIFF, WebP, BMP, HEIC)"),  # noqa: B008
         model: str = Form(default_model),
-        exposure: float | None = Form(None, gt=0.0, lt=1.0, description="target brightness, e.g. 0.4 .. 0.7"),
-        metering: str = Form("mean", description="what exposure measures: mean, linear or centre (camera-like)"),
-        balance: str = Form("default", description="0 .. 1, 'none' (the model's colours) or 'default'"),
-        denoise: float | None = Form(None, ge=0.0, le=10.0, description="denoising strength (default: the denoiser's)"),
-        denoiser: str = Form("guided", description="guided (fast filter) or learned (denoising network)"),
+        preset: str | None = Form(None, description="natural (default), bright or night"),
+        paper: bool = Form(False, description="the paper's method exactly, nothing added (no other option)"),
+        strength: float | None = Form(None, ge=0.0, le=1.0, description="0 .. 1, how much of the effect (default 1)"),
+        exposure: float | None = Form(None, gt=0.0, lt=1.0, description="target brightness, e.g. 0.3 .. 0.7"),
+        metering: str | None = Form(None, description="what exposure measures: mean, linear or centre (camera-like)"),
+        balance: float | None = Form(None, ge=0.0, le=1.0, description="share of the colour cast removed, 0 .. 1"),
+        denoise: float | None = Form(None, ge=0.0, le=10.0, description="denoising strength (default: the preset's)"),
+        denoiser: str | None = Form(None, description="guided (fast filter) or learned (denoising network)"),
         format: str | None = Form(None, description="output format: jpeg, png, tiff, webp (default: the input's)"),
         quality: int = Form(95, ge=1, le=100),
     ) -> Response:
-        from .adjust import DEFAULT_BALANCE, METERINGS
+        from .adjust import METERINGS
         from .denoiser import DENOISERS
+        from .presets import PRESETS
 
         if model not in allowed:
             raise HTTPException(422, f"unknown model {model!r}; available: {list(allowed)}")
-        if denoiser not in DENOISERS:
+        if preset is not None and preset not in PRESETS:
+            raise HTTPException(422, f"unknown preset {preset!r}; expected one of {list(PRESETS)}")
+        if denoiser is not None and denoiser not in DENOISERS:
             raise HTTPException(422, f"unknown denoiser {denoiser!r}; expected one of {list(DENOISERS)}")
-        if metering not in METERINGS:
+        if metering is not None and metering not in METERINGS:
             raise HTTPException(422, f"unknown metering {metering!r}; expected one of {list(METERINGS)}")
         if format is not None and format.lower() not in FORMATS:
             raise HTTPException(422, f"unknown format {format!r}; expected one of {sorted(FORMATS)}")
+        given = {"preset": preset, "strength": strength, "exposure": exposure, "metering": metering}
+        given.update(balance=balance, denoise=denoise, denoiser=denoiser, paper=paper or None)
+        options = tuple((k, v) for k, v in given.items() if v is not None)
         try:
-            bal = DEFAULT_BALANCE if balance == "default" else None if balance == "none" else float(balance)
-            if bal is not None and not 0.0 <= bal <= 1.0:
-                raise ValueError
-        except ValueError:
-            raise HTTPException(422, f"balance must be 0..1, 'none' or 'default', got {balance!r}") from None
+            enhancer(model, options)  # built (and cached) before the upload is read: option errors are 422
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
         data = await file.read(limits.max_upload_bytes + 1)
         if len(data) > limits.max_upload_bytes:
             raise HTTPException(413, f"upload larger than {limits.max_upload_bytes} bytes")
@@ -134,7 +139,7 @@ def create_app(default_model: str = "zerodce", limits: Limits | None = None, mod
                 status = 413 if "pixel limit" in str(exc) else 400
                 raise HTTPException(status, str(exc)) from None
             fmt = FORMATS[format.lower()][0] if format else (im.format if im.format in _MEDIA else "PNG")
-            enh = enhancer(model, exposure, bal, denoise, denoiser, metering)
+            enh = enhancer(model, options)
 
             def work() -> bytes:
                 return encode_image(enhance(im, enh), fmt, source=im, quality=quality)

@@ -5,7 +5,7 @@ changes, so the mean brightness of the output jitters from frame to frame. The c
 response is smoothed over time instead: for every frame the model's own output brightness ``b_t``
 is measured (on the exposure thumbnail), an exponential moving average ``m_t = s m_{t-1} +
 (1 - s) b_t`` follows it (``s`` = ``smooth``), and the frame is enhanced with exposure target
-``m_t`` through the same curve offsets as ``--exposure`` (:mod:`zerodce.adjust`). The spatial
+``m_t`` through the same exposure control as ``--exposure`` (:mod:`zerodce.tone`). The spatial
 curves of each frame are untouched; only their common level is made to vary slowly. With
 ``--exposure`` the target is that fixed level for every frame. ``smooth=0`` is per-frame
 enhancement.
@@ -105,7 +105,7 @@ def enhance_video(
                     arr = np.stack([fr.to_ndarray(format="rgb24") for fr in pending])
                     x = torch.from_numpy(arr).permute(0, 3, 1, 2)
                     targets = None
-                    if enhancer.exposure is None and smooth > 0:
+                    if enhancer.exposure is None and not enhancer.paper and smooth > 0:
                         native = enhancer.native_brightness(x.float() / 255).tolist()
                         levels = []
                         for b in native:
