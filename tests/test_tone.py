@@ -23,6 +23,7 @@ from zerodce.tone import (
     apply_gain,
     auto_strength,
     cast_gains,
+    curve_saturation,
     curve_value,
     mean_maps,
     solve_exposure,
@@ -116,6 +117,30 @@ def test_value_gain_ends_and_monotonicity():
         prev = out
 
 
+def test_curve_saturation_keeps_hue_and_luma_and_only_desaturates():
+    from zerodce.adjust import luma
+    from zerodce.metrics import _hue_sat_val
+
+    g = torch.Generator().manual_seed(16)
+    x = torch.rand(1, 3, 9, 11, generator=g) * 0.4
+    maps = _maps(17)
+    for u in (0.0, 0.5, 1.0, 2.0):
+        ut = torch.tensor([u])
+        y = apply_gain(x, value_gain(value(x), mean_maps(maps, 8), 8, ut))
+        out = curve_saturation(x, maps, 8, y, ut)
+        torch.testing.assert_close(luma(out), luma(y), rtol=0, atol=1e-6)
+        hy, sy, _ = _hue_sat_val(y[0].permute(1, 2, 0).double().numpy())
+        ho, so, _ = _hue_sat_val(out[0].permute(1, 2, 0).double().numpy())
+        coloured = (sy > 0.05) & (so > 0.05)  # a pixel taken to grey has no hue left to compare
+        d = np.abs(hy - ho)[coloured] % 360
+        assert np.minimum(d, 360 - d).max() < 1e-3, u  # the hue exactly
+        assert (so <= sy + 1e-6).all(), u  # never more saturated
+        if u == 0.0:
+            torch.testing.assert_close(out, y, rtol=0, atol=1e-6)  # no effect, no colour change
+        if u == 1.0:
+            assert float((sy - so).mean()) > 0.01  # these curves lift weak channels: colour is muted
+
+
 @pytest.mark.parametrize("metering", ["mean", "linear", "centre"])
 @pytest.mark.parametrize("target", [0.15, 0.45, 0.7])
 def test_solve_exposure_hits_the_target(metering, target):
@@ -155,11 +180,20 @@ def test_cast_correction_never_turns_coloured_light_to_its_complement():
     assert hue_fidelity(to8(x), to8(unbounded))["false_colour"] > 0.2
 
 
-def test_auto_strength_ramp():
-    f = [float(auto_strength(torch.full((1, 3, 8, 8), v))) for v in (0.05, 0.2, 0.6, 0.9)]
-    assert f[0] == f[1] == 1.0 and f[2] == f[3] == 0.0
-    a, b = (float(auto_strength(torch.full((1, 3, 8, 8), v))) for v in (0.35, 0.45))
+def test_auto_strength_ramp_in_stops_of_the_key():
+    from zerodce.adjust import linear_to_srgb
+
+    def grey(stops: float) -> torch.Tensor:
+        return torch.full((1, 3, 8, 8), float(linear_to_srgb(torch.tensor(0.18 * 2**stops))))
+
+    f = [float(auto_strength(grey(s))) for s in (-5.0, -2.2, -0.4, 0.0, 1.0)]
+    assert f[0] == f[1] == 1.0 and f[2] == f[3] == f[4] == 0.0
+    a, b = float(auto_strength(grey(-1.6))), float(auto_strength(grey(-0.9)))
     assert 1.0 > a > b > 0.0
+    # A night scene with a few bright lamps is still a dark photo: the key is a log-average.
+    night = grey(-4.0).clone()
+    night[..., :2, :2] = 1.0
+    assert float(auto_strength(night)) == 1.0
 
 
 # --- the noise estimate ------------------------------------------------------------------------

@@ -38,7 +38,17 @@ from .curves import apply_curves
 from .denoiser import DENOISERS, LEARNED_STRENGTH, learned_denoise, learned_halo, load_denoiser
 from .model import upsample_rows
 from .presets import DEFAULT_PRESET, Preset, get_preset
-from .tone import apply_cast, apply_gain, auto_strength, cast_gains, mean_maps, solve_exposure, value, value_gain
+from .tone import (
+    apply_cast,
+    apply_gain,
+    auto_strength,
+    cast_gains,
+    curve_saturation,
+    mean_maps,
+    solve_exposure,
+    value,
+    value_gain,
+)
 from .weights import DEFAULT_MODEL, load_model
 
 __all__ = ["Enhancer", "enhance", "receptive_radius"]
@@ -186,6 +196,8 @@ class Enhancer:
                 denoise = DEFAULT_DENOISE if denoiser == "guided" else LEARNED_STRENGTH
         if not 0.0 <= float(denoise) <= 10.0:
             raise ValueError(f"denoise strength must be in [0, 10], got {denoise!r}")
+        if denoiser is not None and float(denoise) == 0.0:
+            raise ValueError(f"denoiser {denoiser!r}: no effect with denoise 0")
         self.preset = "paper" if paper else p.name
         self.paper = bool(paper)
         self.strength = 1.0 if strength is None else float(strength)
@@ -246,7 +258,8 @@ class Enhancer:
             if isinstance(a, CodedMaps):
                 return apply_coded_curves(y, a, n)
             return apply_curves(y, a, n, inplace=True)
-        y = apply_gain(x, value_gain(value(x), mean_maps(dense_maps(a), n), n, ctl.u))
+        a = dense_maps(a)
+        y = curve_saturation(x, a, n, apply_gain(x, value_gain(value(x), mean_maps(a, n), n, ctl.u)), ctl.u)
         return y if ctl.cast is None else apply_cast(y, ctl.cast)
 
     def _finish(self, x: torch.Tensor, a: torch.Tensor, ctl: _Controls, owned: bool = False) -> torch.Tensor:

@@ -49,7 +49,7 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "natural",
             "the default: dark photos brightened to a natural level, colours and well-exposed photos kept",
-            exposure=0.40,
+            exposure=0.46,
             metering="centre",
             balance=0.5,
             denoiser="guided",
@@ -58,7 +58,7 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "bright",
             "brighter, for very dark indoor photos (the best LOL scores)",
-            exposure=0.50,
+            exposure=0.55,
             metering="centre",
             balance=0.5,
             denoiser="learned",

@@ -23,6 +23,13 @@ strength is half the exposure change in stops), ``u = 1`` the model, and ``1 < u
 with ``u - 1`` added to every curve parameter (brighter, highlights
 rolling off). :func:`solve_exposure` finds ``u`` for a requested level by bisection.
 
+**The model's colour, without its hue shifts** (:func:`curve_saturation`): the per-channel curves
+also change saturation (they lift weak channels more, which mutes colour noise in dark regions).
+That part is kept: the output is moved towards grey of its own luma by the share ``k`` (0..1) that
+the per-channel curves' chroma has along the hue-safe output's chroma (Rec. 601 CbCr), at the same
+exposure. Moving a pixel towards grey of its own luma changes neither its HSV hue nor its luma,
+and the component of the per-channel chroma that would turn the hue is dropped.
+
 **Cast correction** (:func:`cast_gains`): a von Kries diagonal gain in linear light towards the
 grey-world neutral, raised to ``balance`` and bounded so that the strongest channel gain is at
 most ``MAX_CAST_RATIO`` times the weakest. A bounded gain can only take part of a cast away; it
@@ -30,16 +37,18 @@ cannot turn the orange of a sodium lamp or the gold of a floodlit tower into its
 full grey-world correction of a scene lit in one colour does.
 
 **Do no harm** (:func:`auto_strength`): a photo that is already exposed well is left nearly
-unchanged: the effect is scaled by a smooth ramp of the input's centre-weighted brightness, 1 up to
-``AUTO_LOW`` and 0 from ``AUTO_HIGH`` (README, "Pictures").
+unchanged. Its *key* (Reinhard et al. 2002: the log-average of the linear luminance, which a few
+lamps or a bright sky do not dominate) is compared with photographic middle grey (18%): at two
+stops under or darker the effect is full, from half a stop under it is none (a camera's own
+exposure tolerance), smooth (cubic) between. Presets also never darken a photo.
 """
 
 from __future__ import annotations
 
 import torch
 
-from .adjust import LUMINANCE_709, Metering, linear_to_srgb, metered, srgb_to_linear, thumbnail
-from .curves import check_map_channels, le_curve
+from .adjust import LUMINANCE_709, Metering, linear_to_srgb, luma, metered, srgb_to_linear, thumbnail
+from .curves import apply_curves, check_map_channels, le_curve
 
 __all__ = [
     "value",
@@ -47,10 +56,12 @@ __all__ = [
     "curve_value",
     "value_gain",
     "apply_gain",
+    "curve_saturation",
     "solve_exposure",
     "cast_gains",
     "apply_cast",
     "auto_strength",
+    "key",
     "MAX_CAST_RATIO",
     "U_RANGE",
 ]
@@ -58,7 +69,8 @@ __all__ = [
 MAX_CAST_RATIO = 1.25  # strongest / weakest channel gain of the cast correction (linear light)
 U_RANGE = (-8.0, 3.0)  # exposure scalar: 8 stops darker .. every curve parameter +2
 V_FLOOR = 1.0 / 1024  # gains are computed on v >= this (a black pixel stays black: 0 * gain)
-AUTO_LOW, AUTO_HIGH = 0.30, 0.50  # input brightness (centre-weighted, sRGB-coded) of full / no effect
+AUTO_FULL, AUTO_NONE = -2.0, -0.5  # the input's key, in stops from middle grey, of full / no effect
+MIDDLE_GREY = 0.18  # linear
 
 
 def value(x: torch.Tensor) -> torch.Tensor:
@@ -113,6 +125,37 @@ def value_gain(v: torch.Tensor, mmaps: torch.Tensor, n_iter: int, u: torch.Tenso
 def apply_gain(x: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
     """``x * gain``, with the gain capped so that no channel passes 1 (hue and saturation kept)."""
     return x * torch.minimum(gain, 1.0 / value(x).clamp_min(V_FLOOR))
+
+
+def curve_saturation(
+    x: torch.Tensor, maps: torch.Tensor, n_iter: int, y: torch.Tensor, u: torch.Tensor
+) -> torch.Tensor:
+    """``y`` = the hue-safe output of ``x`` at exposure ``u`` (B,), desaturated as far as the
+    per-channel curves ``maps`` would desaturate it (module docstring); hue and luma of ``y`` kept.
+
+    Example:
+        >>> x = torch.tensor([0.2, 0.1, 0.05]).view(1, 3, 1, 1)   # a dark orange
+        >>> maps = torch.full((1, 24, 1, 1), 0.6)                 # per-channel curves lift blue most
+        >>> y = apply_gain(x, value_gain(value(x), mean_maps(maps, 8), 8, torch.tensor([1.0])))
+        >>> out = curve_saturation(x, maps, 8, y, torch.tensor([1.0]))
+        >>> spread = lambda t: t.amax(1) - t.amin(1)
+        >>> bool(luma(out).sub(luma(y)).abs().max() < 1e-6), bool((spread(out) < spread(y)).all())
+        (True, True)
+    """
+    vf = value(x).clamp_min(V_FLOOR)
+    xf = x.clamp_min(V_FLOOR)
+    g1 = curve_value(vf, mean_maps(maps, n_iter), n_iter) / vf  # the model's value gain (u = 1)
+    rel = apply_curves(xf, maps, n_iter) / xf / g1  # per-channel gain relative to the common one
+    w = u.view(-1, 1, 1, 1).to(x).clamp(0.0, 1.0)
+    yp = y * rel.clamp_min(1e-6) ** w  # the per-channel curves' colour at y's exposure
+    lum_y, lum_p = luma(y), luma(yp)
+    cb, cr = 0.5 / (1 - 0.114), 0.5 / (1 - 0.299)  # Rec. 601 CbCr = these times (B - Y), (R - Y)
+    dyb, dyr = y[:, 2:3] - lum_y, y[:, 0:1] - lum_y
+    dpb, dpr = yp[:, 2:3] - lum_p, yp[:, 0:1] - lum_p
+    dot = cb * cb * dyb * dpb + cr * cr * dyr * dpr
+    norm = cb * cb * dyb * dyb + cr * cr * dyr * dyr
+    k = (dot / norm.clamp_min(1e-12)).clamp(0.0, 1.0)
+    return lum_y + k * (y - lum_y)
 
 
 @torch.no_grad()
@@ -179,14 +222,22 @@ def apply_cast(y: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
     return linear_to_srgb(lin)
 
 
-def auto_strength(x: torch.Tensor, low: float = AUTO_LOW, high: float = AUTO_HIGH) -> torch.Tensor:
-    """The do-no-harm factor (B,): 1 for inputs metered (centre-weighted) at or below ``low``, 0 at or
-    above ``high``, smooth (cubic) between.
+def key(x: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """The key (B,) of images (B, 3, H, W): log-average linear luminance (Reinhard et al. 2002)."""
+    lum = (srgb_to_linear(x.clamp(0.0, 1.0)) * x.new_tensor(LUMINANCE_709).view(1, 3, 1, 1)).sum(1)
+    return torch.exp(torch.log(lum + eps).mean(dim=(1, 2)))
+
+
+def auto_strength(x: torch.Tensor, full: float = AUTO_FULL, none: float = AUTO_NONE) -> torch.Tensor:
+    """The do-no-harm factor (B,): 1 for inputs whose key is ``full`` stops from middle grey or
+    darker, 0 from ``none`` stops, smooth (cubic) between (module docstring).
 
     Example:
-        >>> [round(float(auto_strength(torch.full((1, 3, 8, 8), v))), 3) for v in (0.1, 0.4, 0.6)]
-        [1.0, 0.5, 0.0]
+        >>> from zerodce.adjust import linear_to_srgb
+        >>> grey = lambda stops: torch.full((1, 3, 8, 8), float(linear_to_srgb(torch.tensor(0.18 * 2**stops))))
+        >>> [round(float(auto_strength(grey(s))), 2) for s in (-4, -2, -1.25, -0.5, 1)]  # eps: 0.48, not 0.5
+        [1.0, 1.0, 0.48, 0.0, 0.0]
     """
-    b = metered(thumbnail(x), "centre")
-    t = ((high - b) / (high - low)).clamp(0.0, 1.0)
+    stops = torch.log2(key(thumbnail(x)) / MIDDLE_GREY)
+    t = ((none - stops) / (none - full)).clamp(0.0, 1.0)
     return t * t * (3.0 - 2.0 * t)
