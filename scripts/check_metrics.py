@@ -30,14 +30,16 @@ def main() -> None:
     p.add_argument("--low", required=True)
     p.add_argument("--high", required=True)
     p.add_argument("--csv", required=True, help="per_image.csv from zerodce evaluate --report")
-    p.add_argument("--method", default="model:zerodce", help="a model:NAME_OR_PATH row of the CSV")
+    p.add_argument("--method", default="model:zerodce", help="a model:NAME_OR_PATH[,options] spec")
+    p.add_argument("--row", default=None, help="the CSV's method label for it (default: the spec itself)")
     args = p.parse_args()
-    # model:NAME[,exposure=E][,balance=B][,denoise=S] -> the same options as CLI flags
+    # model:NAME[,paper][,preset=P][,exposure=E]... -> the same options as CLI flags
     model, *options = args.method.removeprefix("model:").split(",")
-    flags = [part for opt in options for part in (f"--{opt.split('=')[0]}", opt.split("=")[1])]
-    rows = {r["image"]: r for r in csv.DictReader(open(args.csv)) if r["method"] == args.method}
+    flags = [part for opt in options for part in (f"--{opt.partition('=')[0]}", opt.partition("=")[2]) if part]
+    label = args.row or args.method
+    rows = {r["image"]: r for r in csv.DictReader(open(args.csv)) if r["method"] == label}
     if not rows:
-        sys.exit(f"no rows for {args.method} in {args.csv}")
+        sys.exit(f"no rows for {label} in {args.csv}")
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "zerodce", "enhance", args.low, "-o", tmp, "--model", model, *flags, "-q"]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)

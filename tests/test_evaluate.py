@@ -134,7 +134,11 @@ def test_chain_and_bilateral_match_direct_calls(paired):
     step = cv2.bilateralFilter(np.clip(np.rint((x / 255.0) ** 0.5 * 255), 0, 255).astype(np.uint8), 9, 40, 9)
     assert np.array_equal(chained, parse_method("gamma-mean:0.45")(step))
     with pytest.raises(ValueError, match="unknown model option"):
+        parse_method("model:zerodce,vivid=2")
+    with pytest.raises(ValueError, match="strength must be in"):
         parse_method("model:zerodce,strength=2")
+    with pytest.raises(ValueError, match="unknown model option"):
+        parse_method("model:zerodce,preset=vivid")
     with pytest.raises(ValueError, match="unknown model option"):
         parse_method("model:zerodce,denoiser=bm3d")
     with pytest.raises(ValueError, match="unknown model option"):
@@ -156,7 +160,31 @@ def test_model_spec_with_metering(paired):
     x = np.asarray(Image.open(next(iter(sorted(paired[0].iterdir())))).convert("RGB"))
     got = parse_method("model:zerodce,metering=centre,exposure=0.47,balance=0.5")(x)
     assert np.array_equal(got, enhance(x, Enhancer("zerodce", exposure=0.47, balance=0.5, metering="centre")))
-    assert not np.array_equal(got, parse_method("model:zerodce,exposure=0.47,balance=0.5")(x))
+    assert not np.array_equal(got, parse_method("model:zerodce,metering=mean,exposure=0.47,balance=0.5")(x))
+
+
+def test_model_spec_with_preset_strength_and_paper(paired):
+    from zerodce.enhance import Enhancer, enhance
+
+    x = np.asarray(Image.open(next(iter(sorted(paired[0].iterdir())))).convert("RGB"))
+    got = parse_method("model:zerodce,preset=night,strength=0.5")(x)
+    assert np.array_equal(got, enhance(x, Enhancer("zerodce", preset="night", strength=0.5)))
+    assert np.array_equal(parse_method("model:zerodce,paper")(x), enhance(x, Enhancer("zerodce", paper=True)))
+    with pytest.raises(ValueError, match="no effect with paper=True"):
+        parse_method("model:zerodce,paper,exposure=0.5")
+
+
+def test_hue_fidelity_columns_in_both_modes(paired, tmp_path):
+    from zerodce.evaluate import evaluate_paired, evaluate_unpaired, summarise
+
+    pairs = list(zip(sorted(paired[0].iterdir()), sorted(paired[1].iterdir()), strict=True))[:2]
+    swap = lambda rgb: rgb[..., [1, 2, 0]].copy()  # every coloured pixel turned by 120 degrees
+    methods = {"identity": parse_method("identity"), "swap": swap}
+    for rows in (evaluate_paired(pairs, methods), evaluate_unpaired([p for p, _ in pairs], methods)):
+        s = summarise(rows)
+        assert s["identity"]["false_colour"] == 0.0 and s["identity"]["hue_p99_worst"] == 0.0
+        coloured = [r for r in rows if r["method"] == "swap" and r["hue_median"] > 0]
+        assert all(r["false_colour"] == 1.0 and abs(r["hue_median"] - 120.0) < 1e-6 for r in coloured)
 
 
 def test_exposure_plot_in_report(paired, small_model, tmp_path):

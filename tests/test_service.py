@@ -88,6 +88,10 @@ def test_bad_options_422(client):
     assert client.post("/v1/enhance", files=files, data={"balance": "2"}).status_code == 422
     assert client.post("/v1/enhance", files=files, data={"denoiser": "bm3d"}).status_code == 422
     assert client.post("/v1/enhance", files=files, data={"metering": "spot"}).status_code == 422
+    assert client.post("/v1/enhance", files=files, data={"preset": "vivid"}).status_code == 422
+    assert client.post("/v1/enhance", files=files, data={"strength": "1.5"}).status_code == 422
+    r = client.post("/v1/enhance", files=files, data={"paper": "true", "exposure": "0.5"})
+    assert r.status_code == 422 and "no effect with paper=True" in r.text
 
 
 def test_learned_denoiser_option_matches_library(client):
@@ -114,7 +118,20 @@ def test_metering_option_matches_library(client):
     got = np.asarray(Image.open(io.BytesIO(r.content)))
     src = Image.open(io.BytesIO(data)).convert("RGB")
     assert np.array_equal(got, np.asarray(enhance(src, Enhancer("zerodce", exposure=0.46, metering="centre"))))
-    assert not np.array_equal(got, np.asarray(enhance(src, Enhancer("zerodce", exposure=0.46))))
+    assert not np.array_equal(got, np.asarray(enhance(src, Enhancer("zerodce", exposure=0.46, metering="mean"))))
+
+
+def test_preset_and_strength_match_library(client):
+    from zerodce import enhance
+    from zerodce.enhance import Enhancer
+
+    data = _jpeg(seed=4)
+    form = {"preset": "bright", "strength": "0.6", "format": "png"}
+    r = client.post("/v1/enhance", files={"file": ("a.jpg", data)}, data=form)
+    assert r.status_code == 200, r.text
+    got = np.asarray(Image.open(io.BytesIO(r.content)))
+    src = Image.open(io.BytesIO(data)).convert("RGB")
+    assert np.array_equal(got, np.asarray(enhance(src, Enhancer("zerodce", preset="bright", strength=0.6))))
 
 
 def test_health_and_openapi(client):
@@ -188,7 +205,8 @@ def test_browser_upload_compare_download(live_server, tmp_path):
         page.goto(live_server + "/")
         page.wait_for_function("document.querySelectorAll('#model option').length > 0")
         page.set_input_files("#file", str(photo))
-        page.fill("#denoise", "1")
+        page.select_option("#preset", "night")
+        page.select_option("#denoise", "4")
         page.click("#go")
         page.wait_for_selector("#download", state="visible", timeout=60_000)
         assert "Done" in page.inner_text("#status")
