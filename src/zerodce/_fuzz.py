@@ -125,7 +125,9 @@ def video_target(data: bytes, enhancer: Enhancer, workdir: Path, suffix: str = "
     except VIDEO_ERRORS as exc:
         if dst.exists() or list(workdir.glob(".*.part")):
             raise AssertionError(f"failed ({exc}) but left output behind") from None
-        return f"rejected with {type(exc).__name__}"
+        if type(exc) is not ValueError or not str(exc).startswith(f"{src}: ") or "\n" in str(exc):
+            raise AssertionError(f"not a one-line ValueError naming the file: {type(exc).__name__}: {exc}") from None
+        return "rejected: " + str(exc).removeprefix(f"{src}: ").split(" (")[0].split(":")[0]
     with av.open(str(dst)) as c:
         frames = sum(1 for _ in c.decode(video=0))
     if frames != stats.frames:

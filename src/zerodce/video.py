@@ -119,12 +119,14 @@ def enhance_video(
     stats = VideoStats()
     try:
         inp = av.open(str(src))
-    except (av.error.FFmpegError, OSError) as exc:
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:  # mangled metadata is not UTF-8
         raise ValueError(f"{src}: cannot open video ({str(exc).splitlines()[0]})") from None
     with inp:
         if not inp.streams.video:
             raise ValueError(f"{src}: no video stream")
         vin = inp.streams.video[0]
+        if vin.codec_context is None:
+            raise ValueError(f"{src}: unsupported video codec")
         vin.thread_type = "AUTO"
         audio = [s for s in inp.streams.audio]
         rate = vin.average_rate or vin.guessed_rate or 25
@@ -199,8 +201,11 @@ def enhance_video(
 
         try:
             atomic_write(dst, write)
-        except av.error.FFmpegError as exc:
-            raise ValueError(f"{src}: video processing failed ({str(exc).splitlines()[0]})") from None
+        except (av.error.FFmpegError, ValueError) as exc:  # damaged streams: decoder errors, frames that change size
+            if str(exc).startswith(f"{src}: "):
+                raise
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ValueError(f"{src}: video processing failed ({first})") from None
     return stats
 
 
