@@ -217,11 +217,11 @@ def test_load_test_script_short():
     root = Path(__file__).resolve().parents[1]
     r = subprocess.run(
         [sys.executable, str(root / "scripts" / "load_test.py"), "--requests", "40", "--clients", "4",
-         "--photos", str(root / "examples")],
+         "--photos", str(root / "examples"), "--half-open", "20", "--slow-clients", "2", "--timeouts", "1"],
         capture_output=True, text=True, timeout=600, cwd=root,
     )  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "valid inputs not 2xx: 0; bad inputs not 4xx: 0" in r.stdout
+    assert "valid inputs not 2xx: 0; bad inputs not 4xx: 0; timeouts not 504: 0" in r.stdout
 
 
 # ---------------------------------------------------------------- hostile clients (issue 16)
@@ -422,3 +422,22 @@ def test_declared_oversize_body_refused_before_reading(hostile_server):
     answer = _closed_within(s, 5.0)
     s.close()
     assert answer is not None and answer.startswith(b"HTTP/1.1 413"), answer
+
+
+def test_early_answer_closes_instead_of_reading_the_rest(hostile_server):
+    """A malformed upload answered 400 while its body still arrives: the connection closes, the rest is not read."""
+    s = socket.create_connection(("127.0.0.1", hostile_server))
+    s.sendall(b"POST /v1/enhance HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+              b"Content-Type: multipart/form-data; boundary=b\r\n\r\n5\r\njunk!\r\n")  # fmt: skip
+    answer = b""
+    s.settimeout(5)
+    try:
+        answer = s.recv(4096)
+        s.settimeout(0.05)
+        for _ in range(400):  # up to 25 MiB more: a server still reading takes it all
+            s.sendall(b"10000\r\n" + b"\0" * 65536 + b"\r\n")
+        closed = False
+    except (BrokenPipeError, ConnectionResetError):
+        closed = True
+    s.close()
+    assert answer.startswith(b"HTTP/1.1 400") and closed

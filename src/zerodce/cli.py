@@ -276,6 +276,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         max_jobs=args.jobs,
         max_queue=args.queue,
         timeout_s=args.timeout,
+        header_timeout_s=args.header_timeout,
+        idle_timeout_s=args.idle_timeout,
     )
     serve(args.host, args.port, args.model, limits)
     return 0
@@ -412,7 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-megapixels", type=float, default=40.0, help="largest image accepted (413 above)")
     s.add_argument("--jobs", type=int, default=1, help="enhancements running at once")
     s.add_argument("--queue", type=int, default=8, help="requests waiting beyond --jobs before 503")
-    s.add_argument("--timeout", type=float, default=120.0, help="seconds per request before 504")
+    s.add_argument("--timeout", type=float, default=120.0, help="seconds per request before 504 (the work stops)")
+    s.add_argument("--header-timeout", type=float, default=10.0, help="seconds a client has to send its headers")
+    s.add_argument("--idle-timeout", type=float, default=30.0, help="seconds an upload may stall before it is dropped")
     s.set_defaults(func=_cmd_serve)
 
     x = sub.add_parser("export", help="export a model to ONNX (dynamic size, curves inside), checked")

@@ -54,7 +54,7 @@ class Limits:
     timeout_s: float = 120.0
     header_timeout_s: float = 10.0
     idle_timeout_s: float = 30.0
-    max_connections: int = 64
+    max_connections: int = 256
 
 
 class _Gate:
@@ -141,15 +141,16 @@ class _BodyLimit:
         if declared.isdigit() and int(declared) > self.limit:
             await self._refuse(send)
             return
-        seen, over, started = 0, False, False
+        seen, over, started, complete = 0, False, False, False
 
         async def counted() -> dict:
-            nonlocal seen, over
+            nonlocal seen, over, complete
             if over:
                 return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
                 if seen > self.limit:
                     over = True
                     return {"type": "http.disconnect"}
@@ -159,6 +160,10 @@ class _BodyLimit:
             nonlocal started
             if over:
                 return  # the application's answer to a body cut short
+            if message["type"] == "http.response.start" and not complete:
+                # Answered before the body ended (a 400 for a malformed upload): close the connection
+                # afterwards rather than go on reading, and discarding, what the client still sends.
+                message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
             started = True
             await send(message)
 
