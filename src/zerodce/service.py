@@ -54,7 +54,7 @@ class Limits:
     timeout_s: float = 120.0
     header_timeout_s: float = 10.0
     idle_timeout_s: float = 30.0
-    max_connections: int = 256
+    max_connections: int = 1024
 
 
 class _Gate:
