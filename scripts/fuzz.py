@@ -1,7 +1,9 @@
-"""Long fuzzing run: mutated and random files through decode -> enhance -> encode, and random
-arrays through enhance. Prints counts per outcome and exits 1 on any unexpected exception.
+"""Long fuzzing run: mutated and random files through decode -> enhance -> encode, random arrays
+through enhance, and mutated video containers (MP4, Matroska, AVI, MOV) through enhance_video.
+Prints counts per outcome and exits 1 on any unexpected exception or hang (an input that takes
+longer than --hang-s).
 
-    .venv/bin/python scripts/fuzz.py [--files 10000] [--arrays 10000] [--seed 0]
+    .venv/bin/python scripts/fuzz.py [--files 10000] [--arrays 10000] [--videos 1000] [--seed 0]
 """
 
 from __future__ import annotations
@@ -9,13 +11,14 @@ from __future__ import annotations
 import argparse
 import collections
 import random
+import signal
 import time
 import traceback
 
 import numpy as np
 from tqdm import tqdm
 
-from zerodce._fuzz import array_target, bytes_target, seed_files, tmpdir
+from zerodce._fuzz import array_target, bytes_target, seed_files, tmpdir, video_seed_files, video_target
 from zerodce.enhance import Enhancer
 from zerodce.model import DCENet, init_weights
 
@@ -49,10 +52,47 @@ def random_array(rng: np.random.Generator) -> np.ndarray:
     return a
 
 
+class _Hang(Exception):
+    pass
+
+
+def _alarm(signum, frame) -> None:  # noqa: ANN001
+    raise _Hang
+
+
+def fuzz_videos(n: int, rng: random.Random, enh: Enhancer, hang_s: int, counts: collections.Counter) -> tuple[int, int]:
+    """Mutated video containers through enhance_video; returns (unexpected exceptions, hangs)."""
+    seeds = video_seed_files()
+    work = tmpdir()
+    bad = hangs = 0
+    slowest = 0.0
+    signal.signal(signal.SIGALRM, _alarm)
+    for _ in tqdm(range(n), desc="videos", unit="input"):
+        suffix, _ = rng.choice(seeds)
+        data = mutate(rng, [d for _, d in seeds])
+        t = time.perf_counter()
+        signal.alarm(hang_s)
+        try:
+            counts["videos: " + video_target(data, enh, work, rng.choice([suffix, suffix, ".mp4", ".mkv"]))] += 1
+        except _Hang:
+            hangs += 1
+            print(f"hang: an input took over {hang_s} s")
+        except Exception:  # noqa: BLE001 - counting unexpected failures is the point
+            bad += 1
+            traceback.print_exc(limit=3)
+        finally:
+            signal.alarm(0)
+        slowest = max(slowest, time.perf_counter() - t)
+    counts["videos: slowest input (ms)"] = int(slowest * 1000)
+    return bad, hangs
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--files", type=int, default=10_000)
     p.add_argument("--arrays", type=int, default=10_000)
+    p.add_argument("--videos", type=int, default=1000)
+    p.add_argument("--hang-s", type=int, default=60, help="an input taking longer than this is a hang")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     net = DCENet()
@@ -77,12 +117,15 @@ def main() -> None:
         except Exception:  # noqa: BLE001
             bad += 1
             traceback.print_exc(limit=3)
+    video_bad, hangs = fuzz_videos(args.videos, rng, enh, args.hang_s, counts) if args.videos else (0, 0)
+    bad += video_bad
     seconds = time.perf_counter() - t0
     for k, v in sorted(counts.items()):
         print(f"{k:<42} {v:>7}")
     print(f"{'unexpected exceptions':<42} {bad:>7}")
-    print(f"{args.files + args.arrays} inputs in {seconds:.0f} s")
-    raise SystemExit(1 if bad else 0)
+    print(f"{'hangs (over ' + str(args.hang_s) + ' s)':<42} {hangs:>7}")
+    print(f"{args.files + args.arrays + args.videos} inputs in {seconds:.0f} s")
+    raise SystemExit(1 if bad or hangs else 0)
 
 
 if __name__ == "__main__":

@@ -235,8 +235,227 @@ def test_load_test_script_short():
     root = Path(__file__).resolve().parents[1]
     r = subprocess.run(
         [sys.executable, str(root / "scripts" / "load_test.py"), "--requests", "40", "--clients", "4",
-         "--photos", str(root / "examples")],
+         "--photos", str(root / "examples"), "--half-open", "20", "--slow-clients", "2", "--timeouts", "1"],
         capture_output=True, text=True, timeout=600, cwd=root,
     )  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "valid inputs not 2xx: 0; bad inputs not 4xx: 0" in r.stdout
+    assert "valid inputs not 2xx: 0; bad inputs not 4xx: 0; timeouts not 504: 0" in r.stdout
+
+
+# ---------------------------------------------------------------- hostile clients (issue 16)
+
+
+def _multipart(filename: bytes, data: bytes, fields: dict[str, str] | None = None) -> tuple[bytes, str]:
+    """A multipart body written byte by byte, so that the file name reaches the server exactly as given."""
+    boundary = "zerodce-test-boundary"
+    parts = [f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n".encode()
+             for k, v in (fields or {}).items()]  # fmt: skip
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="'.encode()
+        + filename
+        + b'"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.mark.parametrize(
+    "filename,header",
+    [
+        ("暗い写真.jpg".encode(), "attachment; filename=\"photo_enhanced.jpg\"; "
+         "filename*=UTF-8''%E6%9A%97%E3%81%84%E5%86%99%E7%9C%9F_enhanced.jpg"),
+        ("café noir.jpg".encode(), "attachment; filename=\"cafe noir_enhanced.jpg\"; "
+         "filename*=UTF-8''caf%C3%A9%20noir_enhanced.jpg"),
+        (b"a\x00b.jpg", "attachment; filename=\"ab_enhanced.jpg\"; filename*=UTF-8''ab_enhanced.jpg"),
+        (b"..\\..\\windows\\win.ini", "attachment; filename=\"win_enhanced.jpg\"; "
+         "filename*=UTF-8''win_enhanced.jpg"),
+        (b"../../etc/passwd", "attachment; filename=\"passwd_enhanced.jpg\"; filename*=UTF-8''passwd_enhanced.jpg"),
+        (b"..", "attachment; filename=\"photo_enhanced.jpg\"; filename*=UTF-8''photo_enhanced.jpg"),
+    ],
+)  # fmt: skip
+def test_upload_names_give_safe_rfc6266_names(client, filename, header):
+    """Any upload name: 200 with an ASCII fallback and the UTF-8 name (RFC 6266/5987), no path parts."""
+    body, ctype = _multipart(filename, _jpeg())
+    r = client.post("/v1/enhance", content=body, headers={"content-type": ctype})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-disposition"] == header
+
+
+def test_upload_name_never_echoes_path_parts_in_errors(client):
+    body, ctype = _multipart(b"..\\..\\windows\\win.ini", b"not an image")
+    r = client.post("/v1/enhance", content=body, headers={"content-type": ctype})
+    assert r.status_code == 400
+    assert r.json()["detail"] == "win.ini: not a recognised image format"
+
+
+@pytest.mark.parametrize(
+    "form,words",
+    [
+        ({"exposure": "1.5"}, "exposure: Input should be less than 1"),
+        ({"quality": "0"}, "quality: Input should be greater than or equal to 1"),
+        ({"quality": "many"}, "quality: Input should be a valid integer"),
+    ],
+)
+def test_422_detail_is_one_line(client, form, words):
+    r = client.post("/v1/enhance", files={"file": ("a.jpg", _jpeg())}, data=form)
+    assert r.status_code == 422
+    detail = r.json()["detail"]
+    assert isinstance(detail, str) and "\n" not in detail and detail.startswith(words), detail
+
+
+def test_422_without_file_is_one_line(client):
+    r = client.post("/v1/enhance", data={"exposure": "0.5"})
+    assert r.status_code == 422 and r.json()["detail"].startswith("file: Field required")
+
+
+def test_timed_out_work_stops_and_jobs_stay_bounded(monkeypatch):
+    """--jobs 1 --timeout 0.5: big uploads get 504, their work stops within a tile, never two run at once."""
+    from zerodce.enhance import Enhancer
+
+    running, peak = [0], [0]
+    lock = threading.Lock()
+    run = Enhancer._run
+
+    def counted(self, *a, **k):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        try:
+            return run(self, *a, **k)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(Enhancer, "_run", counted)
+    app = create_app(limits=Limits(max_jobs=1, max_queue=4, timeout_s=0.5, max_pixels=4_000_000))
+    c = TestClient(app)
+    data = _jpeg(1600, 1200)  # 1.9 MP: tiled, several seconds of work on two cores
+    answers = []
+    for _ in range(2):
+        t = time.perf_counter()
+        r = c.post("/v1/enhance", files={"file": ("big.jpg", data)})
+        assert r.status_code == 504, r.text
+        assert time.perf_counter() - t < 10
+        answers.append(r.json()["detail"])
+    time.sleep(0.5)  # at most one tile to finish
+    cpu = time.process_time()
+    time.sleep(1.5)
+    assert time.process_time() - cpu < 0.3, "work went on after its 504"
+    assert running[0] == 0 and peak[0] == 1
+    assert answers == ["enhancement took longer than 0.5 s"] * 2
+    assert c.get("/healthz").json()["in_flight"] == 0
+    ok = c.post("/v1/enhance", files={"file": ("small.jpg", _jpeg())})
+    assert ok.status_code == 200  # the slot was given back
+
+
+@pytest.fixture
+def hostile_server():
+    """A real uvicorn server built as ``zerodce serve`` builds it, with short client deadlines."""
+    import uvicorn
+
+    from zerodce.service import server_config
+
+    port = _free_port()
+    limits = Limits(max_upload_bytes=1_000_000, header_timeout_s=1.0, idle_timeout_s=1.0)
+    server = uvicorn.Server(server_config("127.0.0.1", port, limits=limits))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    yield port
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> bytes | None:
+    """What the server sent before closing the connection, or None if it is still open after ``seconds``."""
+    sock.settimeout(seconds)
+    got = b""
+    try:
+        while chunk := sock.recv(4096):
+            got += chunk
+    except TimeoutError:
+        return None
+    except ConnectionResetError:
+        pass
+    return got
+
+
+def test_half_open_and_slow_clients_are_timed_out(hostile_server):
+    silent = [socket.create_connection(("127.0.0.1", hostile_server)) for _ in range(30)]
+    slowloris = [socket.create_connection(("127.0.0.1", hostile_server)) for _ in range(10)]
+    for s in slowloris:
+        s.sendall(b"POST /v1/enhance HTTP/1.1\r\nHost: x\r\n")
+    slow_body = socket.create_connection(("127.0.0.1", hostile_server))
+    slow_body.sendall(b"POST /v1/enhance HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                      b"Content-Length: 5000\r\n\r\n--b\r\n")  # fmt: skip
+    time.sleep(0.5)
+    for s in slowloris:  # keeps trickling header bytes: the header deadline still holds
+        s.sendall(b"X-a: b\r\n")
+    try:
+        for s in silent + slowloris:
+            assert _closed_within(s, 3.0) is not None, "connection still open after the header deadline"
+        assert _closed_within(slow_body, 3.0) is not None, "stalled body still open after the idle deadline"
+        r = __import__("httpx").get(f"http://127.0.0.1:{hostile_server}/healthz", timeout=5)
+        assert r.status_code == 200  # the server still answers
+    finally:
+        for s in [*silent, *slowloris, slow_body]:
+            s.close()
+
+
+def test_chunked_upload_stops_at_the_limit(hostile_server):
+    """A chunked upload far over --max-upload-mb: 413 once the limit is crossed, the rest never read."""
+    s = socket.create_connection(("127.0.0.1", hostile_server))
+    s.sendall(b"POST /v1/enhance HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+              b"Content-Type: multipart/form-data; boundary=b\r\n\r\n")  # fmt: skip
+    head = b'--b\r\nContent-Disposition: form-data; name="file"; filename="x.jpg"\r\n\r\n'
+    s.sendall(b"%x\r\n%s\r\n" % (len(head), head))
+    chunk = b"\0" * 65536
+    sent, answer = 0, b""
+    s.settimeout(0.05)
+    try:
+        while sent < 64 * 2**20 and not answer:
+            s.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            sent += len(chunk)
+            try:
+                answer = s.recv(4096)
+            except TimeoutError:
+                pass
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    answer += _closed_within(s, 5.0) or b""
+    s.close()
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b"upload larger than 1000000 bytes" in answer
+    assert sent < 16 * 2**20, f"the server read {sent} bytes before answering"
+
+
+def test_declared_oversize_body_refused_before_reading(hostile_server):
+    s = socket.create_connection(("127.0.0.1", hostile_server))
+    s.sendall(b"POST /v1/enhance HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+              b"Content-Length: 1073741824\r\n\r\n")  # fmt: skip
+    answer = _closed_within(s, 5.0)
+    s.close()
+    assert answer is not None and answer.startswith(b"HTTP/1.1 413"), answer
+
+
+def test_early_answer_closes_instead_of_reading_the_rest(hostile_server):
+    """A malformed upload answered 400 while its body still arrives: the connection closes, the rest is not read."""
+    s = socket.create_connection(("127.0.0.1", hostile_server))
+    s.sendall(b"POST /v1/enhance HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+              b"Content-Type: multipart/form-data; boundary=b\r\n\r\n5\r\njunk!\r\n")  # fmt: skip
+    answer = b""
+    s.settimeout(5)
+    try:
+        answer = s.recv(4096)
+        s.settimeout(0.05)
+        for _ in range(400):  # up to 25 MiB more: a server still reading takes it all
+            s.sendall(b"10000\r\n" + b"\0" * 65536 + b"\r\n")
+        closed = False
+    except (BrokenPipeError, ConnectionResetError):
+        closed = True
+    s.close()
+    assert answer.startswith(b"HTTP/1.1 400") and closed

@@ -99,3 +99,145 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert len(list(csv.DictReader(open(killed / "log.csv")))) == 3
     assert not list(killed.glob(".*.part"))
+
+
+# ---------------------------------------------------------------- careless users (issue 16)
+
+
+def _cli(*args, **kw):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "zerodce", "train", *map(str, args), "--quiet"]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, **kw)
+
+
+def _errors(r):
+    """stderr without the run's log lines: what the user sees go wrong (a traceback would show here)."""
+    return [line for line in r.stderr.splitlines() if not line.startswith(("INFO ", "WARNING "))]
+
+
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_train_refuses_a_folder_of_user_files(dark_folder, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "config.json").write_text('{"my": "settings"}')
+    (out / "log.csv").write_text("date,weight\n")
+    (out / "model.safetensors").write_bytes(b"my own model")
+    before = _snapshot(out)
+    r = _cli("--data", dark_folder, "--out", out, "--epochs", "1", "--size", "16")
+    assert r.returncode == 1
+    assert _errors(r) == [
+        f"error: {out}: not empty and not a zerodce run (config.json, log.csv, model.safetensors); "
+        "choose an empty or new --out, or pass --overwrite"
+    ], r.stderr
+    assert _snapshot(out) == before
+    r = _cli("--data", dark_folder, "--out", out, "--epochs", "1", "--size", "16", "--overwrite")
+    assert r.returncode == 0, r.stderr
+    assert (out / "checkpoint.pt").is_file() and (out / "log.csv").read_text().startswith("epoch,")
+
+
+def test_failed_run_leaves_nothing_that_blocks_the_next(dark_folder, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for i in range(3):
+        (broken / f"{i}.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    out = tmp_path / "run"
+    r = _cli("--data", broken, "--out", out, "--epochs", "1", "--size", "16")
+    assert r.returncode == 1
+    assert _errors(r) == [f"error: {broken}: no readable training images (3 files could not be decoded)"], r.stderr
+    assert not (out / "split.json").exists()
+    r = _cli("--data", dark_folder, "--out", out, "--epochs", "1", "--size", "16")
+    assert r.returncode == 0, r.stderr
+    split = __import__("json").loads((out / "split.json").read_text())
+    assert split["root"] == str(dark_folder) and len(split["train"]) + len(split["test"]) == 20
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--batch-size", "0"], "error: batch size must be >= 1, got 0"),
+        (["--size", "0"], "error: size must be >= 16 (the exposure loss works on 16x16 patches), got 0"),
+        (["--epochs", "0"], "error: epochs must be >= 1, got 0"),
+        (["--held-out", "1.5"], "error: held-out fraction must be in [0, 1), got 1.5"),
+    ],
+)
+def test_bad_training_arguments_are_one_line(dark_folder, tmp_path, args, message):
+    r = _cli("--data", dark_folder, "--out", tmp_path / "run", *args)
+    assert r.returncode == 2 and _errors(r) == [message], r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_empty_data_folder_is_one_line(tmp_path):
+    (tmp_path / "empty").mkdir()
+    r = _cli("--data", tmp_path / "empty", "--out", tmp_path / "run")
+    assert r.returncode == 1
+    assert _errors(r) == [f"error: {tmp_path / 'empty'}: no images (jpg, png, bmp, tif) found"], r.stderr
+
+
+@pytest.fixture(scope="module")
+def one_epoch_run(dark_folder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("r") / "run"
+    r = _cli("--data", dark_folder, "--out", out, "--epochs", "1", "--size", "16", "--batch-size", "4")
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def _copy_run(src, dst):
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_resume_with_another_arch_is_one_line(dark_folder, one_epoch_run, tmp_path):
+    out = _copy_run(one_epoch_run, tmp_path / "run")
+    before = _snapshot(out)
+    r = _cli("--data", dark_folder, "--out", out, "--epochs", "2", "--size", "16", "--resume", "--arch", "dcenet++")
+    assert r.returncode == 1
+    assert _errors(r) == [
+        f"error: {out}: this run trains arch dcenet (scale 1); resume it with the same --arch and --scale"
+    ], r.stderr
+    assert _snapshot(out) == before
+
+
+def test_resume_from_a_pickle_checkpoint_is_one_line(dark_folder, one_epoch_run, tmp_path):
+    import pickle
+
+    out = _copy_run(one_epoch_run, tmp_path / "run")
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    (out / "checkpoint.pt").write_bytes(pickle.dumps({"model": Evil()}))
+    before = _snapshot(out)
+    r = _cli("--data", dark_folder, "--out", out, "--epochs", "2", "--size", "16", "--resume")
+    assert r.returncode == 1 and "pwned" not in r.stdout
+    lines = _errors(r)
+    assert len(lines) == 1 and lines[0].startswith(f"error: {out / 'checkpoint.pt'}: not a zerodce checkpoint"), lines
+    assert _snapshot(out) == before
+
+
+def test_disk_full_is_one_line_and_keeps_the_last_checkpoint(dark_folder, one_epoch_run, tmp_path):
+    import resource
+
+    out = _copy_run(one_epoch_run, tmp_path / "run")
+    ckpt = (out / "checkpoint.pt").read_bytes()
+    limit = len(ckpt) // 2  # every file the run writes from now on larger than this fails (EFBIG, as ENOSPC)
+
+    def small_disk():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    r = _cli("--data", dark_folder, "--out", out, "--epochs", "2", "--size", "16", "--batch-size", "4", "--resume",
+             preexec_fn=small_disk)  # fmt: skip
+    assert r.returncode == 1
+    assert _errors(r) == [
+        f"error: {out}: cannot write the run (File too large); its last checkpoint is intact: "
+        "free some space and rerun with --resume"
+    ], r.stderr
+    assert (out / "checkpoint.pt").read_bytes() == ckpt and not list(out.glob(".*.part"))
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 1

@@ -58,3 +58,110 @@ def test_not_a_video(tmp_path):
     with pytest.raises(ValueError, match="bad.mp4"):
         enhance_video(bad, tmp_path / "o.mp4", Enhancer("zerodce"))
     assert not (tmp_path / "o.mp4").exists()
+
+
+# ---------------------------------------------------------------- hostile videos (issue 16)
+
+
+def _noisy_clip(path, w, h, frames=24, fmt=None, options=None, pix_fmt="yuv420p"):
+    """A clip of noise (so that every frame has real data), keyframe every 6 frames."""
+    rng = np.random.default_rng(1)
+    with av.open(str(path), "w", format=fmt, options=options or {}) as out:
+        v = out.add_stream("libx264", rate=24)
+        v.width, v.height, v.pix_fmt, v.options = w, h, pix_fmt, {"g": "6"}
+        for _ in range(frames):
+            frame = av.VideoFrame.from_ndarray((rng.random((h, w, 3)) * 60).astype(np.uint8), format="rgb24")
+            for p in v.encode(frame):
+                out.mux(p)
+        for p in v.encode():
+            out.mux(p)
+    return path
+
+
+def _decodable(path) -> int:
+    """Frames an independent decoder gets out of ``path`` (damaged packets skipped)."""
+    n = 0
+    with av.open(str(path)) as c:
+        for packet in c.demux(video=0):
+            try:
+                n += len(packet.decode())
+            except av.error.InvalidDataError:
+                pass
+    return n
+
+
+def _assert_lost_frames(message, src, decodable):
+    """``message`` names the file and counts decoded + lost = 24 frames, never more decoded than exist."""
+    import re
+
+    m = re.fullmatch(rf"{re.escape(str(src))}: truncated or damaged: (\d+) of 24 frames decoded, (\d+) lost", message)
+    assert m, message
+    decoded, lost = int(m[1]), int(m[2])
+    # Frame-threaded decoding may drop a few more frames around the damage than a single-threaded decoder.
+    assert decoded + lost == 24 and 0 < decoded <= decodable, message
+
+
+@pytest.mark.parametrize("size", [(33, 23), (32, 23), (33, 24)])
+def test_odd_sized_video_keeps_its_size(tmp_path, size):
+    src = _noisy_clip(tmp_path / "odd.mkv", *size, frames=6, fmt="matroska", pix_fmt="yuv444p")
+    out = tmp_path / "out.mp4"
+    stats = enhance_video(src, out, Enhancer("zerodce"))
+    probe = _probe(out)
+    assert probe["size"] == size and probe["frames"] == stats.frames == 6
+
+
+@pytest.mark.parametrize(
+    "name,fmt,options", [("cut.mp4", None, {"movflags": "faststart"}), ("cut.mkv", "matroska", None)]
+)
+def test_truncated_video_fails_saying_how_many_frames_were_lost(tmp_path, name, fmt, options):
+    whole = _noisy_clip(tmp_path / f"whole{name[3:]}", 64, 48, frames=24, fmt=fmt, options=options)
+    data = whole.read_bytes()
+    src = tmp_path / name
+    src.write_bytes(data[: int(len(data) * 0.6)])
+    n = _decodable(src)
+    assert 0 < n < 24
+    with pytest.raises(ValueError) as err:
+        enhance_video(src, tmp_path / "out.mp4", Enhancer("zerodce"))
+    _assert_lost_frames(str(err.value), src, n)
+    assert not (tmp_path / "out.mp4").exists() and not list(tmp_path.glob(".*.part"))
+
+
+def test_truncated_video_exits_1_on_the_cli(tmp_path):
+    import subprocess
+    import sys
+
+    whole = _noisy_clip(tmp_path / "whole.mkv", 64, 48, frames=24, fmt="matroska")
+    src = tmp_path / "in" / "cut.mkv"
+    src.parent.mkdir()
+    src.write_bytes(whole.read_bytes()[: int(whole.stat().st_size * 0.6)])
+    n = _decodable(src)
+    r = subprocess.run([sys.executable, "-m", "zerodce", "enhance", src, "-o", tmp_path / "out", "--quiet"],
+                       capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert r.returncode == 1, r.stdout + r.stderr
+    failed = [line for line in r.stdout.splitlines() if line.startswith("  failed: ")]
+    assert len(failed) == 1, r.stdout
+    _assert_lost_frames(failed[0].removeprefix("  failed: "), src, n)
+    assert not (tmp_path / "out" / "cut.mkv").exists()
+
+
+def test_video_batches_stay_within_the_activation_budget(clip, tmp_path, monkeypatch):
+    """Frames are batched only as far as the whole batch fits the enhancer's budget (2 GiB by default)."""
+    import importlib
+
+    enhance_module = importlib.import_module("zerodce.enhance")  # the module, not the function of that name
+
+    budget = 2**20  # 1 MiB here, so that a 160x96 frame (29 MB of activations) already exceeds it
+    monkeypatch.setattr(enhance_module, "WHOLE_BUDGET", (0.25, budget))
+    shapes = []
+    real = Enhancer.enhance_integer
+
+    def spy(self, x, *a, **k):
+        shapes.append(tuple(x.shape))
+        return real(self, x, *a, **k)
+
+    monkeypatch.setattr(Enhancer, "enhance_integer", spy)
+    enh = Enhancer("zerodce", tile=64)
+    stats = enhance_video(clip, tmp_path / "out.mp4", enh, batch=8)
+    assert stats.frames == 36 and sum(s[0] for s in shapes) == 36
+    per_frame = 160 * 96 * enhance_module.BYTES_PER_PIXEL[enh.backend]
+    assert all(b == 1 or b * per_frame <= budget for b, *_ in shapes), shapes

@@ -164,3 +164,39 @@ def test_reproduces_authors_reference_outputs(shared, stem):
             y = net(x)[0][0].permute(1, 2, 0).numpy()
         expected = np.load(ref_dir / "vectors" / f"{stem}_{suffix}_output.npy")
         assert np.abs(y - expected).max() < 1e-5, suffix
+
+
+def _cli(*args):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "zerodce", *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_weights_are_refused_at_load_and_convert(tmp_path, small_model, bad):
+    with torch.no_grad():
+        small_model.conv3.weight[0, 0, 1, 1] = bad
+    path = save_weights(small_model, tmp_path / "bad.safetensors")
+    with pytest.raises(WeightsError, match=r"bad.safetensors: conv3.weight holds NaN or infinite values"):
+        load_model(path)
+    sd = {"e_" + k: v for k, v in small_model.state_dict().items()}
+    torch.save(sd, tmp_path / "bad.pth")
+    for src in (path, tmp_path / "bad.pth"):
+        r = _cli("convert", src, tmp_path / "out.safetensors")
+        assert r.returncode == 1 and r.stdout == ""
+        assert r.stderr.splitlines() == [f"error: {src}: conv3.weight holds NaN or infinite values"], r.stderr
+        assert not (tmp_path / "out.safetensors").exists()
+
+
+def test_deeply_nested_config_is_one_line_error(tmp_path, small_model):
+    tensors = {k: v.contiguous() for k, v in small_model.state_dict().items()}
+    path = tmp_path / "deep.safetensors"
+    save_file(tensors, str(path), metadata={"zerodce.format": "1", "zerodce.config": "[" * 100_000 + "]" * 100_000})
+    with pytest.raises(WeightsError, match="invalid zerodce.config metadata"):
+        load_model(path)
+    r = _cli("convert", path, tmp_path / "out.safetensors")
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert r.stderr.startswith(f"error: {path}: invalid zerodce.config metadata (nested too deeply)")
+    assert not (tmp_path / "out.safetensors").exists()

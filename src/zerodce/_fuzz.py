@@ -69,3 +69,67 @@ def seed_files() -> list[bytes]:
 
 def tmpdir() -> Path:
     return Path(tempfile.mkdtemp(prefix="zerodce-fuzz-"))
+
+
+# ---- video containers ---------------------------------------------------------------------------
+
+VIDEO_ERRORS = (ValueError,)  # enhance_video's documented error: a message naming the file
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov")
+
+
+def video_seed_files() -> list[tuple[str, bytes]]:
+    """Tiny valid clips (suffix, bytes) to mutate: H.264 in MP4/MOV/Matroska, MPEG-4 Part 2 in AVI, with audio."""
+    import av
+
+    rng = np.random.default_rng(0)
+    out = []
+    kinds = [(".mp4", "mp4", "libx264", (16, 12)), (".mkv", "matroska", "libx264", (15, 9)),
+             (".avi", "avi", "mpeg4", (16, 16)), (".mov", "mov", "libx264", (8, 8))]  # fmt: skip
+    for suffix, fmt, codec, size in kinds:
+        buf = io.BytesIO()
+        with av.open(buf, "w", format=fmt) as c:
+            v = c.add_stream(codec, rate=12)
+            v.width, v.height = size
+            v.pix_fmt = "yuv420p" if codec != "libx264" or size[0] % 2 + size[1] % 2 == 0 else "yuv444p"
+            a = c.add_stream("aac", rate=8000) if fmt != "avi" else None
+            for _ in range(6):
+                img = (rng.random((size[1], size[0], 3)) * 80).astype(np.uint8)
+                for p in v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                    c.mux(p)
+            for p in v.encode():
+                c.mux(p)
+            if a is not None:
+                af = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="flt", layout="mono")
+                af.sample_rate, af.pts = 8000, 0
+                for p in [*a.encode(af), *a.encode()]:
+                    c.mux(p)
+        out.append((suffix, buf.getvalue()))
+    return out
+
+
+def video_target(data: bytes, enhancer: Enhancer, workdir: Path, suffix: str = ".mp4") -> str:
+    """Enhance ``data`` as a video file and decode the result; returns the outcome.
+
+    Either the output decodes with as many frames as were reported and the input's size, or
+    :func:`zerodce.video.enhance_video` raises a ValueError and leaves no output; anything else is a bug.
+    """
+    import av
+
+    from .video import enhance_video
+
+    src, dst = workdir / f"in{suffix}", workdir / f"out{suffix}"
+    src.write_bytes(data)
+    dst.unlink(missing_ok=True)
+    try:
+        stats = enhance_video(src, dst, enhancer, batch=4)
+    except VIDEO_ERRORS as exc:
+        if dst.exists() or list(workdir.glob(".*.part")):
+            raise AssertionError(f"failed ({exc}) but left output behind") from None
+        if type(exc) is not ValueError or not str(exc).startswith(f"{src}: ") or "\n" in str(exc):
+            raise AssertionError(f"not a one-line ValueError naming the file: {type(exc).__name__}: {exc}") from None
+        return "rejected: " + str(exc).removeprefix(f"{src}: ").split(" (")[0].split(":")[0]
+    with av.open(str(dst)) as c:
+        frames = sum(1 for _ in c.decode(video=0))
+    if frames != stats.frames:
+        raise AssertionError(f"reported {stats.frames} frames, the output holds {frames}")
+    return "enhanced and re-encoded"

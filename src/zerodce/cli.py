@@ -10,6 +10,11 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .model import ModelConfig
+    from .train import TrainConfig
 
 __all__ = ["main"]
 
@@ -26,10 +31,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     import torch
 
     from ._runtime import tune_allocator
-    from .losses import LossWeights
     from .model import ModelConfig
-    from .train import TrainConfig, train
-    from .weights import resolve_model
+    from .train import train
 
     if args.nproc and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         return _relaunch_with_torchrun(args.nproc)
@@ -39,7 +42,35 @@ def _cmd_train(args: argparse.Namespace) -> int:
     plus = args.arch == "dcenet++"
     model = ModelConfig(arch="dcenet++", scale=args.scale) if plus else ModelConfig()
     smooth = args.smoothness_weight if args.smoothness_weight is not None else (1600.0 if plus else 200.0)
-    cfg = TrainConfig(
+    try:
+        cfg = _train_config(args, model, smooth)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        path = train(cfg, progress=None if args.quiet else _bar)
+    except OSError as exc:
+        if exc.filename is None and exc.strerror:  # a failed write (disk full): name the run, not a temporary
+            print(f"error: {cfg.out}: cannot write the run ({exc.strerror}); its last checkpoint is intact: "
+                  "free some space and rerun with --resume", file=sys.stderr)  # fmt: skip
+        else:
+            print(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # unreadable data, a checkpoint or config that does not match (WeightsError too)
+        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 1
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"weights: {path}")
+    return 0
+
+
+def _train_config(args: argparse.Namespace, model: ModelConfig, smooth: float) -> TrainConfig:
+    """The run's configuration; a ValueError names the first bad argument."""
+    from .losses import LossWeights
+    from .train import TrainConfig
+    from .weights import resolve_model
+
+    return TrainConfig(
         data=Path(args.data),
         out=Path(args.out),
         epochs=args.epochs,
@@ -57,11 +88,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         loss=LossWeights(smoothness=smooth),
         train_scales=tuple(int(v) for v in args.train_scales.split(",")) if args.train_scales else (),
         teacher=resolve_model(args.teacher) if args.teacher else None,
+        overwrite=args.overwrite,
     )
-    path = train(cfg, progress=None if args.quiet else _bar)
-    if int(os.environ.get("RANK", "0")) == 0:
-        print(f"weights: {path}")
-    return 0
 
 
 def _without_nproc(argv: list[str]) -> list[str]:
@@ -274,6 +302,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         max_jobs=args.jobs,
         max_queue=args.queue,
         timeout_s=args.timeout,
+        header_timeout_s=args.header_timeout,
+        idle_timeout_s=args.idle_timeout,
     )
     serve(args.host, args.port, args.model, limits)
     return 0
@@ -339,6 +369,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="distil: fit this trained model's outputs (L1) instead of the non-reference losses",
     )
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    t.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into --out even if it holds other files (a non-empty folder that is not a run is refused)",
+    )
     t.add_argument("--max-steps", type=int, default=None, help=argparse.SUPPRESS)
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     t.add_argument("--device", default="cpu", help="cpu or cuda (cuda:LOCAL_RANK under torchrun)")
@@ -405,7 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-megapixels", type=float, default=40.0, help="largest image accepted (413 above)")
     s.add_argument("--jobs", type=int, default=1, help="enhancements running at once")
     s.add_argument("--queue", type=int, default=8, help="requests waiting beyond --jobs before 503")
-    s.add_argument("--timeout", type=float, default=120.0, help="seconds per request before 504")
+    s.add_argument("--timeout", type=float, default=120.0, help="seconds per request before 504 (the work stops)")
+    s.add_argument("--header-timeout", type=float, default=10.0, help="seconds a client has to send its headers")
+    s.add_argument("--idle-timeout", type=float, default=30.0, help="seconds an upload may stall before it is dropped")
     s.set_defaults(func=_cmd_serve)
 
     x = sub.add_parser("export", help="export a model to ONNX (dynamic size, curves inside), checked")

@@ -9,9 +9,11 @@ images and tensors to that contract and returns the same kind, shape and dtype i
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -51,7 +53,7 @@ from .tone import (
 )
 from .weights import DEFAULT_MODEL, load_model
 
-__all__ = ["Enhancer", "enhance", "receptive_radius"]
+__all__ = ["Enhancer", "enhance", "receptive_radius", "interruptible"]
 
 TileArg = int | Literal["auto"] | None
 Denoiser = Literal["guided", "learned"]  # zerodce.denoiser.DENOISERS
@@ -97,6 +99,34 @@ def auto_tile(h: int, w: int, bytes_per_pixel: int = 1700, available: int | None
         return None
     pixels = max(min(int(avail * TILE_BUDGET[0]), TILE_BUDGET[1]) // bytes_per_pixel, 64 * 64)
     return max(64, int(pixels**0.5) // 64 * 64)
+
+
+# ---- cooperative cancellation (the service's timeouts) -------------------------------------------
+# A check that this thread's enhancements call between tiles and bands; it raises to stop the work.
+_BETWEEN_TILES: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar("tiles", default=None)
+
+
+@contextlib.contextmanager
+def interruptible(check: Callable[[], None]) -> Iterator[None]:
+    """Call ``check()`` between the tiles and bands of every enhancement run inside this block.
+
+    ``check`` raises (any exception) to abandon the enhancement; the exception propagates to the
+    caller. Used by :mod:`zerodce.service` to stop work whose request timed out.
+    """
+    token = _BETWEEN_TILES.set(check)
+    try:
+        yield
+    finally:
+        _BETWEEN_TILES.reset(token)
+
+
+def _between_tiles() -> None:
+    check = _BETWEEN_TILES.get()
+    if check is not None:
+        check()
+
+
+# --------------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -341,6 +371,7 @@ class Enhancer:
         d, g = self._halo(ctl), self._align
         for y0 in range(0, h, tile):
             for x0 in range(0, w, tile):
+                _between_tiles()
                 y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
                 # The tile plus the denoiser's context (d), whose curve maps need r more pixels of
                 # real image: inner pixels see exactly what they would in the whole image.
@@ -364,6 +395,7 @@ class Enhancer:
         d, g = self._halo(ctl), self._align
         band = 128 if d else 16
         for y0 in range(0, h, band):
+            _between_tiles()
             y1 = min(y0 + band, h)
             ey0, ey1 = max(y0 - d, 0) // g * g, min(y1 + d, h)
             a = upsample_rows(cols, hp, ey0, ey1)

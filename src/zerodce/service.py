@@ -7,25 +7,41 @@
   enhanced image (same format as
   the upload unless ``format`` says otherwise), ICC profile and EXIF carried.
 
-Limits (:class:`Limits`), each answered with a one-line JSON ``detail``: uploads over
-``max_upload_bytes`` -> 413; images over ``max_pixels`` -> 413 (checked from the header, before
-decoding); undecodable input -> 400; bad options -> 422; more than ``max_jobs`` running plus
-``max_queue`` waiting -> 503 at once (a bounded queue, never an unbounded backlog); a job over
-``timeout_s`` -> 504. Enhancement runs in worker threads; the event loop only parses and routes.
+Limits (:class:`Limits`), each answered with a one-line JSON ``detail``: request bodies over
+``max_upload_bytes`` -> 413, refused from ``Content-Length`` or, for chunked uploads, as soon as the
+count crosses the limit (the rest is never read); images over ``max_pixels`` -> 413 (checked from the
+header, before decoding); undecodable input -> 400; bad options -> 422; more than ``max_jobs`` running
+plus ``max_queue`` waiting -> 503 at once (a bounded queue, never an unbounded backlog); a job over
+``timeout_s`` -> 504, and its work stops (below). Connections: request headers must be complete within
+``header_timeout_s`` and a request body may not stall for ``idle_timeout_s``, else the connection is
+closed; at most ``max_connections`` are served at once (503 beyond).
+
+Work runs in a pool of ``max_jobs`` threads (decoding, enhancement, encoding); the event loop only
+parses and routes. A job that passes ``timeout_s`` is stopped by cooperative cancellation: the
+enhancer checks the job's deadline between tiles and bands (:func:`zerodce.enhance.interruptible`),
+so the 504'd work ends within one tile (about 0.1 .. 0.5 s on two cores), its slot and memory are
+given back only then, and ``max_jobs`` threads is all there ever is (docs/robustness-service.md says
+why this rather than a process pool).
 """
 
 import asyncio
 import functools
+import re
 import threading
+import time
+import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
+from urllib.parse import quote
 
 from .io import FORMATS, ImageReadError, encode_image, read_image
 
-__all__ = ["Limits", "create_app", "serve"]
+__all__ = ["Limits", "create_app", "serve", "server_config", "content_disposition"]
 
 _MEDIA = {"JPEG": "image/jpeg", "PNG": "image/png", "TIFF": "image/tiff", "WEBP": "image/webp", "BMP": "image/bmp"}
+# Multipart framing and the small form fields travel in the same body as the file.
+_FORM_OVERHEAD = 64 * 2**10
 
 
 @dataclass(frozen=True)
@@ -37,16 +53,18 @@ class Limits:
     max_jobs: int = 1
     max_queue: int = 8
     timeout_s: float = 120.0
+    header_timeout_s: float = 10.0
+    idle_timeout_s: float = 30.0
+    max_connections: int = 1024
 
 
 class _Gate:
-    """At most ``jobs`` running and ``queue`` waiting; anything beyond is refused immediately."""
+    """At most ``capacity`` jobs admitted (running or waiting); anything beyond is refused immediately."""
 
-    def __init__(self, jobs: int, queue: int) -> None:
-        self.capacity = jobs + queue
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
         self.admitted = 0
         self.lock = threading.Lock()
-        self.run = asyncio.Semaphore(jobs)
 
     def try_enter(self) -> bool:
         with self.lock:
@@ -60,19 +78,132 @@ class _Gate:
             self.admitted -= 1
 
 
+class _TimedOut(Exception):
+    """Raised between tiles once a job's deadline has passed (or its request was abandoned)."""
+
+
+def _base_name(filename: str | None) -> str:
+    """The last component of an upload's name, without control characters; ``""`` when nothing is left.
+
+    Example:
+        >>> _base_name("..\\\\..\\\\windows\\\\win.ini"), _base_name("a\\x00b.jpg"), _base_name("..")
+        ('win.ini', 'ab.jpg', '')
+    """
+    name = re.split(r"[\\/]", filename or "")[-1]
+    name = "".join(c for c in name if unicodedata.category(c)[0] != "C")
+    return name.strip(" .")[:200]
+
+
+def content_disposition(filename: str | None, suffix: str) -> str:
+    """``Content-Disposition`` for the result of the upload ``filename`` (RFC 6266, RFC 5987).
+
+    An ASCII ``filename`` for old clients and the UTF-8 ``filename*``; only the upload's base name,
+    never its folders.
+
+    Example:
+        >>> print(content_disposition("暗い写真.jpg", ".jpg"))
+        attachment; filename="photo_enhanced.jpg"; filename*=UTF-8''%E6%9A%97%E3%81%84%E5%86%99%E7%9C%9F_enhanced.jpg
+    """
+    base = _base_name(filename)
+    stem = base.rsplit(".", 1)[0].strip(" .") if "." in base else base
+    stem = stem or "photo"
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    ascii_stem = re.sub(r"[^A-Za-z0-9 ._()+,=-]+", "_", ascii_stem).strip(" ._") or "photo"
+    full = f"{stem}_enhanced{suffix}"
+    return f"attachment; filename=\"{ascii_stem}_enhanced{suffix}\"; filename*=UTF-8''{quote(full, safe='')}"
+
+
+class _BodyLimit:
+    """ASGI middleware: a request body over ``limit`` bytes is answered 413 and never read further.
+
+    Refused at once when ``Content-Length`` declares too much; for chunked bodies the bytes are counted
+    as they arrive and the application sees a disconnect when the count crosses the limit (so nothing
+    beyond it is buffered or spooled to disk); its answer is replaced by the 413.
+    """
+
+    def __init__(self, app, limit: int) -> None:  # noqa: ANN001 - an ASGI app
+        self.app = app
+        self.limit = limit
+
+    async def _refuse(self, send) -> None:  # noqa: ANN001
+        import json
+
+        body = json.dumps({"detail": f"upload larger than {self.limit - _FORM_OVERHEAD} bytes"}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                   (b"connection", b"close")]  # fmt: skip
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send)
+            return
+        seen, over, started, complete = 0, False, False, False
+
+        async def counted() -> dict:
+            nonlocal seen, over, complete
+            if over:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
+                if seen > self.limit:
+                    over = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded(message: dict) -> None:
+            nonlocal started
+            if over:
+                return  # the application's answer to a body cut short
+            if message["type"] == "http.response.start" and not complete:
+                # Answered before the body ended (a 400 for a malformed upload): close the connection
+                # afterwards rather than go on reading, and discarding, what the client still sends.
+                message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, guarded)
+        except Exception:
+            if not over:
+                raise
+        if over and not started:
+            await self._refuse(send)
+
+
+def _validation_line(errors: list[dict]) -> str:
+    """FastAPI's list of validation errors as one line: ``exposure: Input should be less than 1 (got '1.5')``."""
+    parts = []
+    for e in errors:
+        field = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "form")) or "request"
+        got = e.get("input")
+        shown = f" (got {str(got)[:40]!r})" if isinstance(got, str | int | float) and e.get("type") != "missing" else ""
+        parts.append(f"{field}: {e.get('msg', 'invalid')}{shown}")
+    return " ".join("; ".join(parts).split())
+
+
 def create_app(default_model: str = "zerodce", limits: Limits | None = None, models: tuple[str, ...] | None = None):  # noqa: ANN201
     """Build the FastAPI application."""
     from fastapi import FastAPI, File, Form, HTTPException, UploadFile
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse, Response
 
     from . import __version__
-    from .enhance import Enhancer, enhance
+    from .enhance import Enhancer, enhance, interruptible
     from .weights import BUNDLED_MODELS
 
     limits = limits or Limits()
     allowed = models or tuple(BUNDLED_MODELS)
     app = FastAPI(title="zerodce", version=__version__, description="Low-light enhancement with Zero-DCE.")
-    gate = _Gate(limits.max_jobs, limits.max_queue)
+    app.add_middleware(_BodyLimit, limit=limits.max_upload_bytes + _FORM_OVERHEAD)
+    gate = _Gate(limits.max_jobs + limits.max_queue)
+    pool = ThreadPoolExecutor(limits.max_jobs, thread_name_prefix="zerodce-job")
     served = {"ok": 0, "failed": 0}
 
     @functools.lru_cache(maxsize=8)
@@ -127,53 +258,138 @@ def create_app(default_model: str = "zerodce", limits: Limits | None = None, mod
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         data = await file.read(limits.max_upload_bytes + 1)
+        await file.close()
         if len(data) > limits.max_upload_bytes:
             raise HTTPException(413, f"upload larger than {limits.max_upload_bytes} bytes")
         if not gate.try_enter():
             raise HTTPException(503, "server busy: too many requests queued, retry later")
-        try:
-            name = Path(file.filename or "upload").name
-            try:
+        name = _base_name(file.filename) or "upload"
+        enh = enhancer(model, options)
+        abandoned = threading.Event()
+
+        def work() -> tuple[bytes, str]:
+            """Decode, enhance and encode in a pool thread, stopping between tiles once the deadline passes."""
+            deadline = time.monotonic() + limits.timeout_s
+
+            def check() -> None:
+                if abandoned.is_set() or time.monotonic() > deadline:
+                    raise _TimedOut
+
+            with interruptible(check):
                 im = read_image(data, max_pixels=limits.max_pixels, name=name)
-            except ImageReadError as exc:
-                status = 413 if "pixel limit" in str(exc) else 400
-                raise HTTPException(status, str(exc)) from None
-            fmt = FORMATS[format.lower()][0] if format else (im.format if im.format in _MEDIA else "PNG")
-            enh = enhancer(model, options)
+                fmt = FORMATS[format.lower()][0] if format else (im.format if im.format in _MEDIA else "PNG")
+                check()
+                out = enhance(im, enh)
+                check()
+                return encode_image(out, fmt, source=im, quality=quality), fmt
 
-            def work() -> bytes:
-                return encode_image(enhance(im, enh), fmt, source=im, quality=quality)
-
-            async with gate.run:
-                try:
-                    body = await asyncio.wait_for(asyncio.to_thread(work), limits.timeout_s)
-                except TimeoutError:
-                    raise HTTPException(504, f"enhancement took longer than {limits.timeout_s:.0f} s") from None
-                except (ValueError, TypeError, OSError) as exc:
-                    raise HTTPException(400, f"{name}: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
-        except HTTPException:
+        job = pool.submit(work)
+        job.add_done_callback(lambda _: gate.leave())  # the slot is free when the work has really ended
+        try:
+            body, fmt = await asyncio.wrap_future(job)
+        except _TimedOut:
             served["failed"] += 1
+            raise HTTPException(504, f"enhancement took longer than {limits.timeout_s:g} s") from None
+        except ImageReadError as exc:
+            served["failed"] += 1
+            raise HTTPException(413 if "pixel limit" in str(exc) else 400, str(exc)) from None
+        except (ValueError, TypeError, OSError) as exc:
+            served["failed"] += 1
+            raise HTTPException(400, f"{name}: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
+        except asyncio.CancelledError:  # the request went away: stop its work too
+            abandoned.set()
+            job.cancel()
             raise
-        finally:
-            gate.leave()
         served["ok"] += 1
-        stem = Path(name).stem or "photo"
         suffix = FORMATS[fmt.lower()][1] if fmt.lower() in FORMATS else ".png"
         return Response(
             body,
             media_type=_MEDIA.get(fmt, "application/octet-stream"),
-            headers={"Content-Disposition": f'attachment; filename="{stem}_enhanced{suffix}"'},
+            headers={"Content-Disposition": content_disposition(file.filename, suffix)},
         )
 
     @app.exception_handler(HTTPException)
     async def one_line(_request, exc: HTTPException) -> JSONResponse:  # noqa: ANN001
         return JSONResponse({"detail": str(exc.detail).splitlines()[0]}, status_code=exc.status_code)
 
+    @app.exception_handler(RequestValidationError)
+    async def one_line_422(_request, exc: RequestValidationError) -> JSONResponse:  # noqa: ANN001
+        return JSONResponse({"detail": _validation_line(list(exc.errors()))}, status_code=422)
+
     return app
+
+
+def _timed_protocol(limits: Limits) -> type:
+    """uvicorn's h11 protocol with deadlines on the client, which uvicorn alone does not have.
+
+    Request headers must be complete within ``header_timeout_s`` of the connection opening (or of the
+    previous request ending): half-open and slowloris connections are closed. While a request body
+    arrives, ``idle_timeout_s`` without a byte closes the connection. While the application works
+    on a complete request no deadline runs (``timeout_s`` bounds that).
+    """
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class TimedH11Protocol(H11Protocol):
+        _timer: asyncio.TimerHandle | None = None
+
+        def _arm(self, seconds: float) -> None:
+            self._disarm()
+            self._timer = self.loop.call_later(seconds, self._expire)
+
+        def _disarm(self) -> None:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+        def _expire(self) -> None:
+            self._timer = None
+            if self.transport.is_closing():
+                return
+            if self.cycle is None or not self.cycle.response_started:
+                self.transport.write(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+            self.transport.close()
+
+        def connection_made(self, transport) -> None:  # noqa: ANN001
+            super().connection_made(transport)
+            self._arm(limits.header_timeout_s)
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            state = self.conn.their_state
+            if state is h11.SEND_BODY:
+                self._arm(limits.idle_timeout_s)  # each arriving piece of body restarts the idle clock
+            elif state is h11.IDLE:
+                if self._timer is None:  # a new request began: its headers get one deadline, not one per byte
+                    self._arm(limits.header_timeout_s)
+            else:
+                self._disarm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return TimedH11Protocol
+
+
+def server_config(host: str = "127.0.0.1", port: int = 8000, model: str = "zerodce", limits: Limits | None = None):  # noqa: ANN201
+    """The uvicorn configuration ``zerodce serve`` runs: the app, the client deadlines and the connection cap."""
+    import uvicorn
+
+    limits = limits or Limits()
+    return uvicorn.Config(
+        create_app(model, limits),
+        host=host,
+        port=port,
+        log_level="info",
+        http=_timed_protocol(limits),
+        limit_concurrency=limits.max_connections,
+        timeout_keep_alive=5,
+    )
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, model: str = "zerodce", limits: Limits | None = None) -> None:
     """Run the service with uvicorn (blocking)."""
     import uvicorn
 
-    uvicorn.run(create_app(model, limits), host=host, port=port, log_level="info")
+    uvicorn.Server(server_config(host, port, model, limits)).run()

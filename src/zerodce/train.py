@@ -37,6 +37,7 @@ WEIGHTS = "model.safetensors"
 SPLIT = "split.json"
 LOG_CSV = "log.csv"
 CURVE_PNG = "loss_curve.png"
+CONFIG = "config.json"
 TERMS = ("spatial", "exposure", "color", "smoothness")
 
 
@@ -81,6 +82,17 @@ class TrainConfig:
     # Distil from this trained model's outputs (L1) instead of the four non-reference losses
     teacher: Path | None = None
     max_steps: int | None = None  # stop after this many optimiser steps (tests, benchmarks)
+    overwrite: bool = False  # write into a non-empty --out that holds no run of ours
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
+        if self.size < 16:
+            raise ValueError(f"size must be >= 16 (the exposure loss works on 16x16 patches), got {self.size}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if not 0.0 <= self.held_out < 1.0:
+            raise ValueError(f"held-out fraction must be in [0, 1), got {self.held_out}")
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -136,18 +148,88 @@ def _write_log(out: Path, history: list[dict[str, float]]) -> None:
     atomic_write_bytes(out / CURVE_PNG, png.getvalue())
 
 
-def _prepare_split(cfg: TrainConfig, write: bool) -> tuple[list[Path], list[Path]]:
+_RUN_FILES = {CHECKPOINT, WEIGHTS, SPLIT, LOG_CSV, CURVE_PNG, CONFIG}
+_CONFIG_KEYS = {"data", "out", "epochs", "batch_size", "size", "seed", "model", "loss"}
+
+
+def _ours(p: Path) -> bool:
+    name = p.name
+    return p.is_file() and (
+        name in _RUN_FILES
+        or (name.startswith("epoch") and name.endswith(".safetensors") and name[5:-12].isdigit())
+        or (name.startswith(".") and name.endswith(".part"))
+    )
+
+
+def _run_config(out: Path) -> dict[str, Any] | None:
+    """The ``config.json`` of a run of ours in ``out``, or None when there is none (or it is someone else's)."""
+    try:
+        doc = json.loads((out / CONFIG).read_text())
+    except (OSError, ValueError, RecursionError):
+        return None
+    return doc if isinstance(doc, dict) and _CONFIG_KEYS <= doc.keys() else None
+
+
+def _check_out(cfg: TrainConfig) -> None:
+    """Refuse an ``--out`` that holds files of the user's: only an empty folder or a run of ours is written to."""
+    out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{out}: --out must be a folder")
+    entries = sorted(out.iterdir()) if out.is_dir() else []
+    if not entries or cfg.overwrite:
+        return
+    if _run_config(out) is None or not all(_ours(p) for p in entries):
+        names = ", ".join(p.name for p in entries[:4]) + (", ..." if len(entries) > 4 else "")
+        raise FileExistsError(
+            f"{out}: not empty and not a zerodce run ({names}); choose an empty or new --out, or pass --overwrite"
+        )
+
+
+def _prepare_split(cfg: TrainConfig, resuming: bool) -> tuple[list[Path], list[Path]]:
+    """The resumed run's split, or a fresh one: a split.json without a checkpoint is a failed start's, not a run's."""
     split_path = cfg.out / SPLIT
     data = Path(cfg.data)
-    if split_path.exists():
-        return read_split(split_path, data)
+    if resuming and split_path.exists():
+        try:
+            return read_split(split_path, data)
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+            raise ValueError(f"{split_path}: unreadable split ({exc})") from None
     files = list_images(data)
     if not files:
         raise FileNotFoundError(f"{data}: no images (jpg, png, bmp, tif) found")
-    train_files, test_files = split_files(files, cfg.held_out, cfg.seed)
-    if write:  # every rank computes the same split; only rank 0 writes it (atomically)
-        atomic_write_bytes(split_path, split_json(data, train_files, test_files, cfg.seed, cfg.held_out).encode())
-    return train_files, test_files
+    return split_files(files, cfg.held_out, cfg.seed)
+
+
+def _load_checkpoint(
+    cfg: TrainConfig, path: Path, net: torch.nn.Module, opt: torch.optim.Optimizer, device: torch.device
+) -> dict[str, Any]:
+    """Restore model and optimiser from the run's checkpoint, with one-line errors and nothing changed on failure."""
+    import warnings
+
+    from .weights import load_state_dict
+
+    run = _run_config(cfg.out)
+    if run is not None and isinstance(run.get("model"), dict):
+        arch, scale = run["model"].get("arch"), run["model"].get("scale")
+        if (arch, scale) != (cfg.model.arch, cfg.model.scale):
+            raise ValueError(
+                f"{cfg.out}: this run trains arch {arch} (scale {scale}); resume it with the same --arch and --scale"
+            )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - UnpicklingError, RuntimeError, EOFError ...
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path}: not a zerodce checkpoint ({first})") from None
+    if not isinstance(state, dict) or not {"model", "optimizer", "epoch", "history"} <= state.keys():
+        raise ValueError(f"{path}: not a zerodce checkpoint (expected model, optimizer, epoch and history)")
+    load_state_dict(net, state["model"], str(path))
+    try:
+        opt.load_state_dict(state["optimizer"])
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise ValueError(f"{path}: optimiser state does not match the model ({exc})") from None
+    return state
 
 
 class _Teacher:
@@ -248,20 +330,25 @@ def train(cfg: TrainConfig, progress: ProgressFactory | None = None) -> Path:
     device = _setup_device(cfg, dist)
     make_bar = (progress if dist.main else None) or (lambda total, desc: _NoProgress())
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out / CHECKPOINT
-    if ckpt_path.exists() and not cfg.resume:
-        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     if dist.main:
-        remove_stale_parts(out)  # temporaries of a killed run; the files they were replacing are intact
+        _check_out(cfg)
+    ckpt_path = out / CHECKPOINT
+    if ckpt_path.exists() and not cfg.resume and not cfg.overwrite:
+        raise FileExistsError(
+            f"{out} already holds a run; pass --resume to continue it, --overwrite to start it afresh, "
+            "or choose another --out"
+        )
+    resuming = cfg.resume and ckpt_path.exists()
 
-    train_files, test_files = _prepare_split(cfg, write=dist.main)
+    # Nothing is written before the data has loaded: a failed start leaves no split that the next run would reuse.
+    train_files, test_files = _prepare_split(cfg, resuming)
     bar = make_bar(len(train_files) + len(test_files), "decoding")
     train_set = ImageSet(train_files, cfg.size, bar.update)
     test_set = ImageSet(test_files, cfg.size, bar.update) if dist.main else ImageSet([], cfg.size)
     bar.close()
     if len(train_set) == 0:
-        raise ValueError("no readable training images")
+        unread = len(train_files) + (len(test_files) if dist.main else 0) - len(test_set)
+        raise ValueError(f"{cfg.data}: no readable training images ({unread} files could not be decoded)")
 
     torch.manual_seed(cfg.seed)
     plus = cfg.model.arch == "dcenet++"
@@ -274,10 +361,8 @@ def train(cfg: TrainConfig, progress: ProgressFactory | None = None) -> Path:
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     history: list[dict[str, float]] = []
     start_epoch = 0
-    if cfg.resume and ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=device, weights_only=True)
-        net.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
+    if resuming:
+        state = _load_checkpoint(cfg, ckpt_path, net, opt, device)
         history = state["history"]
         start_epoch = int(state["epoch"])
         log.info("resuming %s after epoch %d", out, start_epoch)
@@ -288,7 +373,12 @@ def train(cfg: TrainConfig, progress: ProgressFactory | None = None) -> Path:
 
         model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     if dist.main:
-        atomic_write_bytes(out / "config.json", json.dumps(cfg.to_json(), indent=1).encode())
+        out.mkdir(parents=True, exist_ok=True)
+        remove_stale_parts(out)  # temporaries of a killed run; the files they were replacing are intact
+        if not resuming:  # every rank computed the same split; only rank 0 writes it (atomically)
+            split = split_json(Path(cfg.data), train_files, test_files, cfg.seed, cfg.held_out)
+            atomic_write_bytes(out / SPLIT, split.encode())
+        atomic_write_bytes(out / CONFIG, json.dumps(cfg.to_json(), indent=1).encode())
         log.info("%d parameters; %d training / %d held-out images; %d process(es), global batch %d",
                  count_parameters(net), len(train_set), len(test_set), dist.world, cfg.batch_size)  # fmt: skip
 

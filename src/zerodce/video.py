@@ -10,6 +10,18 @@ curves of each frame are untouched; only their common level is made to vary slow
 ``--exposure`` the target is that fixed level for every frame. ``smooth=0`` is per-frame
 enhancement.
 
+**Sizes.** H.264 in 4:2:0 (``yuv420p``, what every player decodes) needs even widths and heights, so
+odd-sized videos are written in 4:4:4 (``yuv444p``, High 4:4:4 profile) at their exact size; FFmpeg-based
+players (VLC, mpv, ffplay) play it, some browsers and QuickTime do not.
+
+**Memory.** Frames are enhanced in batches of at most ``batch``, and only as many as fit together in
+the enhancer's whole-image budget (:func:`zerodce.enhance.auto_tile`: 2 GiB of activations, or a
+quarter of the memory available); a frame too large for it alone goes one at a time and is tiled.
+
+**Damaged input.** The frames decoded are counted against the number the container declares (or its
+duration at the frame rate); a truncated or damaged video is an error that says how many were lost,
+and no output is written.
+
 Extra ``zerodce[video]`` (PyAV, which bundles FFmpeg).
 """
 
@@ -23,7 +35,7 @@ import numpy as np
 import torch
 
 from ._atomic import atomic_write
-from .enhance import Enhancer
+from .enhance import BYTES_PER_PIXEL, Enhancer, auto_tile
 from .metrics import luma
 
 __all__ = ["VIDEO_EXTENSIONS", "VideoStats", "enhance_video"]
@@ -43,6 +55,38 @@ class VideoStats:
     def flicker(self) -> float:
         """Standard deviation of the frame-to-frame change of mean brightness."""
         return float(np.std(np.diff(self.brightness))) if len(self.brightness) > 2 else 0.0
+
+
+def _pix_fmt(codec: str, width: int, height: int) -> str:
+    """4:2:0 where the size allows it; libx264 refuses odd sizes in 4:2:0, so those go 4:4:4."""
+    return "yuv420p" if codec != "libx264" or (width % 2 == 0 and height % 2 == 0) else "yuv444p"
+
+
+def _frames_per_batch(enhancer: Enhancer, width: int, height: int, batch: int) -> int:
+    """Frames enhanced in one call: at most ``batch``, and no more than the enhancer runs whole in its budget."""
+    bpp = BYTES_PER_PIXEL.get(enhancer.backend, BYTES_PER_PIXEL["torch"])
+    n = max(1, batch)
+    while n > 1 and auto_tile(height * n, width, bpp) is not None:  # n frames together as one tall image
+        n -= 1
+    return n
+
+
+def _declared_frames(stream) -> tuple[int, int] | None:  # noqa: ANN001 - a PyAV stream
+    """Frames the container says the stream has, and the slack allowed: its frame count (exact), else
+    its duration at the frame rate (within one frame); None when it says neither."""
+    if stream.frames:
+        return int(stream.frames), 0
+    rate = stream.average_rate or stream.guessed_rate
+    if not rate:
+        return None
+    if stream.duration is not None and stream.time_base is not None:
+        return round(float(stream.duration * stream.time_base * rate)), 1
+    tag = (stream.metadata or {}).get("DURATION")  # Matroska: per-stream "HH:MM:SS.nnnnnnnnn"
+    try:
+        h, m, sec = tag.split(":")
+        return round((int(h) * 3600 + int(m) * 60 + float(sec)) * float(rate)), 1
+    except (AttributeError, ValueError):
+        return None
 
 
 def _av():  # noqa: ANN202 - the av module
@@ -75,22 +119,27 @@ def enhance_video(
     stats = VideoStats()
     try:
         inp = av.open(str(src))
-    except (av.error.FFmpegError, OSError) as exc:
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:  # mangled metadata is not UTF-8
         raise ValueError(f"{src}: cannot open video ({str(exc).splitlines()[0]})") from None
     with inp:
         if not inp.streams.video:
             raise ValueError(f"{src}: no video stream")
         vin = inp.streams.video[0]
+        if vin.codec_context is None:
+            raise ValueError(f"{src}: unsupported video codec")
         vin.thread_type = "AUTO"
         audio = [s for s in inp.streams.audio]
         rate = vin.average_rate or vin.guessed_rate or 25
+        declared = _declared_frames(vin)
+        width, height = vin.codec_context.width, vin.codec_context.height
+        batch = _frames_per_batch(enhancer, width, height, batch)
 
         def write(f) -> None:  # noqa: ANN001 - a binary file object
             with av.open(f, "w", format=_container_format(dst)) as out:
                 codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
                 vout = out.add_stream(codec, rate=rate)
-                vout.width, vout.height = vin.codec_context.width, vin.codec_context.height
-                vout.pix_fmt = "yuv420p"
+                vout.width, vout.height = width, height
+                vout.pix_fmt = pix_fmt = _pix_fmt(codec, width, height)
                 vout.time_base = vin.time_base
                 if codec == "libx264":
                     vout.options = {"crf": str(crf), "preset": "medium"}
@@ -116,7 +165,7 @@ def enhance_video(
                     for fr, img in zip(pending, y, strict=True):
                         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
                         frame.pts, frame.time_base = fr.pts, fr.time_base
-                        for packet in vout.encode(frame.reformat(format="yuv420p")):
+                        for packet in vout.encode(frame.reformat(format=pix_fmt)):
                             out.mux(packet)
                         stats.brightness.append(float(luma(img).mean() / 255))
                     stats.frames += len(pending)
@@ -130,11 +179,21 @@ def enhance_video(
                             packet.stream = aouts[packet.stream.index]
                             out.mux(packet)
                         continue
-                    for fr in packet.decode():
+                    try:
+                        frames = packet.decode()
+                    except av.error.InvalidDataError:  # a damaged packet: its frames are counted as lost below
+                        continue
+                    for fr in frames:
                         pending.append(fr)
                         if len(pending) >= batch:
                             flush()
                 flush()
+                expected, slack = declared if declared is not None else (None, 0)
+                if expected is not None and stats.frames < expected - slack:
+                    lost = expected - stats.frames
+                    raise ValueError(
+                        f"{src}: truncated or damaged: {stats.frames} of {expected} frames decoded, {lost} lost"
+                    )
                 for packet in vout.encode():
                     out.mux(packet)
                 if vin.duration is not None and vin.time_base is not None:
@@ -142,8 +201,11 @@ def enhance_video(
 
         try:
             atomic_write(dst, write)
-        except av.error.FFmpegError as exc:
-            raise ValueError(f"{src}: video processing failed ({str(exc).splitlines()[0]})") from None
+        except (av.error.FFmpegError, ValueError) as exc:  # damaged streams: decoder errors, frames that change size
+            if str(exc).startswith(f"{src}: "):
+                raise
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ValueError(f"{src}: video processing failed ({first})") from None
     return stats
 
 
@@ -167,7 +229,7 @@ def synthetic_clip(
     room = (0.03 + 0.05 * xx / w + 0.02 * np.sin(yy / 7.0))[..., None] * np.array([1.0, 0.9, 0.8])
     with av.open(str(path), "w") as out:
         v = out.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=fps)
-        v.width, v.height, v.pix_fmt = w, h, "yuv420p"
+        v.width, v.height, v.pix_fmt = w, h, _pix_fmt(v.codec_context.name, w, h)
         a = out.add_stream("aac", rate=44100)
         for i in range(frames):
             img = room.copy()

@@ -126,6 +126,8 @@ def _read_any(path: Path) -> tuple[dict[str, torch.Tensor], ModelConfig | None, 
             config = ModelConfig.from_dict(cfg_dict)
         except (ValueError, TypeError) as exc:
             raise WeightsError(f"{path}: invalid zerodce.config metadata ({exc})") from None
+        except RecursionError:  # json.loads of "[[[[..." thousands deep
+            raise WeightsError(f"{path}: invalid zerodce.config metadata (nested too deeply)") from None
         return tensors, config, meta
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
@@ -142,7 +144,7 @@ def _read_any(path: Path) -> tuple[dict[str, torch.Tensor], ModelConfig | None, 
 
 
 def load_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], source: str = "weights") -> None:
-    """Load ``state`` strictly, with one clear error for missing, extra or mis-shaped tensors."""
+    """Load ``state`` strictly, with one clear error for missing, extra, mis-shaped or non-finite tensors."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))
@@ -157,6 +159,11 @@ def load_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], source:
             k = wrong[0]
             parts.append(f"shape of {k} is {tuple(state[k].shape)}, expected {tuple(expected[k].shape)}")
         raise WeightsError(f"{source} does not match architecture {model.config.arch}: " + "; ".join(parts))  # type: ignore[union-attr]
+    # NaN or inf weights turn every image black or white without an error: refuse them here, where
+    # every path (load_model, convert, the trainer's resume) passes.
+    bad = next((k for k in sorted(state) if not bool(torch.isfinite(state[k]).all())), None)
+    if bad is not None:
+        raise WeightsError(f"{source}: {bad} holds NaN or infinite values")
     model.load_state_dict({k: v.float() for k, v in state.items()})
 
 
