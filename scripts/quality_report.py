@@ -42,11 +42,11 @@ AUTHORS = "reference/zerodce-authors-epoch99.pth"
 
 # Candidate values per preset family (each preset's other controls as shipped).
 FAMILIES = {
-    "natural": ("exposure", (0.40, 0.43, 0.46)),  # up to middle grey: a camera's own exposure
-    "bright": ("exposure", (0.50, 0.55, 0.60)),  # brighter than a camera would
-    "night": ("denoise", (2.0, 3.0, 4.0)),  # its level (0.32) is fixed: LOL has no night scenes to choose it
+    "natural": ("exposure", (0.40, 0.46)),  # up to middle grey: a camera's own exposure
+    "bright": ("exposure", (0.50, 0.55)),  # brighter than a camera would
+    "night": ("exposure", (0.32,)),  # fixed: LOL has no night scenes to choose its level on
 }
-BASELINE_LEVELS = (0.35, 0.40, 0.45, 0.50, 0.55)  # gamma-mean targets, alone and after authors + bilateral
+BASELINE_LEVELS = (0.40, 0.45, 0.50)  # gamma-mean targets, alone and after authors + bilateral
 
 
 def _lol_methods() -> dict[str, tuple[str, dict]]:

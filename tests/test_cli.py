@@ -36,7 +36,7 @@ def photos(tmp_path):
 def test_enhance_folder_end_to_end(photos, tmp_path, model_file):
     out = tmp_path / "out"
     # The plain model (no balance, no denoiser): this random model brightens every channel.
-    r = run("enhance", photos, "-o", out, "--model", model_file, "--recursive", "--balance", "none", "--denoise", "0")
+    r = run("enhance", photos, "-o", out, "--model", model_file, "--recursive", "--paper")
     assert r.returncode == 1, r.stderr  # one broken file
     assert "broken.jpg" in r.stdout and "enhanced 4, failed 1" in r.stdout
     for name in ("a.jpg", "b.png", "sub/c.bmp", "d.tif"):
