@@ -169,16 +169,18 @@ def noise_level(x: torch.Tensor, iters: int = 3) -> torch.Tensor:
         >>> round(float(noise_level(ramp + 0.02 * torch.randn(1, 1, 256, 256, generator=g))), 3)
         0.02
     """
-    y = luma(x) if x.shape[1] == 3 else x
-    b, _, h, w = y.shape
+    b, c, h, w = x.shape
     k = NOISE_PATCH
     if h < k or w < k:
-        return y.new_zeros(b)
+        return x.new_zeros(b)
     stride = max(1, math.ceil(math.sqrt((h - k + 1) * (w - k + 1) / NOISE_PATCHES)))
     tau = _texture_threshold(k)
+    wts = x.new_tensor(LUMA if c == 3 else (1.0,)).view(c, 1, 1)
     out = []
     for i in range(b):
-        p = F.unfold(y[i : i + 1].double(), k, stride=stride)[0].T  # (N, k*k)
+        # Only the sampled patches are read (no full-size luma): memory independent of the image size.
+        cols = F.unfold(x[i : i + 1], k, stride=stride)[0].view(c, k * k, -1)  # (C, k*k, N)
+        p = (cols * wts).sum(0).T.double()  # (N, k*k) luma patches
         sq = p.view(-1, k, k)
         energy = sq.diff(dim=1).square().sum(dim=(1, 2)) + sq.diff(dim=2).square().sum(dim=(1, 2))
         var = _smallest_eigenvalue(p)
@@ -188,7 +190,7 @@ def noise_level(x: torch.Tensor, iters: int = 3) -> torch.Tensor:
                 break
             var = _smallest_eigenvalue(p[keep])
         out.append(math.sqrt(max(var, 0.0)))
-    return y.new_tensor(out)
+    return x.new_tensor(out)
 
 
 def _smallest_eigenvalue(p: torch.Tensor) -> float:
