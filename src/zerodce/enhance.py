@@ -237,7 +237,7 @@ class Enhancer:
             maps = dense_maps(self.maps(small)).contiguous()
             ctl.offset = exposure_offset(small, maps, self.config.n_iter, level, self.balance, self.metering)
         if self.denoise > 0:
-            ctl.sigma = noise_sigma(x)
+            ctl.sigma = _banded_noise_sigma(x)
         return ctl
 
     def _run(self, x: torch.Tensor, out: torch.Tensor, scale: float | None, exposure: torch.Tensor | None) -> None:
@@ -342,15 +342,38 @@ class Enhancer:
         """Enhance integer samples (B, 3, H, W) on 0..``scale`` (uint8: 255, 16-bit: 65535).
 
         Memory-lean path for files: one float copy of the input, the output quantised tile by
-        tile straight into an integer tensor (uint8, or int32 for 16-bit), channels-last.
+        tile straight into an integer tensor (uint8, or uint16 for 16-bit), channels-last.
         """
         self._check(x)
         xf = x.to(self.device, torch.float32, memory_format=self._layout).div_(scale)
         # Channels-last output: its (H, W, C) numpy view is contiguous, ready for the encoder.
-        out = torch.empty(xf.shape, dtype=torch.uint8 if scale == 255 else torch.int32, device=self.device)
+        out = torch.empty(xf.shape, dtype=torch.uint8 if scale == 255 else _UINT16, device=self.device)
         out = out.contiguous(memory_format=torch.channels_last)
         self._run(xf, out, float(scale), exposure)
         return out.cpu()
+
+
+# --- Memory on large images (issue 16): 16-bit samples as uint16 tensors (torch >= 2.3) rather than
+# int32 copies, and the noise estimate over bands rather than whole-image temporaries. ---
+_UINT16 = getattr(torch, "uint16", torch.int32)
+_SIGMA_BAND = 512  # rows per band: a few MB of temporaries per band instead of ~40 bytes per pixel
+
+
+def _banded_noise_sigma(x: torch.Tensor) -> torch.Tensor:
+    """:func:`zerodce.adjust.noise_sigma` of ``x`` (B, 3, H, W) computed over bands of rows.
+
+    Bands overlap by 2 rows, so their valid 3x3 windows partition the image's; the estimator is
+    a mean over those windows, so the bands' estimates weighted by their window rows give the
+    whole image's (equal up to float summation order).
+    """
+    h = x.shape[-2]
+    if h <= _SIGMA_BAND + 2:
+        return noise_sigma(x)
+    total = x.new_zeros(x.shape[0])
+    for y0 in range(0, h - 2, _SIGMA_BAND):
+        y1 = min(y0 + _SIGMA_BAND + 2, h)
+        total += noise_sigma(x[..., y0:y1, :]) * (y1 - y0 - 2)
+    return total / (h - 2)
 
 
 @functools.lru_cache(maxsize=4)
@@ -403,7 +426,8 @@ def _enhance_array(a: np.ndarray, enhancer: Enhancer) -> np.ndarray:
         scale = 255 if a.dtype == np.uint8 else 65535
         with warnings.catch_warnings():  # read-only arrays (PIL's) are fine: the tensor is only read
             warnings.simplefilter("ignore", UserWarning)
-            x = torch.from_numpy(a[..., :3] if a.dtype == np.uint8 else a[..., :3].astype(np.int32))
+            lean = a.dtype == np.uint8 or _UINT16 != torch.int32
+            x = torch.from_numpy(a[..., :3] if lean else a[..., :3].astype(np.int32))
         y = enhancer.enhance_integer(x.permute(2, 0, 1)[None], scale)
         out = y[0].permute(1, 2, 0).numpy().astype(a.dtype, copy=False)
         if a.shape[2] == 4:
