@@ -1,7 +1,11 @@
 """Long fuzzing run: mutated and random files through decode -> enhance -> encode, and random
-arrays through enhance. Prints counts per outcome and exits 1 on any unexpected exception.
+arrays through enhance. Prints counts per outcome and exits 1 on any unexpected exception or hang
+(an input that takes longer than --hang seconds).
 
-    .venv/bin/python scripts/fuzz.py [--files 10000] [--arrays 10000] [--seed 0]
+Files are mutations of 8-bit seeds (PNG, JPEG, BMP, TIFF, GIF, WebP) and, for --share16 of them,
+of 16-bit colour PNG and TIFF seeds (OpenCV and tifffile decoders; counted as "files16").
+
+    .venv/bin/python scripts/fuzz.py [--files 10000] [--arrays 10000] [--seed 0] [--share16 0.4] [--hang 20]
 """
 
 from __future__ import annotations
@@ -9,15 +13,24 @@ from __future__ import annotations
 import argparse
 import collections
 import random
+import signal
 import time
 import traceback
 
 import numpy as np
 from tqdm import tqdm
 
-from zerodce._fuzz import array_target, bytes_target, seed_files, tmpdir
+from zerodce._fuzz import array_target, bytes_target, seed_files, seed_files_16bit, tmpdir
 from zerodce.enhance import Enhancer
 from zerodce.model import DCENet, init_weights
+
+
+class Hang(BaseException):
+    """An input ran past --hang seconds (BaseException: no target's error handling catches it)."""
+
+
+def _alarm(signum, frame):  # noqa: ANN001, ARG001
+    raise Hang
 
 
 def mutate(rng: random.Random, seeds: list[bytes]) -> bytes:
@@ -54,35 +67,52 @@ def main() -> None:
     p.add_argument("--files", type=int, default=10_000)
     p.add_argument("--arrays", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--share16", type=float, default=0.4, help="share of files mutated from 16-bit seeds")
+    p.add_argument("--hang", type=int, default=20, help="seconds after which one input counts as a hang")
     args = p.parse_args()
     net = DCENet()
     init_weights(net)
     enh = Enhancer(net, tile=None)
     rng, nrng = random.Random(args.seed), np.random.default_rng(args.seed)
-    seeds, work = seed_files(), tmpdir()
+    seeds16 = seed_files_16bit()
+    seeds8, work = seed_files()[: -len(seeds16) or None], tmpdir()
     counts: collections.Counter[str] = collections.Counter()
-    bad = 0
-    t0 = time.perf_counter()
-    for _ in tqdm(range(args.files), desc="files", unit="input"):
-        data = mutate(rng, seeds)
-        suffix = rng.choice([".png", ".jpg", ".tif", ".bmp", ".gif", ".webp"])
+    bad = hangs = 0
+    slowest = 0.0
+    signal.signal(signal.SIGALRM, _alarm)
+
+    def guarded(label: str, target) -> None:  # noqa: ANN001
+        nonlocal bad, hangs, slowest
+        t = time.perf_counter()
+        signal.alarm(args.hang)
         try:
-            counts["files: " + bytes_target(data, enh, work, suffix)] += 1
+            counts[label + target()] += 1
+        except Hang:
+            hangs += 1
+            print(f"hang: {label} input ran past {args.hang} s")
         except Exception:  # noqa: BLE001 - counting unexpected failures is the point
             bad += 1
             traceback.print_exc(limit=3)
+        finally:
+            signal.alarm(0)
+            slowest = max(slowest, time.perf_counter() - t)
+
+    t0 = time.perf_counter()
+    for _ in tqdm(range(args.files), desc="files", unit="input"):
+        high = bool(seeds16) and rng.random() < args.share16
+        data = mutate(rng, seeds16 if high else seeds8)
+        suffix = rng.choice([".png", ".tif"] if high else [".png", ".jpg", ".tif", ".bmp", ".gif", ".webp"])
+        guarded("files16: " if high else "files: ", lambda: bytes_target(data, enh, work, suffix))  # noqa: B023
     for _ in tqdm(range(args.arrays), desc="arrays", unit="input"):
-        try:
-            counts["arrays: " + array_target(random_array(nrng), enh)] += 1
-        except Exception:  # noqa: BLE001
-            bad += 1
-            traceback.print_exc(limit=3)
+        a = random_array(nrng)
+        guarded("arrays: ", lambda: array_target(a, enh))  # noqa: B023
     seconds = time.perf_counter() - t0
     for k, v in sorted(counts.items()):
-        print(f"{k:<42} {v:>7}")
-    print(f"{'unexpected exceptions':<42} {bad:>7}")
-    print(f"{args.files + args.arrays} inputs in {seconds:.0f} s")
-    raise SystemExit(1 if bad else 0)
+        print(f"{k:<50} {v:>7}")
+    print(f"{'unexpected exceptions':<50} {bad:>7}")
+    print(f"{'hangs (> ' + str(args.hang) + ' s)':<50} {hangs:>7}")
+    print(f"{args.files + args.arrays} inputs in {seconds:.0f} s; slowest input {slowest:.2f} s")
+    raise SystemExit(1 if bad or hangs else 0)
 
 
 if __name__ == "__main__":
