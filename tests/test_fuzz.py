@@ -10,10 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
-from zerodce._fuzz import array_target, bytes_target, seed_files, video_seed_files, video_target
+from zerodce._fuzz import array_target, bytes_target, seed_files, seed_files_16bit, video_seed_files, video_target
 from zerodce.enhance import Enhancer
 
 SEEDS = seed_files()
+SEEDS16 = seed_files_16bit()
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 
 
@@ -27,8 +28,8 @@ def enh():
 
 
 @st.composite
-def mutated(draw):
-    data = bytearray(draw(st.sampled_from(SEEDS)))
+def mutated(draw, seeds=SEEDS):
+    data = bytearray(draw(st.sampled_from(seeds)))
     for _ in range(draw(st.integers(0, 6))):
         i = draw(st.integers(0, len(data) - 1))
         data[i] = draw(st.integers(0, 255))
@@ -40,6 +41,15 @@ def mutated(draw):
 @FAST
 @given(data=st.one_of(mutated(), st.binary(max_size=300)), suffix=st.sampled_from([".png", ".jpg", ".tif", ".bmp"]))
 def test_fuzz_bytes(enh, tmp_path_factory, data, suffix):
+    bytes_target(data, enh, tmp_path_factory.mktemp("f"), suffix)
+
+
+@pytest.mark.skipif(not SEEDS16, reason="needs zerodce[16bit] (opencv, tifffile)")
+@FAST
+@given(data=mutated(SEEDS16 or [b""]), suffix=st.sampled_from([".png", ".tif"]))
+def test_fuzz_bytes_16bit(enh, tmp_path_factory, data, suffix):
+    """Mutated 16-bit colour PNG/TIFF through OpenCV / tifffile: read, enhanced and written back
+    losslessly, or rejected with ImageReadError; anything else fails."""
     bytes_target(data, enh, tmp_path_factory.mktemp("f"), suffix)
 
 

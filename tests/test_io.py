@@ -33,13 +33,26 @@ def test_atomic_write_uses_umask_permissions(tmp_path):
 
 
 def test_remove_stale_parts_only_removes_dead_writers(tmp_path):
-    dead = tmp_path / ".a.png.999999999.x1y2.part"
-    live = tmp_path / f".b.png.{os.getpid()}.z3.part"
+    dead = tmp_path / ".a.png.999999999.x1y2z3w4.part"  # atomic_write's pattern, writer gone
+    live = tmp_path / f".b.png.{os.getpid()}.z3abcdef.part"
     other = tmp_path / ".notes.part"
     for f in (dead, live, other):
         f.write_bytes(b"partial")
     assert remove_stale_parts(tmp_path) == [dead]
     assert not dead.exists() and live.exists() and other.exists()
+
+
+def test_remove_stale_parts_only_ours_only_there(tmp_path):
+    """Only temporaries of the named targets, only in the folder itself: a user's look-alike
+    file for another name, and one in a sub-folder, are left alone."""
+    ours = tmp_path / ".a.png.999999999.abcd1234.part"
+    theirs = tmp_path / ".notes.txt.999999999.abcd1234.part"
+    below = tmp_path / "sub" / ".a.png.999999999.abcd1234.part"
+    below.parent.mkdir()
+    for f in (ours, theirs, below):
+        f.write_bytes(b"partial")
+    assert remove_stale_parts(tmp_path, {"a.png"}) == [ours]
+    assert theirs.exists() and below.exists()
 
 
 def test_metadata_round_trip(tmp_path):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -50,18 +51,25 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_parts(folder: str | Path) -> list[Path]:
-    """Delete ``.*.part`` temporaries under ``folder`` left by writers that no longer run (killed).
+# atomic_write's temporaries: ".{name}.{pid}.{8 characters from mkstemp}.part"
+_PART = re.compile(r"\.(?P<name>.+)\.(?P<pid>[0-9]+)\.[a-z0-9_]{8}\.part")
 
-    A temporary's name carries its writer's process id; files of live processes are left alone.
+
+def remove_stale_parts(folder: str | Path, names: Iterable[str] | None = None) -> list[Path]:
+    """Delete temporaries that :func:`atomic_write` left in ``folder`` (not below it) when its
+    process was killed: only names of its exact pattern, whose writer no longer runs, and, given
+    ``names``, only those for these target file names (the outputs a run is about to write).
     """
-    removed = []
+    removed: list[Path] = []
     root = Path(folder)
     if not root.is_dir():
         return removed
-    for f in root.rglob(".*.part"):
-        fields = f.name[: -len(".part")].rsplit(".", 2)
-        if len(fields) == 3 and fields[1].isdigit() and not _pid_alive(int(fields[1])):
+    wanted = None if names is None else set(names)
+    for f in root.glob(".*.part"):
+        m = _PART.fullmatch(f.name)
+        if not m or (wanted is not None and m["name"] not in wanted) or not f.is_file() or f.is_symlink():
+            continue
+        if not _pid_alive(int(m["pid"])):
             f.unlink(missing_ok=True)
             removed.append(f)
     return removed

@@ -15,10 +15,22 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
-def bomb_png(width: int = 50_000, height: int = 50_000) -> bytes:
-    """A 100-byte PNG whose header declares width x height (a decompression bomb)."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+def bomb_png(width: int = 50_000, height: int = 50_000, depth: int = 8) -> bytes:
+    """A 100-byte PNG whose header declares width x height RGB at ``depth`` bits (a decompression bomb)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 64)
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
+
+
+def zeros_png(width: int, height: int, depth: int = 8, colour: int = 2) -> bytes:
+    """A valid PNG of zeros (colour type 2 = RGB, 0 = grey), compressed row by row: a 10500x10000
+    16-bit RGB one is 2.7 MB for 630 MB of pixels, made without holding those pixels."""
+    channels = {0: 1, 2: 3, 6: 4}[colour]
+    row = b"\x00" * (1 + width * channels * depth // 8)  # filter byte + samples
+    z = zlib.compressobj(1)  # fast; 2.7 MB for that 630 MB one
+    chunks = [z.compress(row * min(100, height - y)) for y in range(0, height, 100)]
+    idat = b"".join(chunks) + z.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
 
 

@@ -13,20 +13,30 @@ from pathlib import Path
 import numpy as np
 
 from .enhance import Enhancer, enhance
-from .io import ImageReadError, read_image, write_image
+from .highbit import HighBitImage, write_rgb16
+from .io import ImageReadError, read_any, read_image, write_image
 
 BYTES_ERRORS = (ImageReadError,)
 ARRAY_ERRORS = (TypeError, ValueError)
 
 
 def bytes_target(data: bytes, enhancer: Enhancer, workdir: Path, suffix: str = ".png") -> str:
-    """Decode ``data`` as a file, enhance it, write it back and decode the result; returns the outcome."""
+    """Decode ``data`` as a file through the guarded entry (16-bit colour PNG/TIFF included),
+    enhance it, write it back and decode the result; returns the outcome."""
     src = workdir / f"in{suffix}"
     src.write_bytes(data)
     try:
-        im = read_image(src, max_pixels=4_000_000)
+        im = read_any(src, max_pixels=4_000_000)
     except BYTES_ERRORS as exc:
         return f"rejected with {type(exc).__name__}"
+    if isinstance(im, HighBitImage):
+        out16 = HighBitImage(enhance(im.pixels, enhancer), im.format, im.icc_profile, im.exif)
+        if out16.pixels.shape != im.pixels.shape or out16.pixels.dtype != np.uint16:
+            raise AssertionError(f"16-bit {im.pixels.shape} -> {out16.pixels.dtype}{out16.pixels.shape}")
+        back = read_any(write_rgb16(out16, workdir / f"out{suffix}"))
+        if not isinstance(back, HighBitImage) or not np.array_equal(back.pixels, out16.pixels):
+            raise AssertionError("16-bit output did not read back equal")
+        return "enhanced and re-encoded (16-bit)"
     out = enhance(im, enhancer)
     if out.size != im.size:
         raise AssertionError(f"size changed {im.size} -> {out.size}")
@@ -63,6 +73,31 @@ def seed_files() -> list[bytes]:
                       ("GIF", "P"), ("PNG", "RGBA"), ("WEBP", "RGB")):  # fmt: skip
         buf = io.BytesIO()
         im.convert(mode).save(buf, fmt)
+        out.append(buf.getvalue())
+    return out + seed_files_16bit()
+
+
+def seed_files_16bit() -> list[bytes]:
+    """Valid small 16-bit colour files (PNG RGB and RGBA with ICC and EXIF, TIFF RGB and RGBA),
+    the inputs of OpenCV and tifffile; empty when those (``zerodce[16bit]``) are not installed."""
+    try:
+        import cv2  # noqa: F401
+        import tifffile
+    except ImportError:
+        return []
+    from PIL import Image
+
+    from .highbit import _png_bytes
+
+    rng = np.random.default_rng(1)
+    exif = Image.Exif()
+    exif[271] = "FuzzCam"
+    out = []
+    for channels in (3, 4):
+        px = (rng.random((9, 7, channels)) * 65535).astype(np.uint16)
+        out.append(_png_bytes(HighBitImage(px, "PNG", b"\x00" * 128, exif.tobytes())))
+        buf = io.BytesIO()
+        tifffile.imwrite(buf, px, photometric="rgb", extrasamples=(2,) if channels == 4 else None)
         out.append(buf.getvalue())
     return out
 

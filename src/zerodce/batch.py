@@ -7,17 +7,20 @@ outputs and report failures in exactly the same way.
 from __future__ import annotations
 
 import glob
+import os
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from .data import IMAGE_EXTENSIONS
 from .enhance import Enhancer, enhance
-from .io import FORMATS, read_image, write_image
+from .highbit import HighBitImage
+from .io import FORMATS, read_any, write_image
 from .video import VIDEO_EXTENSIONS
 
-__all__ = ["Job", "plan_jobs", "enhance_file", "enhance_files", "error_line"]
+__all__ = ["Job", "plan_jobs", "claim_error", "enhance_file", "enhance_files", "error_line"]
 
 INPUT_EXTENSIONS = IMAGE_EXTENSIONS | {".webp", ".gif", ".heic", ".heif"} | VIDEO_EXTENSIONS
 
@@ -28,6 +31,7 @@ class Job:
 
     src: Path
     dst: Path
+    clash: Path | None = None  # another input planned to the same output (or this output is an input)
 
 
 def _local(item: str) -> str:
@@ -40,26 +44,54 @@ def _local(item: str) -> str:
     return item
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    """True when ``path`` is ``folder`` or below it (both resolved)."""
+    return path == folder or folder in path.parents
+
+
+def _glob_root(pattern: str) -> Path:
+    """The folder a glob pattern starts from: its parts before the first wildcard."""
+    parts = Path(pattern).parts
+    stem = [p for p in parts[: next(i for i, p in enumerate(parts) if glob.has_magic(p))]]
+    return Path(*stem) if stem else Path(".")
+
+
 def plan_jobs(
     items: list[str], out_dir: Path, suffix: str = "", recursive: bool = False, fmt: str | None = None
 ) -> list[Job]:
     """Expand files, folders (mirrored below ``out_dir`` with ``recursive``) and glob patterns.
 
     ``fmt`` (a ``--format`` name) sets the output suffix of images; videos keep theirs.
+    Every output is claimed here, before anything is written: a second input planned to the same
+    output, or an output that is another input, becomes a job with ``clash`` set, which fails
+    naming both files (:func:`enhance_file`). Folders and patterns that contain ``out_dir`` do not
+    pick up files below it (the outputs of an earlier run), unless ``out_dir`` is the folder itself.
+    Only regular files are taken from folders and patterns.
+
+    Raises:
+        ValueError: unknown ``fmt``; ``suffix`` with a path separator (outputs stay in ``out_dir``).
     """
     if fmt is not None and fmt.lower() not in FORMATS:
         raise ValueError(f"unknown --format {fmt!r}; expected one of {sorted(FORMATS)}")
+    if any(sep and sep in suffix for sep in ("/", "\\", os.sep, os.altsep, "\0")):
+        raise ValueError(f"--suffix {suffix!r} must not contain a path separator")
+    out_abs = out_dir.resolve()
+
+    def outputs_excluded(root: Path, f: Path) -> bool:
+        return out_abs != root.resolve() and _inside(out_abs, root.resolve()) and _inside(f.resolve(), out_abs)
+
     found: list[tuple[Path, Path]] = []
     for item in items:
         p = Path(_local(item))
         if p.is_dir():
             pattern = "**/*" if recursive else "*"
             for f in sorted(p.glob(pattern)):
-                if f.is_file() and f.suffix.lower() in INPUT_EXTENSIONS:
+                if f.is_file() and f.suffix.lower() in INPUT_EXTENSIONS and not outputs_excluded(p, f):
                     found.append((f, f.relative_to(p)))
         elif not p.exists() and glob.has_magic(str(p)):
+            root = _glob_root(str(p))
             for f in sorted(glob.glob(str(p), recursive=recursive)):
-                if Path(f).is_file():
+                if Path(f).is_file() and not outputs_excluded(root, Path(f)):
                     found.append((Path(f), Path(Path(f).name)))
         else:
             found.append((p, Path(p.name)))  # a missing file is reported as a failure; the batch goes on
@@ -69,7 +101,24 @@ def plan_jobs(
             return rel.suffix
         return FORMATS[fmt.lower()][1]
 
-    return [Job(src, out_dir / rel.parent / f"{rel.stem}{suffix}{ext(rel)}") for src, rel in found]
+    def key(path: Path) -> str:
+        return os.path.normcase(str(path.resolve()))
+
+    inputs = {key(src): src for src, _ in found}
+    claimed: dict[str, Path] = {}
+    jobs = []
+    for src, rel in found:
+        dst = out_dir / rel.parent / f"{rel.stem}{suffix}{ext(rel)}"
+        if not _inside(Path(os.path.normpath(dst.absolute())), Path(os.path.normpath(out_dir.absolute()))):
+            raise ValueError(f"{src}: output {dst} would be outside {out_dir}")
+        k = key(dst)
+        if k in inputs and k != key(src):
+            clash = inputs[k]  # writing here would replace another input: it fails, claiming nothing
+        else:
+            clash = claimed.setdefault(k, src)
+            clash = None if clash is src else clash
+        jobs.append(Job(src, dst, clash))
+    return jobs
 
 
 def enhance_file(
@@ -90,15 +139,25 @@ def enhance_file(
 
         enhance_video(job.src, job.dst, enhancer, smooth=smooth, progress=progress)  # type: ignore[arg-type]
         return "done"
-    if _is_rgb16(job.src):
-        return _enhance_rgb16(job, enhancer, quality)
-    im = read_image(job.src)
-    write_image(enhance(im, enhancer), job.dst, source=im, quality=quality)
+    img = read_any(job.src)
+    if isinstance(img, HighBitImage):
+        return _enhance_rgb16(job, img, enhancer, quality)
+    write_image(enhance(img, enhancer), job.dst, source=img, quality=quality)
     return "done"
 
 
+def claim_error(job: Job) -> FileExistsError:
+    """The error of a job whose output :func:`plan_jobs` found claimed (``job.clash``)."""
+    if job.clash is not None and job.dst.resolve() == job.clash.resolve():
+        return FileExistsError(f"{job.src}: output {job.dst} would replace the input {job.clash}")
+    return FileExistsError(f"{job.src}: output {job.dst} is also planned for {job.clash} (rename one)")
+
+
 def _skip(job: Job, overwrite: bool, skip_existing: bool) -> bool:
-    """The output rules: never replace the input or an existing output unless asked; True = skip."""
+    """The output rules: never replace the input or an existing output unless asked, never write
+    one output for two inputs; True = skip."""
+    if job.clash is not None:
+        raise claim_error(job)
     if job.dst.resolve() == job.src.resolve() and not overwrite:
         raise ValueError(f"{job.src}: output would overwrite the input (use --suffix or --overwrite)")
     if job.dst.exists() and not overwrite:
@@ -108,31 +167,14 @@ def _skip(job: Job, overwrite: bool, skip_existing: bool) -> bool:
     return False
 
 
-def _is_rgb16(path: Path) -> bool:
-    from PIL import Image
-
-    from .highbit import is_rgb16
-
-    try:
-        with open(path, "rb") as f:
-            head = f.read(32)
-        if path.suffix.lower() in (".tif", ".tiff"):
-            with Image.open(path) as im:
-                return is_rgb16(head, im)
-        return is_rgb16(head)
-    except Exception:  # noqa: BLE001 - anything odd goes through the ordinary reader, which reports it
-        return False
-
-
-def _enhance_rgb16(job: Job, enhancer: Enhancer, quality: int) -> str:
+def _enhance_rgb16(job: Job, img: HighBitImage, enhancer: Enhancer, quality: int) -> str:
     """16-bit colour PNG/TIFF: 16 bits in, 16 bits out (8 bits only when --format asks for JPEG etc.)."""
     import numpy as np
     from PIL import Image
 
-    from .highbit import read_rgb16, write_rgb16
+    from .highbit import write_rgb16
     from .io import output_format
 
-    img = read_rgb16(job.src)
     img.pixels = enhance(img.pixels, enhancer)
     fmt = output_format(job.dst, img.format)
     if fmt in ("PNG", "TIFF"):
@@ -168,8 +210,6 @@ def enhance_files(
     encodes and writes the previous result (Pillow releases the GIL in both); per file the
     checks, names and errors are those of :func:`enhance_file`. Returns ``(job, status, error)``.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     results: list[tuple[Job, str, str]] = []
 
     def report(job: Job, status: str, msg: str) -> None:
@@ -180,41 +220,43 @@ def enhance_files(
     def load(job: Job) -> tuple[str, object]:
         if _skip(job, overwrite, skip_existing):
             return "skipped", None
-        if _is_rgb16(job.src):
-            return "rgb16", None
-        return "image", read_image(job.src)
+        img = read_any(job.src)
+        return ("rgb16" if isinstance(img, HighBitImage) else "image"), img
+
+    def finish_write(wjob: Job, fut: Future) -> None:
+        try:
+            fut.result()
+            report(wjob, "done", "")
+        except Exception as exc:  # noqa: BLE001 - one file's failure, whatever it is, is that file's
+            report(wjob, "failed", error_line(wjob, exc))
 
     with ThreadPoolExecutor(1) as reader, ThreadPoolExecutor(1) as writer:
-        pending_reads = [reader.submit(load, j) for j in jobs[:2]]
-        writes: list = []
-        for i, job in enumerate(jobs):
-            if i + 2 < len(jobs):
-                pending_reads.append(reader.submit(load, jobs[i + 2]))
-            try:
-                kind, im = pending_reads[i].result()
-                pending_reads[i] = None  # type: ignore[call-overload]  # release the decoded image
-                if kind == "skipped":
-                    report(job, "skipped", "")
-                    continue
-                if kind == "rgb16":
-                    report(job, _enhance_rgb16(job, enhancer, quality), "")
-                    continue
-                out = enhance(im, enhancer)
-                writes.append((job, writer.submit(write_image, out, job.dst, im, quality)))
-            except (OSError, ValueError, TypeError, RuntimeError) as exc:
-                report(job, "failed", error_line(job, exc))
-            while writes and (writes[0][1].done() or len(writes) > 2):
-                wjob, fut = writes.pop(0)
+        pending_reads: list[Future | None] = [reader.submit(load, j) for j in jobs[:2]]
+        writes: list[tuple[Job, Future]] = []
+        try:
+            for i, job in enumerate(jobs):
+                if i + 2 < len(jobs):
+                    pending_reads.append(reader.submit(load, jobs[i + 2]))
                 try:
-                    fut.result()
-                    report(wjob, "done", "")
-                except (OSError, ValueError, TypeError) as exc:
-                    report(wjob, "failed", error_line(wjob, exc))
-        for wjob, fut in writes:
-            try:
-                fut.result()
-                report(wjob, "done", "")
-            except (OSError, ValueError, TypeError) as exc:
-                report(wjob, "failed", error_line(wjob, exc))
+                    kind, im = pending_reads[i].result()  # type: ignore[union-attr]
+                    pending_reads[i] = None  # release the decoded image
+                    if kind == "skipped":
+                        report(job, "skipped", "")
+                        continue
+                    if kind == "rgb16":
+                        report(job, _enhance_rgb16(job, im, enhancer, quality), "")
+                        continue
+                    out = enhance(im, enhancer)
+                    writes.append((job, writer.submit(write_image, out, job.dst, im, quality)))
+                except Exception as exc:  # noqa: BLE001 - reported for this file; the batch goes on
+                    report(job, "failed", error_line(job, exc))
+                while writes and (writes[0][1].done() or len(writes) > 2):
+                    finish_write(*writes.pop(0))
+        finally:  # also on Ctrl-C: reads not started are dropped, writes under way complete and count
+            for fut in pending_reads:
+                if fut is not None:
+                    fut.cancel()
+            for wjob, fut in writes:
+                finish_write(wjob, fut)
     order = {id(j): k for k, j in enumerate(jobs)}
     return sorted(results, key=lambda r: order[id(r[0])])

@@ -148,6 +148,17 @@ def _unit(name: str, open_ends: bool = False):  # noqa: ANN202 - an argparse typ
     return parse
 
 
+def _quality(value: str) -> int:
+    """--quality: an integer in 1..100, as the service accepts."""
+    try:
+        q = int(value)
+    except ValueError:
+        q = 0
+    if not 1 <= q <= 100:
+        raise argparse.ArgumentTypeError(f"must be an integer in 1..100, got {value!r}")
+    return q
+
+
 def add_adjust_arguments(p: argparse.ArgumentParser) -> None:
     """--preset, --strength, --exposure, --metering, --balance, --denoise, --denoiser (every command that enhances)."""
     from .adjust import METERINGS
@@ -203,33 +214,39 @@ def add_adjust_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _cmd_enhance(args: argparse.Namespace) -> int:
+def _device_error(device: str) -> str | None:
+    """Why ``--device`` cannot be used here, in one line (None when it can)."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        return f"unknown --device {device!r}; use cpu, cuda or cuda:N"
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            return "no CUDA device; use --device cpu"
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            return f"no CUDA device {dev.index} ({torch.cuda.device_count()} present); use --device cuda:0 or cpu"
+    return None
+
+
+def _run_enhance(args: argparse.Namespace, jobs: list, opts: dict, results: list) -> int | None:
+    """Enhance ``jobs``, appending ``(job, status, error)`` to ``results`` as each file ends (so
+    that an interrupted batch can say how many were done); an exit code when it cannot start."""
     from tqdm import tqdm
 
     from ._runtime import tune_allocator
-    from .batch import enhance_file, error_line, plan_jobs
+    from .batch import claim_error, enhance_file, error_line
     from .enhance import Enhancer
     from .weights import WeightsError
 
-    out_dir = Path(args.output)
-    try:
-        jobs = plan_jobs(args.inputs, out_dir, args.suffix, args.recursive, args.format)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if not jobs:
-        print("error: no input images", file=sys.stderr)
-        return 2
-    from ._atomic import remove_stale_parts
-
-    for stale in remove_stale_parts(out_dir):
-        log.info("removed %s, left by an interrupted run", stale)
-    opts = {"overwrite": args.overwrite, "skip_existing": args.skip_existing, "quality": args.quality}
     if args.ray is not None:
         from .cluster import enhance_on_ray
 
-        results = enhance_on_ray(
-            jobs,
+        # Ray rebuilds each Job from (src, dst): the planned claims are enforced here.
+        results += [(j, "failed", error_line(j, claim_error(j))) for j in jobs if j.clash is not None]
+        results += enhance_on_ray(
+            [j for j in jobs if j.clash is None],
             args.model,
             address=args.ray or None,
             workers=args.workers,
@@ -248,17 +265,19 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
 
         videos = [j for j in jobs if j.src.suffix.lower() in VIDEO_EXTENSIONS]
         images = [j for j in jobs if j.src.suffix.lower() not in VIDEO_EXTENSIONS]
-        results = []
-        with tqdm(
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        with logging_redirect_tqdm(), tqdm(  # warnings as whole lines above the bar
             total=len(images), desc="enhance", unit="img", file=sys.stderr, disable=args.quiet or len(images) < 2
         ) as bar:
 
             def done(job, status, msg) -> None:  # noqa: ANN001
                 bar.update(1)
+                results.append((job, status, msg))
                 if status == "failed":
                     tqdm.write(f"error: {msg}", file=sys.stderr)
 
-            results += enhance_files(images, enhancer, on_done=done, **opts)
+            enhance_files(images, enhancer, on_done=done, **opts)
         for job in videos:
             try:
                 with tqdm(desc=job.src.name, unit="frame", file=sys.stderr, disable=args.quiet) as fb:
@@ -267,8 +286,45 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
             except (OSError, ValueError, TypeError, RuntimeError) as exc:
                 results.append((job, "failed", error_line(job, exc)))
                 tqdm.write(f"error: {results[-1][2]}", file=sys.stderr)
-        order = {id(j): k for k, j in enumerate(jobs)}
-        results.sort(key=lambda r: order[id(r[0])])
+    return None
+
+
+def _cmd_enhance(args: argparse.Namespace) -> int:
+    from .batch import plan_jobs
+
+    out_dir = Path(args.output)
+    try:
+        jobs = plan_jobs(args.inputs, out_dir, args.suffix, args.recursive, args.format)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not jobs:
+        print("error: no input images", file=sys.stderr)
+        return 2
+    error = _device_error(args.device)
+    if error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    from ._atomic import remove_stale_parts
+
+    folders: dict[Path, set[str]] = {}
+    for job in jobs:
+        folders.setdefault(job.dst.parent, set()).add(job.dst.name)
+    for folder, names in folders.items():  # only our temporaries, only where this run writes
+        for stale in remove_stale_parts(folder, names):
+            log.info("removed %s, left by an interrupted run", stale)
+    opts = {"overwrite": args.overwrite, "skip_existing": args.skip_existing, "quality": args.quality}
+    results: list = []
+    try:
+        code = _run_enhance(args, jobs, opts, results)
+    except KeyboardInterrupt:
+        done = sum(status == "done" for _, status, _ in results)
+        print(f"interrupted; {done} done, rerun with --skip-existing", file=sys.stderr)
+        return 130
+    if code is not None:
+        return code
+    order = {id(j): k for k, j in enumerate(jobs)}
+    results.sort(key=lambda r: order[id(r[0])])
     failures = [msg for _, status, msg in results if status == "failed"]
     done = sum(status == "done" for _, status, _ in results)
     skipped = sum(status == "skipped" for _, status, _ in results)
@@ -395,7 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--suffix", default="", help="appended to each output file's stem, e.g. _enhanced")
     e.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     e.add_argument("--skip-existing", action="store_true", help="skip inputs whose output exists (resume a batch)")
-    e.add_argument("--quality", type=int, default=95, help="JPEG/WebP/HEIC quality (default 95)")
+    e.add_argument("--quality", type=_quality, default=95, help="JPEG/WebP/HEIC quality, 1..100 (default 95)")
     e.add_argument(
         "--format",
         default=None,
@@ -461,4 +517,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:  # before or after a command's own handling: one line, no traceback
+        print("interrupted", file=sys.stderr)
+        return 130

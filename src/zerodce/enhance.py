@@ -453,15 +453,19 @@ class Enhancer:
         """Enhance integer samples (B, 3, H, W) on 0..``scale`` (uint8: 255, 16-bit: 65535).
 
         Memory-lean path for files: one float copy of the input, the output quantised tile by
-        tile straight into an integer tensor (uint8, or int32 for 16-bit), channels-last.
+        tile straight into an integer tensor (uint8, or uint16 for 16-bit), channels-last.
         """
         self._check(x)
         xf = x.to(self.device, torch.float32, memory_format=self._layout).div_(scale)
         # Channels-last output: its (H, W, C) numpy view is contiguous, ready for the encoder.
-        out = torch.empty(xf.shape, dtype=torch.uint8 if scale == 255 else torch.int32, device=self.device)
+        out = torch.empty(xf.shape, dtype=torch.uint8 if scale == 255 else _UINT16, device=self.device)
         out = out.contiguous(memory_format=torch.channels_last)
         self._run(xf, out, float(scale), exposure)
         return out.cpu()
+
+
+# Memory on large images (issue 16): 16-bit samples as uint16 tensors (torch >= 2.3), not int32 copies.
+_UINT16 = getattr(torch, "uint16", torch.int32)
 
 
 @functools.lru_cache(maxsize=8)
@@ -519,7 +523,8 @@ def _enhance_array(a: np.ndarray, enhancer: Enhancer) -> np.ndarray:
         scale = 255 if a.dtype == np.uint8 else 65535
         with warnings.catch_warnings():  # read-only arrays (PIL's) are fine: the tensor is only read
             warnings.simplefilter("ignore", UserWarning)
-            x = torch.from_numpy(a[..., :3] if a.dtype == np.uint8 else a[..., :3].astype(np.int32))
+            lean = a.dtype == np.uint8 or _UINT16 != torch.int32
+            x = torch.from_numpy(a[..., :3] if lean else a[..., :3].astype(np.int32))
         y = enhancer.enhance_integer(x.permute(2, 0, 1)[None], scale)
         out = y[0].permute(1, 2, 0).numpy().astype(a.dtype, copy=False)
         if a.shape[2] == 4:

@@ -14,13 +14,14 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
 
 from ._atomic import atomic_write
 
-__all__ = ["HighBitImage", "is_rgb16", "read_rgb16", "write_rgb16"]
+__all__ = ["HighBitImage", "is_rgb16", "read_rgb16", "decode_rgb16", "write_rgb16"]
 
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
 _EXIF_TEXT_TAGS = (270, 271, 272, 305, 306, 315, 33432)  # description, make, model, software, date, artist, (c)
@@ -46,28 +47,51 @@ def is_rgb16(head: bytes, im: Image.Image | None = None) -> bool:
     return False
 
 
-def read_rgb16(path: str | Path) -> HighBitImage:
-    path = Path(path)
-    data = path.read_bytes()
-    with Image.open(io.BytesIO(data)) as im:
-        fmt = im.format
-        icc = im.info.get("icc_profile")
-        exif = im.getexif()
-        exif_bytes = exif.tobytes() if len(exif) else None
-    if fmt == "PNG":
+def read_rgb16(path: str | Path, max_pixels: int | None = None) -> HighBitImage:
+    """Read a 16-bit colour PNG/TIFF through :func:`zerodce.io.read_any` (the pixel limit applies).
+
+    Raises:
+        ImageReadError: oversized, broken, or not a 16-bit colour PNG/TIFF.
+    """
+    from .io import MAX_PIXELS, ImageReadError, read_any
+
+    img = read_any(path, MAX_PIXELS if max_pixels is None else max_pixels)
+    if not isinstance(img, HighBitImage):
+        raise ImageReadError(f"{path}: not a 16-bit colour PNG or TIFF")
+    return img
+
+
+def decode_rgb16(fp: BinaryIO, header: Image.Image, max_pixels: int) -> HighBitImage:
+    """Decode the pixels of a 16-bit colour file whose ``header`` Pillow has parsed and whose
+    declared size :func:`zerodce.io.read_any` has checked; only that entry calls this.
+
+    The decoders' own idea of the size is checked too (the same header, read by another parser),
+    before tifffile allocates anything; OpenCV reads PNG's IHDR, which Pillow has checked.
+    """
+    w, h = header.size
+    icc = header.info.get("icc_profile")
+    exif = header.getexif()
+    exif_bytes = exif.tobytes() if len(exif) else None
+    fp.seek(0)
+    if header.format == "PNG":
         import cv2
 
-        arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-        if arr is None or arr.dtype != np.uint16 or arr.ndim != 3:
-            raise ValueError(f"{path}: cannot decode 16-bit PNG")
-        arr = arr[..., [2, 1, 0, 3][: arr.shape[2]]]  # BGR(A) -> RGB(A)
+        arr = cv2.imdecode(np.frombuffer(fp.read(), np.uint8), cv2.IMREAD_UNCHANGED)
+        if arr is None or arr.dtype != np.uint16 or arr.ndim != 3 or arr.shape[:2] != (h, w):
+            raise ValueError("cannot decode 16-bit PNG")
+        # BGR(A) -> RGB(A) in place: no second full-size copy.
+        cv2.cvtColor(arr, cv2.COLOR_BGR2RGB if arr.shape[2] == 3 else cv2.COLOR_BGRA2RGBA, dst=arr)
     else:
         import tifffile
 
-        arr = tifffile.imread(io.BytesIO(data))
-        if arr.dtype != np.uint16 or arr.ndim != 3 or arr.shape[2] not in (3, 4):
-            raise ValueError(f"{path}: unsupported 16-bit TIFF layout {arr.shape} {arr.dtype}")
-    return HighBitImage(np.ascontiguousarray(arr), fmt, icc, exif_bytes)
+        with tifffile.TiffFile(fp, name=header.filename or "image.tif") as tif:
+            page = tif.pages[0]
+            if page.dtype != np.uint16 or page.ndim != 3 or page.shape[2] not in (3, 4):
+                raise ValueError(f"unsupported 16-bit TIFF layout {page.shape} {page.dtype}")
+            if page.shape[:2] != (h, w) or h * w > max_pixels:
+                raise ValueError(f"TIFF page {page.shape} disagrees with its header {w}x{h}")
+            arr = page.asarray()
+    return HighBitImage(np.ascontiguousarray(arr), header.format, icc, exif_bytes)
 
 
 def _chunk(kind: bytes, payload: bytes) -> bytes:
@@ -109,7 +133,7 @@ def write_rgb16(img: HighBitImage, path: str | Path) -> Path:
                 tags.append((tag, "s", 0, value, True))
     photometric = "rgb"
     kwargs = {"iccprofile": img.icc_profile} if img.icc_profile else {}
-    extras = "unassoc" if img.pixels.shape[2] == 4 else None
+    extras = (2,) if img.pixels.shape[2] == 4 else None  # unassociated alpha (its name differs by version)
 
     buf = io.BytesIO()  # tifffile wants a named file or a BytesIO, not a bare descriptor
     tifffile.imwrite(buf, img.pixels, photometric=photometric, extrasamples=extras, extratags=tags, **kwargs)

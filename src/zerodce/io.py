@@ -6,17 +6,26 @@ I/O never does the enhancement maths; it hands PIL images to :func:`zerodce.enha
 from __future__ import annotations
 
 import io
-import warnings
+import logging
+import os
+import stat
+import struct
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from ._atomic import atomic_write
 
-__all__ = ["ImageReadError", "read_image", "write_image", "encode_image", "MAX_PIXELS", "FORMATS"]
+if TYPE_CHECKING:
+    from .highbit import HighBitImage
+
+__all__ = ["ImageReadError", "read_any", "read_image", "write_image", "encode_image", "MAX_PIXELS", "FORMATS"]
 
 MAX_PIXELS = 100_000_000  # decompression-bomb guard: larger images are refused before decoding
+
+log = logging.getLogger(__name__)
 
 _FORMAT_BY_SUFFIX = {
     ".jpg": "JPEG",
@@ -58,36 +67,94 @@ class ImageReadError(ValueError):
     """A file could not be decoded as an image (message names the file, one line)."""
 
 
-def read_image(src: str | Path | bytes, max_pixels: int = MAX_PIXELS, name: str = "upload") -> Image.Image:
-    """Decode a file (or ``bytes``, called ``name`` in messages) fully, upright (EXIF orientation
-    applied), with its metadata in ``.info`` and its format in ``.format``.
+def _open_header(fp: IO[bytes], name: str) -> ImageFile.ImageFile:
+    """Identify ``fp`` and parse its header with the format's plugin; no pixel is decoded.
+
+    What :func:`PIL.Image.open` does, minus its check against the process-wide
+    ``Image.MAX_IMAGE_PIXELS`` (a warning at 89.5 MP): the limit applied is the caller's.
+    """
+    Image.preinit()
+    Image.init()
+    prefix = fp.read(16)
+    for fmt in Image.ID:
+        factory, accept = Image.OPEN[fmt]
+        try:
+            ok = not accept or accept(prefix)
+            if ok and not isinstance(ok, str):
+                fp.seek(0)
+                return factory(fp, name)
+        except (SyntaxError, IndexError, TypeError, struct.error):
+            continue
+    raise UnidentifiedImageError(name)
+
+
+def _open_regular(path: Path) -> IO[bytes]:
+    """Open a regular file for reading; a FIFO, device or folder is refused without blocking."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ImageReadError(f"{path}: not a regular file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_any(
+    src: str | Path | bytes, max_pixels: int = MAX_PIXELS, name: str = "upload", high_bit: bool = True
+) -> Image.Image | HighBitImage:
+    """The one guarded entry every image decoder goes through: the size the header declares is
+    checked against ``max_pixels`` (default :data:`MAX_PIXELS`, 100 MP) before any pixel is decoded.
+
+    Returns a PIL image, upright (EXIF orientation applied), metadata in ``.info``, format in
+    ``.format``; or, with ``high_bit``, a 16-bit colour PNG/TIFF as a
+    :class:`~zerodce.highbit.HighBitImage` (decoded by OpenCV / tifffile, which Pillow cannot do).
+    Only regular files are read. Animated files: the first frame, with a logged warning.
 
     Raises:
-        ImageReadError: empty, truncated, unknown or oversized files.
+        ImageReadError: not a regular file; empty, truncated, unknown or oversized files.
     """
     path = Path(name) if isinstance(src, bytes) else Path(src)
     try:
-        if (len(src) if isinstance(src, bytes) else path.stat().st_size) == 0:
-            raise ImageReadError(f"{path}: empty file")
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(src) if isinstance(src, bytes) else path) as im:
-                w, h = im.size
-                if w * h > max_pixels:
-                    raise ImageReadError(f"{path}: {w}x{h} exceeds the {max_pixels:,}-pixel limit")
-                im.load()
-                fmt = im.format
-                upright = ImageOps.exif_transpose(im) or im
-                upright.load()
-                upright.format = fmt  # type: ignore[attr-defined]
-                return upright
+        fp = io.BytesIO(src) if isinstance(src, bytes) else _open_regular(path)
+        with fp:
+            head = fp.read(32)
+            if not head:
+                raise ImageReadError(f"{path}: empty file")
+            fp.seek(0)
+            # Not closed on the way out: closing a PIL image frees its pixels; ``fp`` is closed.
+            im = _open_header(fp, str(path))
+            w, h = im.size
+            if w * h > max_pixels:
+                raise ImageReadError(f"{path}: {w}x{h} exceeds the {max_pixels:,}-pixel limit")
+            if im.format != "MPO" and getattr(im, "is_animated", False):  # MPO: a photo + previews
+                log.warning("%s: animated %s; only the first frame is enhanced", path, im.format)
+                im.seek(0)
+            if high_bit:
+                from .highbit import decode_rgb16, is_rgb16
+
+                if is_rgb16(head, im):
+                    return decode_rgb16(fp, im, max_pixels)
+            im.load()
+            ImageOps.exif_transpose(im, in_place=True)  # upright without a second full-size copy
+            return im
     except ImageReadError:
         raise
     except UnidentifiedImageError:
         raise ImageReadError(f"{path}: not a recognised image format") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ImageReadError(f"{path}: cannot decode image ({msg})") from None
+
+
+def read_image(src: str | Path | bytes, max_pixels: int = MAX_PIXELS, name: str = "upload") -> Image.Image:
+    """Decode a file (or ``bytes``, called ``name`` in messages) as a PIL image through
+    :func:`read_any` (pixel limit, regular files only), 16-bit colour as Pillow reads it (8-bit).
+
+    Raises:
+        ImageReadError: empty, truncated, unknown or oversized files.
+    """
+    return read_any(src, max_pixels, name, high_bit=False)  # type: ignore[return-value]
 
 
 def output_format(path: Path, fallback: str | None) -> str:
