@@ -202,8 +202,8 @@ def add_adjust_arguments(p: argparse.ArgumentParser) -> None:
         "--denoise",
         type=float,
         default=None,
-        help="denoising strength, 0 = off; default: the preset's (or 2 for --denoiser guided, "
-        f"{LEARNED_STRENGTH} for learned)",
+        help=f"denoising strength, 0 = off; default: the preset's, or {LEARNED_STRENGTH:g} when --denoiser "
+        "names the other denoiser",
     )
     p.add_argument(
         "--denoiser",
