@@ -72,9 +72,7 @@ def random_array(rng: np.random.Generator) -> np.ndarray:
     return a
 
 
-def fuzz_videos(
-    n: int, rng: random.Random, enh: Enhancer, hang_s: int, counts: collections.Counter
-) -> tuple[int, int]:
+def fuzz_videos(n: int, rng: random.Random, enh: Enhancer, hang_s: int, counts: collections.Counter) -> tuple[int, int]:
     """Mutated video containers through enhance_video; returns (unexpected exceptions, hangs)."""
     seeds = video_seed_files()
     work = tmpdir()

@@ -294,8 +294,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=REPO / "docs/quality")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--limit", type=int, default=None, help="only N images per set (a quick check, not the report)")
-    ap.add_argument("--raw", type=Path, default=Path("/tmp/zerodce_quality_raw.pkl"),
-                    help="where the per-image results are kept, so that --reuse can rewrite the report from them")
+    ap.add_argument(
+        "--raw",
+        type=Path,
+        default=Path("/tmp/zerodce_quality_raw.pkl"),
+        help="where the per-image results are kept, so that --reuse can rewrite the report from them",
+    )
     ap.add_argument("--reuse", action="store_true", help="rewrite the report from --raw without enhancing again")
     args = ap.parse_args()
     from tqdm import tqdm

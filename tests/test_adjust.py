@@ -269,13 +269,21 @@ def test_linear_metering_exposes_a_scene_with_a_lamp_darker(small_model):
 
 
 @pytest.mark.parametrize("preset", ["natural", "bright", "night"])
-def test_native_brightness_is_in_the_enhancers_metering(small_model, preset):
-    # Video smoothing asks for the enhancer's own level and passes it back as ``exposure``: in any
-    # metering that must reproduce the enhancer's own output.
-    x = _dim((1, 3, 48, 40), top=0.3)
+def test_exposure_scalars_reproduce_the_enhancers_tone(small_model, preset):
+    # Video smoothing asks for each frame's exposure scalar and passes (an average of) it back: the
+    # scalar itself must reproduce the enhancer's output, whole or tiled, and a larger one brighten.
+    x = torch.cat([_dim((1, 3, 48, 40), top=0.3), _dim((1, 3, 48, 40), top=0.08)])
     for metering in ("mean", "centre"):
-        enh = Enhancer(small_model, tile=None, preset=preset, balance=0.0, denoise=0, metering=metering)
-        again = enh(x, exposure=enh.native_brightness(x))
-        assert (again - enh(x)).abs().max() < 2e-3
+        enh = Enhancer(small_model, tile=None, preset=preset, balance=0.5, denoise=0, metering=metering)
+        u = enh.exposure_scalars(x)
+        assert u.shape == (2,) and bool((u > 0).all())
+        assert (enh(x, scalars=u) - enh(x)).abs().max() < 1e-5
+        tiled = Enhancer(small_model, tile=16, preset=preset, balance=0.5, denoise=0, metering=metering)
+        assert (tiled(x, scalars=u) - enh(x)).abs().max() < 1e-4
+        # Following its own levels (identity) gives the same scalars; following brighter ones, brighter.
+        assert (enh.scalars_following(x, lambda b: b) - u).abs().max() < 1e-3
+        assert bool((enh.scalars_following(x, lambda b: b + 0.05) > u + 0.01).all())
+        brighter = enh(x, scalars=u + 0.2)
+        assert bool((luma(brighter).mean(dim=(1, 2, 3)) > luma(enh(x)).mean(dim=(1, 2, 3)) + 0.005).all())
     with pytest.raises(ValueError, match="metering"):
         Enhancer(small_model, metering="spot")

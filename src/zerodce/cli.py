@@ -267,9 +267,12 @@ def _run_enhance(args: argparse.Namespace, jobs: list, opts: dict, results: list
         images = [j for j in jobs if j.src.suffix.lower() not in VIDEO_EXTENSIONS]
         from tqdm.contrib.logging import logging_redirect_tqdm
 
-        with logging_redirect_tqdm(), tqdm(  # warnings as whole lines above the bar
-            total=len(images), desc="enhance", unit="img", file=sys.stderr, disable=args.quiet or len(images) < 2
-        ) as bar:
+        with (
+            logging_redirect_tqdm(),
+            tqdm(  # warnings as whole lines above the bar
+                total=len(images), desc="enhance", unit="img", file=sys.stderr, disable=args.quiet or len(images) < 2
+            ) as bar,
+        ):
 
             def done(job, status, msg) -> None:  # noqa: ANN001
                 bar.update(1)

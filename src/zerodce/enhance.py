@@ -30,7 +30,7 @@ from .adjust import (
     Metering,
     denoise_halo,
     gain_aware_denoise,
-    metered,
+    luma,
     noise_level,
     thumbnail,
 )
@@ -312,27 +312,54 @@ class Enhancer:
             return 0
         return learned_halo(self._net.config) if self._net is not None else denoise_halo(self.denoise_radius)
 
-    def native_brightness(self, x: torch.Tensor) -> torch.Tensor:
-        """Brightness (B,) this enhancer would give each image (on the exposure thumbnail, before
-        denoising), as it meters it: a level ``exposure`` reproduces (video smoothing)."""
-        small = thumbnail(x.to(self.device, torch.float32)).contiguous()
-        maps = self.maps(small)
-        ctl = self._controls(small, with_noise=False)
-        return metered(self._tone(small, maps, ctl), self.metering)
+    def exposure_scalars(self, x: torch.Tensor) -> torch.Tensor:
+        """The exposure scalar ``u`` (B,) this enhancer gives each image (strength and do-no-harm
+        factor included; on the exposure thumbnail): passed back as ``scalars`` it reproduces the
+        enhancer's tone."""
+        u = self._controls(x.to(self.device, torch.float32), with_noise=False).u
+        return u if u is not None else torch.ones(x.shape[0])
 
-    def _controls(self, x: torch.Tensor, exposure: torch.Tensor | None = None, with_noise: bool = True) -> _Controls:
+    def _prepared(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The exposure thumbnail of ``x`` and its channel-mean curve maps."""
+        small = thumbnail(x).contiguous()  # one layout for image and maps (mixed: 10x slower search)
+        return small, mean_maps(dense_maps(self.maps(small)).contiguous(), self.config.n_iter)
+
+    def scalars_following(self, x: torch.Tensor, follow: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """Exposure scalars (B,) for ``scalars`` that give each image the mean luma ``follow(levels)``,
+        where ``levels`` (B,) is the mean luma of the tone this enhancer gives each image on its own
+        (before the cast correction; the saturation step keeps luma exactly). Video smoothing follows
+        the frames' levels with a moving average; ``follow`` = identity reproduces the enhancer."""
+        small, mm = self._prepared(x.to(self.device, torch.float32))
+        n = self.config.n_iter
+        u = self._controls(small, with_noise=False, prepared=(small, mm)).u
+        if u is None:
+            raise ValueError("scalars: the paper's method has no exposure control")
+        native = luma(apply_gain(small, value_gain(value(small), mm, n, u))).mean(dim=(1, 2, 3))
+        return solve_exposure(small, mm, n, follow(native).to(small), "mean")
+
+    def _controls(
+        self,
+        x: torch.Tensor,
+        exposure: torch.Tensor | None = None,
+        with_noise: bool = True,
+        scalars: torch.Tensor | None = None,
+        prepared: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> _Controls:
         """Per-image quantities computed once on the whole image (on a thumbnail), so that tiles agree.
 
         ``exposure`` (B,): a level per image that replaces the enhancer's, honoured as an explicit one.
+        ``scalars`` (B,): exposure scalars to use as they are (:meth:`exposure_scalars`).
+        ``prepared``: :meth:`_prepared` of ``x``, when the caller has it.
         """
         ctl = _Controls()
         if self.paper:
             return ctl
         n = self.config.n_iter
-        small = thumbnail(x).contiguous()  # one layout for image and maps (mixed: 10x slower search)
-        mm = mean_maps(dense_maps(self.maps(small)).contiguous(), n)
+        small, mm = prepared if prepared is not None else self._prepared(x)
         level = exposure if exposure is not None else self.level
-        if level is None:
+        if scalars is not None:
+            u = scalars.to(small)
+        elif level is None:
             u = small.new_ones(small.shape[0])  # the model's own tone
         else:
             target = level.to(small) if isinstance(level, torch.Tensor) else small.new_full((small.shape[0],), level)
@@ -341,7 +368,7 @@ class Enhancer:
         if self.adaptive and exposure is None:
             effect = effect * auto_strength(small)
             u = u.clamp_min(0.0)  # a preset never darkens a photo below what it was
-        ctl.u = u * effect
+        ctl.u = u if scalars is not None else u * effect
         if self.balance > 0:
             toned = apply_gain(small, value_gain(value(small), mm, n, ctl.u))
             ctl.cast = cast_gains(toned, self.balance * effect)
@@ -349,7 +376,14 @@ class Enhancer:
             ctl.sigma = noise_level(x) * effect  # the denoiser follows the effect: strength 0 is the input
         return ctl
 
-    def _run(self, x: torch.Tensor, out: torch.Tensor, scale: float | None, exposure: torch.Tensor | None) -> None:
+    def _run(
+        self,
+        x: torch.Tensor,
+        out: torch.Tensor,
+        scale: float | None,
+        exposure: torch.Tensor | None,
+        scalars: torch.Tensor | None = None,
+    ) -> None:
         """Enhance ``x`` (float, [0, 1]) into ``out``: float, or integer quantised at ``scale``."""
 
         def put(region: tuple, y: torch.Tensor) -> None:  # clamp (and quantise) into the output
@@ -359,7 +393,7 @@ class Enhancer:
                 out[region] = y.mul_(scale).round_().clamp_(0.0, scale)
 
         _, _, h, w = x.shape
-        ctl = self._controls(x, exposure)
+        ctl = self._controls(x, exposure, scalars=scalars)
         if self._bands:
             self._run_bands(x, put, ctl)
             return
@@ -410,10 +444,13 @@ class Enhancer:
             raise ValueError(f"empty image tensor {tuple(x.shape)}")
 
     @torch.inference_mode()
-    def __call__(self, x: torch.Tensor, exposure: torch.Tensor | None = None) -> torch.Tensor:
+    def __call__(
+        self, x: torch.Tensor, exposure: torch.Tensor | None = None, scalars: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Enhance a float batch (B, 3, H, W) in [0, 1]; same shape, dtype and device out.
 
-        ``exposure`` (B,) overrides the enhancer's exposure per image (used by video smoothing).
+        ``exposure`` (B,) overrides the enhancer's exposure level per image; ``scalars`` (B,) its
+        exposure scalars (:meth:`exposure_scalars`; video smoothing).
         """
         self._check(x)
         if not x.is_floating_point():
@@ -423,10 +460,10 @@ class Enhancer:
         xf = xf.contiguous(memory_format=self._layout)
         if not self._bands and not self._tile_for(*xf.shape[-2:]):
             # Whole image: xf is this call's own copy, so no output buffer or extra copy is needed.
-            y = self._finish(xf, self.maps(xf), self._controls(xf, exposure), owned=True)
+            y = self._finish(xf, self.maps(xf), self._controls(xf, exposure, scalars=scalars), owned=True)
             return y.clamp_(0.0, 1.0).to(src_device, src_dtype).contiguous()
         out = torch.empty_like(xf, memory_format=self._layout)
-        self._run(xf, out, None, exposure)
+        self._run(xf, out, None, exposure, scalars)
         return out.to(src_device, src_dtype).contiguous()
 
     @torch.inference_mode()
@@ -449,7 +486,9 @@ class Enhancer:
         return y.clamp_(0.0, 1.0)
 
     @torch.inference_mode()
-    def enhance_integer(self, x: torch.Tensor, scale: int, exposure: torch.Tensor | None = None) -> torch.Tensor:
+    def enhance_integer(
+        self, x: torch.Tensor, scale: int, exposure: torch.Tensor | None = None, scalars: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Enhance integer samples (B, 3, H, W) on 0..``scale`` (uint8: 255, 16-bit: 65535).
 
         Memory-lean path for files: one float copy of the input, the output quantised tile by
@@ -460,7 +499,7 @@ class Enhancer:
         # Channels-last output: its (H, W, C) numpy view is contiguous, ready for the encoder.
         out = torch.empty(xf.shape, dtype=torch.uint8 if scale == 255 else _UINT16, device=self.device)
         out = out.contiguous(memory_format=torch.channels_last)
-        self._run(xf, out, float(scale), exposure)
+        self._run(xf, out, float(scale), exposure, scalars)
         return out.cpu()
 
 

@@ -162,9 +162,7 @@ def _hue_sat_val(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     # The hexcone HSV definition exactly (not an opponent-axis angle), so that anyone can reproduce it.
     r, g, b = a[..., 0], a[..., 1], a[..., 2]
     safe = np.where(chroma > 0, chroma, 1.0)
-    h = np.where(
-        mx == r, ((g - b) / safe) % 6.0, np.where(mx == g, (b - r) / safe + 2.0, (r - g) / safe + 4.0)
-    )
+    h = np.where(mx == r, ((g - b) / safe) % 6.0, np.where(mx == g, (b - r) / safe + 2.0, (r - g) / safe + 4.0))
     sat = np.where(mx > 0, chroma / np.where(mx > 0, mx, 1.0), 0.0)
     return np.where(chroma > 0, h * 60.0, 0.0), sat, mx
 

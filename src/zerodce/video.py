@@ -1,14 +1,14 @@
 """Video: decode with PyAV, enhance frames in batches, re-encode; audio, frame rate and timing kept.
 
-**Flicker.** Enhancing each frame on its own lets the curves react to noise and small content
-changes, so the mean brightness of the output jitters from frame to frame. The curves' global
-response is smoothed over time instead: for every frame the model's own output brightness ``b_t``
-is measured (on the exposure thumbnail), an exponential moving average ``m_t = s m_{t-1} +
-(1 - s) b_t`` follows it (``s`` = ``smooth``), and the frame is enhanced with exposure target
-``m_t`` through the same exposure control as ``--exposure`` (:mod:`zerodce.tone`). The spatial
-curves of each frame are untouched; only their common level is made to vary slowly. With
-``--exposure`` the target is that fixed level for every frame. ``smooth=0`` is per-frame
-enhancement.
+**Flicker.** Enhancing each frame on its own lets the curves and the exposure control react to noise
+and moving content, so the mean brightness of the output jitters from frame to frame. The level is
+smoothed over time instead: for every frame the mean luma ``b_t`` of the enhancer's own tone is
+measured (on the exposure thumbnail), an exponential moving
+average ``m_t = s m_{t-1} + (1 - s) b_t`` follows it (``s`` = ``smooth``), and the frame is
+enhanced with the exposure scalar that gives it mean luma ``m_t`` (:meth:`Enhancer.scalars_following`,
+:mod:`zerodce.tone`). The spatial curves of each frame are untouched; only their common level
+varies slowly. ``smooth=0`` is per-frame enhancement; the paper's method has no exposure control
+and is enhanced frame by frame.
 
 **Sizes.** H.264 in 4:2:0 (``yuv420p``, what every player decodes) needs even widths and heights, so
 odd-sized videos are written in 4:4:4 (``yuv444p``, High 4:4:4 profile) at their exact size; FFmpeg-based
@@ -53,8 +53,21 @@ class VideoStats:
 
     @property
     def flicker(self) -> float:
-        """Standard deviation of the frame-to-frame change of mean brightness."""
-        return float(np.std(np.diff(self.brightness))) if len(self.brightness) > 2 else 0.0
+        """Frame-to-frame jitter of mean brightness: the RMS of ``b_t - (b_{t-1} + b_{t+1}) / 2``, each
+        frame against the mean of its neighbours. A steady change (a lit object crossing, a sunset)
+        is not flicker and scores ~0; the standard deviation of ``diff(b)`` would count it."""
+        return jitter(self.brightness)
+
+
+def jitter(brightness: list[float] | np.ndarray) -> float:
+    """RMS of each value minus the mean of its two neighbours (0 for fewer than 3 values).
+
+    Example:
+        >>> jitter([0.1, 0.2, 0.3, 0.4]), round(jitter([0.5, 0.6, 0.5, 0.6]), 3)
+        (0.0, 0.1)
+    """
+    b = np.asarray(brightness, dtype=np.float64)
+    return float(np.sqrt(np.mean((b[1:-1] - 0.5 * (b[:-2] + b[2:])) ** 2))) if b.size > 2 else 0.0
 
 
 def _pix_fmt(codec: str, width: int, height: int) -> str:
@@ -153,15 +166,20 @@ def enhance_video(
                         return
                     arr = np.stack([fr.to_ndarray(format="rgb24") for fr in pending])
                     x = torch.from_numpy(arr).permute(0, 3, 1, 2)
-                    targets = None
-                    if enhancer.exposure is None and not enhancer.paper and smooth > 0:
-                        native = enhancer.native_brightness(x.float() / 255).tolist()
-                        levels = []
-                        for b in native:
-                            level = b if level is None else smooth * level + (1 - smooth) * b
-                            levels.append(min(max(level, 1e-3), 1 - 1e-3))
-                        targets = torch.tensor(levels)
-                    y = enhancer.enhance_integer(x, 255, exposure=targets).permute(0, 2, 3, 1).numpy()
+                    scalars = None
+                    if not enhancer.paper and smooth > 0:
+                        # Each frame's own level (mean luma) smoothed over time; each frame then meets
+                        # the average: the curves' common level varies slowly, their shape per frame.
+                        def follow(native: torch.Tensor) -> torch.Tensor:
+                            nonlocal level
+                            levels = []
+                            for b in native.tolist():
+                                level = b if level is None else smooth * level + (1 - smooth) * b
+                                levels.append(min(max(level, 1e-3), 1 - 1e-3))
+                            return torch.tensor(levels)
+
+                        scalars = enhancer.scalars_following(x.float() / 255, follow)
+                    y = enhancer.enhance_integer(x, 255, scalars=scalars).permute(0, 2, 3, 1).numpy()
                     for fr, img in zip(pending, y, strict=True):
                         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
                         frame.pts, frame.time_base = fr.pts, fr.time_base
