@@ -45,6 +45,32 @@ def test_auto_picks_onnxruntime_on_cpu(small_model):
     assert Enhancer(small_model).backend == "onnxruntime"
 
 
+def test_enhancers_built_in_threads_at_once(small_model):
+    # Service requests build enhancers concurrently; the ONNX export behind each must not collide.
+    import threading
+
+    x = torch.rand(1, 3, 20, 24, generator=torch.Generator().manual_seed(3))
+    built: list[Enhancer] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def build() -> None:
+        start.wait()
+        try:
+            built.append(Enhancer(small_model, backend="onnxruntime", tile=None, paper=True))
+        except BaseException as exc:  # noqa: BLE001 - collected and reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=build) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(built) == 4
+    first = built[0](x)
+    assert all(torch.equal(e(x), first) for e in built[1:])
+
+
 def test_bundled_int8_and_bf16_close_to_fp32():
     gen = torch.Generator().manual_seed(0)
     base = torch.rand(1, 3, 8, 8, generator=gen) * 0.3

@@ -177,14 +177,21 @@ def test_train_cli_tiny(tmp_path):
 def test_bundled_model_on_examples(tmp_path):
     from pathlib import Path
 
+    from zerodce.presets import get_preset
+
     examples = Path(__file__).resolve().parents[1] / "examples"
     r = run("enhance", examples, "-o", tmp_path / "ex")
     assert r.returncode == 0, r.stderr
     assert "enhanced 3, failed 0" in r.stdout
+    target = 255 * get_preset("natural").exposure
     for src in examples.glob("*.jpg"):
         before = np.asarray(Image.open(src).convert("L"), dtype=float).mean()
         after = np.asarray(Image.open(tmp_path / "ex" / src.name).convert("L"), dtype=float).mean()
-        assert after > before + 20  # the shipped model clearly brightens real low-light photos
+        # The shipped model brightens real low-light photos towards the preset's level; the darker
+        # the photo, the more (the do-no-harm factor eases off as a photo nears normal exposure).
+        assert before + 5 < after < target + 25, src.name
+        if before < 40:
+            assert after > before + 40, src.name
 
 
 def test_bad_input_corpus(tmp_path, model_file):

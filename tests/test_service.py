@@ -142,8 +142,19 @@ def test_health_and_openapi(client):
     assert "slider" in client.get("/").text
 
 
-def test_queue_full_answers_503():
+def test_queue_full_answers_503(monkeypatch):
     """One job running, none allowed to wait: concurrent requests beyond that get 503 at once."""
+    import importlib
+
+    module = importlib.import_module("zerodce.enhance")  # the package exports a function of that name
+    refused = threading.Event()
+    real = module.enhance
+
+    def held(*args, **kwargs):  # the running job holds its slot until the others were answered
+        refused.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "enhance", held)
     app = create_app(limits=Limits(max_jobs=1, max_queue=0))
     c = TestClient(app)
     data = _jpeg(600, 400)
@@ -151,13 +162,15 @@ def test_queue_full_answers_503():
 
     def post() -> None:
         codes.append(c.post("/v1/enhance", files={"file": ("a.jpg", data)}).status_code)
+        if codes.count(503) == 3:
+            refused.set()
 
     threads = [threading.Thread(target=post) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert 200 in codes and 503 in codes and set(codes) <= {200, 503}
+    assert sorted(codes) == [200, 503, 503, 503]
 
 
 # ---------------------------------------------------------------- the browser

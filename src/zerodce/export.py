@@ -14,6 +14,7 @@ Zero-DCE++ scale) against the PyTorch forward, max abs difference <= ``tol`` (1e
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Literal
 
@@ -50,8 +51,18 @@ def _reference(net: nn.Module, x: torch.Tensor, graph: Graph) -> torch.Tensor:
         return (_ImageGraph(net) if graph == "image" else _MapsGraph(net))(x)
 
 
+# torch.onnx.export keeps global state: two threads exporting at once (two enhancers built by
+# concurrent service requests) fail with "GLOBALS.in_onnx_export must be True". One at a time.
+_EXPORT_LOCK = threading.Lock()
+
+
 def _export(wrapper: nn.Module, f: object, out_name: str, example: torch.Tensor) -> None:
     axes = {0: "batch", 2: "height", 3: "width"}
+    with _EXPORT_LOCK:
+        _torch_export(wrapper, f, out_name, example, axes)
+
+
+def _torch_export(wrapper: nn.Module, f: object, out_name: str, example: torch.Tensor, axes: dict) -> None:
     torch.onnx.export(
         wrapper,
         (example,),
