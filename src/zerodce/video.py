@@ -63,7 +63,7 @@ def jitter(brightness: list[float] | np.ndarray) -> float:
     """RMS of each value minus the mean of its two neighbours (0 for fewer than 3 values).
 
     Example:
-        >>> jitter([0.1, 0.2, 0.3, 0.4]), round(jitter([0.5, 0.6, 0.5, 0.6]), 3)
+        >>> round(jitter([0.1, 0.2, 0.3, 0.4]), 3), round(jitter([0.5, 0.6, 0.5, 0.6]), 3)
         (0.0, 0.1)
     """
     b = np.asarray(brightness, dtype=np.float64)
