@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import pickle
 import sys
@@ -40,11 +41,12 @@ LEVELS = (0.3, 0.5, 0.7)  # the documented range of --exposure: its ends and its
 METERINGS = ("mean", "linear", "centre")
 AUTHORS = "reference/zerodce-authors-epoch99.pth"
 
-# Candidate values per preset family (each preset's other controls as shipped).
-FAMILIES = {
-    "natural": ("exposure", (0.40, 0.46)),  # up to middle grey: a camera's own exposure
-    "bright": ("exposure", (0.50, 0.55)),  # brighter than a camera would
-    "night": ("exposure", (0.32,)),  # fixed: LOL has no night scenes to choose its level on
+# Candidate settings per preset family (each preset's other controls as shipped).
+FAMILIES: dict[str, tuple[dict[str, float], ...]] = {
+    # up to middle grey (a camera's own exposure); the guided filter at its default or stronger
+    "natural": tuple({"exposure": e, "denoise": d} for e in (0.40, 0.46) for d in (2.0, 3.0)),
+    "bright": tuple({"exposure": e} for e in (0.50, 0.55)),  # brighter than a camera would
+    "night": ({"exposure": 0.32},),  # fixed: LOL has no night scenes to choose its level on
 }
 BASELINE_LEVELS = (0.40, 0.45, 0.50)  # gamma-mean targets, alone and after authors + bilateral
 
@@ -52,9 +54,10 @@ BASELINE_LEVELS = (0.40, 0.45, 0.50)  # gamma-mean targets, alone and after auth
 def _lol_methods() -> dict[str, tuple[str, dict]]:
     """label -> (kind, options) for the LOL run; kinds: preset, paper, authors, chain, gamma."""
     out: dict[str, tuple[str, dict]] = {}
-    for fam, (key, values) in FAMILIES.items():
-        for v in values:
-            out[f"{fam}|{key}={v}"] = ("preset", {"family": fam, key: v})
+    for fam, settings in FAMILIES.items():
+        for opts in settings:
+            label = ", ".join(f"{k}={v}" for k, v in opts.items())
+            out[f"{fam}|{label}"] = ("preset", {"family": fam, **opts})
     out["paper|ours"] = ("paper", {})
     out["authors|-"] = ("authors", {})
     for lv in BASELINE_LEVELS:
@@ -199,7 +202,7 @@ def _noise_task(path: str) -> dict[str, float]:
     """The noise estimate on a clean photo, with known noise added, and the denoiser's change."""
     import torch
 
-    from zerodce.adjust import gain_aware_denoise, noise_level, noise_sigma
+    from zerodce.adjust import chroma_noise_level, gain_aware_denoise, noise_level, noise_sigma
 
     x8 = _read(path)
     x = torch.from_numpy(x8.astype(np.float32) / 255).permute(2, 0, 1)[None]
@@ -207,14 +210,17 @@ def _noise_task(path: str) -> dict[str, float]:
     out = {"clean": float(noise_level(x)) * 255, "clean_laplacian": float(noise_sigma(x)) * 255}
     for s in (5.0, 10.0, 20.0):
         noisy = x + s / 255 * torch.randn(1, 1, *x.shape[-2:], generator=g)  # grey noise: luma sigma = s
-        out[f"sigma{int(s)}"] = float(noise_level(noisy)) * 255 / s
+        est = float(noise_level(noisy)) * 255
+        out[f"sigma{int(s)}"] = est / s
+        # The photo's own noise is there too: variances add, so the added noise as estimated is this.
+        out[f"sigma{int(s)}_added"] = math.sqrt(max(est * est - out["clean"] ** 2, 0.0)) / s
     # A clean photo darkened to a quarter and enhanced by the defaults (gain about 4): what the default
     # denoiser changes, with this estimate and with the Laplacian one it replaced.
     dark = x * 0.25
     enh = _W["sweep"]["natural (default)"]  # type: ignore[index]
     y = _W["denoise-off"](dark)  # type: ignore[operator]
     with torch.inference_mode():
-        new = gain_aware_denoise(y.clone(), dark, enh.denoise, noise_level(dark))
+        new = gain_aware_denoise(y.clone(), dark, enh.denoise, noise_level(dark), chroma_sigma=chroma_noise_level(dark))
         old = gain_aware_denoise(y.clone(), dark, enh.denoise, noise_sigma(dark))
     out["change_levels"] = float((new - y).abs().mean()) * 255
     out["change_levels_laplacian"] = float((old - y).abs().mean()) * 255

@@ -213,6 +213,36 @@ def test_bundled_denoiser_removes_amplified_noise_and_keeps_edge_and_colour():
     assert red_minus_green == pytest.approx(float((ref[:, 0] - ref[:, 1])[inner].mean()), abs=0.03)
 
 
+def test_bundled_denoiser_bounds_the_chroma_change():
+    """Given the input's chroma noise, no pixel's chroma moves by more than CHROMA_BOUND times it
+    times the local gain (here a uniform 1.6), whatever the network chose."""
+    from zerodce.adjust import _RGB2YCC, CHROMA_BOUND, chroma_noise_level
+
+    net = load_denoiser()
+    g = torch.Generator().manual_seed(4)
+    pick = (torch.rand(1, 1, 16, 16, generator=g) < 0.5).float().repeat_interleave(4, 2).repeat_interleave(4, 3)
+    green, brown = torch.tensor([0.25, 0.40, 0.15]).view(1, 3, 1, 1), torch.tensor([0.40, 0.30, 0.15]).view(1, 3, 1, 1)
+    x = pick * green + (1 - pick) * brown
+    x = (x + 0.004 * torch.randn(1, 1, 64, 64, generator=g)).clamp(0, 1)
+    y = x * 1.6
+    sigma, cs = torch.tensor([0.03]), chroma_noise_level(x)
+    with torch.inference_mode():
+        free = learned_denoise(net, y.clone(), x, 2.0, sigma)
+        bounded = learned_denoise(net, y.clone(), x, 2.0, sigma, cs)
+    limit = CHROMA_BOUND * float(cs) * 1.6
+    from zerodce.adjust import box, chroma_weight
+    from zerodce.denoiser import FADE_KNEE, GAIN_RADIUS
+
+    fade = chroma_weight(box(luma(x), GAIN_RADIUS), FADE_KNEE * sigma)  # the colour fade, a scaling: undone
+
+    def chroma_change(out: torch.Tensor) -> float:
+        co, cy = (torch.einsum("ij,bjhw->bihw", _RGB2YCC, t)[:, 1:] for t in (out, y))
+        return float((co / fade - cy).abs().max())
+
+    assert chroma_change(free) > 2 * limit  # unbounded, the network smooths the blades' colours together
+    assert chroma_change(bounded) <= limit * 1.05 + 1e-6
+
+
 def test_bundled_denoiser_leaves_a_noise_free_image_alone():
     """With no input noise (sigma 0) every filter of the banks is the identity: the image comes back."""
     net = load_denoiser()

@@ -53,6 +53,8 @@ __all__ = [
     "chroma_weight",
     "denoise_halo",
     "local_gain",
+    "bound_change",
+    "chroma_noise_level",
 ]
 
 LUMA = (0.299, 0.587, 0.114)
@@ -66,6 +68,11 @@ _YCC2RGB = torch.linalg.inv(_RGB2YCC.double()).float()
 DEFAULT_DENOISE = 2.0  # the guided filter's strength when chosen without one (presets set their own)
 # Chroma is halved where the input's local mean luma is CHROMA_KNEE * strength * sigma (README).
 CHROMA_KNEE = 2.0
+# A denoiser may move a pixel's chroma (Cb, Cr) by at most CHROMA_BOUND times the output's chroma
+# noise std there (the input's, measured on Cb and Cr by chroma_noise_level, times the local gain):
+# noise that large is rare (3 sigma: 0.3% of Gaussian draws), so a larger change would be averaging
+# colour detail (grass blades, brick) into its neighbours' hue. Fixed a priori (the 3-sigma rule).
+CHROMA_BOUND = 3.0
 THUMB_SIDE = 256  # long side of the thumbnail the exposure search runs on
 
 
@@ -152,7 +159,7 @@ def _texture_threshold(patch: int = NOISE_PATCH, q: float = 0.99) -> float:
     return float(torch.quantile(energy, q))
 
 
-def noise_level(x: torch.Tensor, iters: int = 3) -> torch.Tensor:
+def noise_level(x: torch.Tensor, iters: int = 3, weights: tuple[float, ...] | None = None) -> torch.Tensor:
     """Standard deviation (B,) of the white noise in each image's luma, texture left out.
 
     Liu, Tanaka and Okutomi's weak-texture estimator (IEEE TIP 2013), simplified: the noise
@@ -162,6 +169,7 @@ def noise_level(x: torch.Tensor, iters: int = 3) -> torch.Tensor:
     at the current estimate), and the selection is repeated ``iters`` times from the estimate over
     all patches. Texture (gravel, foliage, fabric) is left out of the estimate instead of being read
     as noise, as a global Laplacian estimator (:func:`noise_sigma`) does. 0 for images under 7x7.
+    ``weights``: the channel mix measured (default: luma for RGB); e.g. a row of the YCbCr matrix.
 
     Example:
         >>> g = torch.Generator().manual_seed(1)
@@ -175,7 +183,7 @@ def noise_level(x: torch.Tensor, iters: int = 3) -> torch.Tensor:
         return x.new_zeros(b)
     stride = max(1, math.ceil(math.sqrt((h - k + 1) * (w - k + 1) / NOISE_PATCHES)))
     tau = _texture_threshold(k)
-    wts = x.new_tensor(LUMA if c == 3 else (1.0,)).view(c, 1, 1)
+    wts = x.new_tensor(weights or (LUMA if c == 3 else (1.0,))).view(c, 1, 1)
     out = []
     for i in range(b):
         # Only the sampled patches are read (no full-size luma): memory independent of the image size.
@@ -191,6 +199,14 @@ def noise_level(x: torch.Tensor, iters: int = 3) -> torch.Tensor:
             var = _smallest_eigenvalue(p[keep])
         out.append(math.sqrt(max(var, 0.0)))
     return x.new_tensor(out)
+
+
+def chroma_noise_level(x: torch.Tensor) -> torch.Tensor:
+    """Standard deviation (B,) of the noise in each RGB image's chroma: the root mean square of
+    :func:`noise_level` on Rec. 601 Cb and Cr. Cameras and JPEG smooth chroma, so it is often well
+    below the luma's (a third of it on a sharp well-exposed photo, nearly equal on a dark noisy one)."""
+    cb, cr = (noise_level(x, weights=tuple(_RGB2YCC[i].tolist())) for i in (1, 2))
+    return ((cb * cb + cr * cr) / 2).sqrt()
 
 
 def _smallest_eigenvalue(p: torch.Tensor) -> float:
@@ -265,6 +281,16 @@ def denoise_halo(radius: int = 2) -> int:
     return 6 * radius
 
 
+def bound_change(before: torch.Tensor, after: torch.Tensor, limit: torch.Tensor) -> torch.Tensor:
+    """``after``, moved back to within ``limit`` of ``before`` (elementwise; ``limit`` broadcasts).
+
+    Example:
+        >>> bound_change(torch.tensor([0.5, 0.5, 0.5]), torch.tensor([0.2, 0.45, 0.9]), torch.tensor(0.1)).tolist()
+        [0.4000000059604645, 0.44999998807907104, 0.6000000238418579]
+    """
+    return before + (after - before).clamp(-limit, limit)
+
+
 def chroma_weight(level: torch.Tensor, knee: torch.Tensor) -> torch.Tensor:
     """Wiener-style chroma weight ``level^2 / (level^2 + knee^2)``; exactly 1 where ``knee`` is 0.
 
@@ -284,6 +310,7 @@ def gain_aware_denoise(
     strength: float,
     sigma: torch.Tensor,
     radius: int = 2,
+    chroma_sigma: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Suppress the noise the curves amplified in ``y`` = curves(``x``); edges and colour kept.
 
@@ -293,6 +320,8 @@ def gain_aware_denoise(
         strength: multiplies the predicted noise level; 0 returns ``y`` unchanged.
         sigma: input noise standard deviation per image (B,), e.g. :func:`noise_sigma` of ``x``.
         radius: luma window radius; chroma uses twice that.
+        chroma_sigma: the input's chroma noise std (B,) (:func:`chroma_noise_level`): if given, no
+            pixel's chroma moves by more than :data:`CHROMA_BOUND` times it, times the local gain.
     """
     if strength <= 0:
         return y
@@ -306,5 +335,8 @@ def gain_aware_denoise(
     out_y = _self_guided(lum, mean_y, stats[:, 2:], eps, radius)
     c_stats = box(torch.cat([chroma, chroma * chroma], 1), 2 * radius)  # Cb and Cr, each self-guided
     out_c = _self_guided(chroma, c_stats[:, :2], c_stats[:, 2:], eps, 2 * radius)
+    if chroma_sigma is not None:
+        gain = local_gain(mean_y, lx)
+        out_c = bound_change(chroma, out_c, CHROMA_BOUND * chroma_sigma.view(-1, 1, 1, 1) * gain)
     out_c *= chroma_weight(lx, CHROMA_KNEE * strength * sig)
     return torch.einsum("ij,bjhw->bihw", _YCC2RGB.to(y), torch.cat([out_y, out_c], 1)).clamp_(0.0, 1.0)

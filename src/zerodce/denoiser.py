@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
 from torch import nn
 
-from .adjust import _RGB2YCC, _YCC2RGB, _self_guided, box, chroma_weight, local_gain, luma
+from .adjust import _RGB2YCC, _YCC2RGB, CHROMA_BOUND, _self_guided, bound_change, box, chroma_weight, local_gain, luma
 from .weights import WeightsError, save_weights
 
 __all__ = [
@@ -128,7 +128,11 @@ def bank_radius() -> int:
 
 
 def blend(
-    y: torch.Tensor, noise: torch.Tensor, logits: torch.Tensor, chroma_gain: torch.Tensor | None = None
+    y: torch.Tensor,
+    noise: torch.Tensor,
+    logits: torch.Tensor,
+    chroma_gain: torch.Tensor | None = None,
+    chroma_bound: torch.Tensor | float | None = None,
 ) -> torch.Tensor:
     """Blend the filter banks of ``y`` with per-pixel softmax weights.
 
@@ -137,6 +141,8 @@ def blend(
         noise: predicted noise std (B, 1, H, W), for the guided filters' regulariser.
         logits: (B, len(LUMA_BANK) + len(CHROMA_BANK), H, W); Cb and Cr share the chroma weights.
         chroma_gain: optional (B, 1, H, W) factor on the blended chroma (the colour fade).
+        chroma_bound: optional (B, 1, 1, 1) or scalar: the blended chroma moves at most this many
+            ``noise`` from ``y``'s (at inference, not in training: see :func:`learned_denoise`).
     """
     ycc = torch.einsum("ij,bjhw->bihw", _RGB2YCC.to(y), y)
     nl = len(LUMA_BANK)
@@ -144,6 +150,8 @@ def blend(
     w_c = logits[:, nl:].softmax(1).unsqueeze(2)  # (B, KC, 1, H, W)
     lum = (w_l * _bank(ycc[:, :1], noise, LUMA_BANK)).sum(1)  # (B, 1, H, W)
     chroma = (w_c * _bank(ycc[:, 1:], noise, CHROMA_BANK)).sum(1)  # (B, 2, H, W)
+    if chroma_bound is not None:
+        chroma = bound_change(ycc[:, 1:], chroma, chroma_bound * noise)
     if chroma_gain is not None:
         chroma = chroma * chroma_gain
     return torch.einsum("ij,bjhw->bihw", _YCC2RGB.to(y), torch.cat([lum, chroma], 1))
@@ -195,9 +203,19 @@ def learned_halo(config: DenoiserConfig) -> int:
 
 
 def learned_denoise(
-    net: DenoiseNet, y: torch.Tensor, x: torch.Tensor, strength: float, sigma: torch.Tensor
+    net: DenoiseNet,
+    y: torch.Tensor,
+    x: torch.Tensor,
+    strength: float,
+    sigma: torch.Tensor,
+    chroma_sigma: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Denoise enhanced images ``y`` = curves(``x``) with ``net``; 0 strength returns ``y``."""
+    """Denoise enhanced images ``y`` = curves(``x``) with ``net``; 0 strength returns ``y``.
+
+    ``chroma_sigma``: the input's chroma noise std (B,) (:func:`zerodce.adjust.chroma_noise_level`):
+    if given, no pixel's chroma moves by more than :data:`zerodce.adjust.CHROMA_BOUND` times it,
+    times the local gain (the network was trained on synthetic noise as strong in chroma as in luma).
+    """
     if strength <= 0:
         return y
     feats = denoise_features(y, x, sigma, strength)
@@ -205,7 +223,11 @@ def learned_denoise(
     # chroma there is noise and black-level error): fade chroma by the input's SNR as the guided
     # filter does (zerodce.adjust.chroma_weight), halved where the local luma is FADE_KNEE sigma.
     fade = chroma_weight(feats[:, 4:5] ** 2, FADE_KNEE * sigma.view(-1, 1, 1, 1))
-    return net(feats, fade).clamp_(0.0, 1.0)
+    noise = feats[:, 3:4] * NOISE_SCALE  # strength * sigma * local gain
+    bound = None
+    if chroma_sigma is not None:  # CHROMA_BOUND * chroma_sigma * local gain, in units of ``noise``
+        bound = CHROMA_BOUND * chroma_sigma.view(-1, 1, 1, 1) / (strength * sigma.view(-1, 1, 1, 1)).clamp_min(1e-8)
+    return blend(feats[:, :3], noise, net.logits(feats), fade, bound).clamp_(0.0, 1.0)
 
 
 def save_denoiser(net: DenoiseNet, path: str | Path, metadata: Mapping[str, str] | None = None) -> Path:

@@ -28,6 +28,7 @@ from .adjust import (
     DEFAULT_DENOISE,
     METERINGS,
     Metering,
+    chroma_noise_level,
     denoise_halo,
     gain_aware_denoise,
     luma,
@@ -134,6 +135,7 @@ class _Controls:
     u: torch.Tensor | None = None  # (B,) exposure scalar (zerodce.tone); None: the paper's per-channel curves
     cast: torch.Tensor | None = None  # (B, 3) linear-light cast-correction gains
     sigma: torch.Tensor | None = None  # (B,) input noise level for the denoiser, times the effect's strength
+    sigma_c: torch.Tensor | None = None  # (B,) the same for the input's chroma (bounds the chroma change)
 
 
 class Enhancer:
@@ -301,9 +303,9 @@ class Enhancer:
         y = self._tone(x, a, ctl, owned and ctl.sigma is None)
         if ctl.sigma is not None:
             if self._net is not None:
-                y = learned_denoise(self._net, y, x, self.denoise, ctl.sigma)
+                y = learned_denoise(self._net, y, x, self.denoise, ctl.sigma, ctl.sigma_c)
             else:
-                y = gain_aware_denoise(y, x, self.denoise, ctl.sigma, self.denoise_radius)
+                y = gain_aware_denoise(y, x, self.denoise, ctl.sigma, self.denoise_radius, ctl.sigma_c)
         return y
 
     def _halo(self, ctl: _Controls) -> int:
@@ -374,6 +376,7 @@ class Enhancer:
             ctl.cast = cast_gains(toned, self.balance * effect)
         if with_noise and self.denoise > 0 and bool((effect > 0).any()):
             ctl.sigma = noise_level(x) * effect  # the denoiser follows the effect: strength 0 is the input
+            ctl.sigma_c = chroma_noise_level(x) * effect
         return ctl
 
     def _run(

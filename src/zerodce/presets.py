@@ -58,7 +58,7 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "bright",
             "brighter, for very dark indoor photos (the best LOL scores)",
-            exposure=0.55,
+            exposure=0.5,
             metering="centre",
             balance=0.5,
             denoiser="learned",
