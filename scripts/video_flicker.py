@@ -40,12 +40,14 @@ def main() -> None:
             float((f.to_ndarray(format="rgb24") @ np.array([0.299, 0.587, 0.114])).mean() / 255)
             for f in c.decode(video=0)
         ]
-    print(f"{args.frames} frames 320x192; flicker (RMS of each frame's mean brightness minus its neighbours'):")
-    print(f"  input      {jitter(src):.5f}")
+    lines = [f"{args.frames} frames 320x192; flicker (RMS of each frame's mean brightness minus its neighbours'):"]
+    lines.append(f"  input              {jitter(src):.5f}")
     for label, (stats, fps) in runs.items():
-        print(
+        lines.append(
             f"  {label:18s} {stats.flicker:.5f}  (mean brightness {np.mean(stats.brightness):.3f}, {fps:.1f} frames/s)"
         )
+    print("\n".join(lines))
+    (out / "flicker.txt").write_text("\n".join(lines) + "\n")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -113,8 +113,12 @@ def test_tiled_plus_equals_untiled():
 
 
 def test_bad_inputs_rejected(enh):
-    with pytest.raises(TypeError):
+    from zerodce.io import ImageReadError
+
+    with pytest.raises(ImageReadError, match="No such file"):  # a string is a path
         enhance("not an image", enh)
+    with pytest.raises(TypeError):
+        enhance([[0, 1], [2, 3]], enh)
     with pytest.raises(TypeError):
         enhance(np.zeros((4, 4, 3), dtype=np.int32), enh)
     with pytest.raises(ValueError):
@@ -152,3 +156,27 @@ def test_with_curves_of_applies_the_sources_curves(small_model):
     assert not torch.allclose(plain.with_curves_of(x, x), out, atol=1e-3)  # x's own curves differ
     with pytest.raises(ValueError, match="same shape"):
         plain.with_curves_of(x, source[..., :20])
+
+
+def test_a_file_path_is_read_upright_and_enhanced_like_its_pil_image(enh, tmp_path):
+    """A path gives the PIL result of the image as read: EXIF orientation applied (a 6 = rotate 90
+    photo 8x6 comes back 6x8), the same pixels as enhancing the upright image; a broken file is an
+    ImageReadError naming it."""
+    from zerodce.io import ImageReadError
+
+    rng = np.random.default_rng(0)
+    im = Image.fromarray(rng.integers(0, 60, (6, 8, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "rot.jpg"
+    im.save(path, quality=100, exif=exif)
+    got = enhance(path, enh)
+    assert isinstance(got, Image.Image) and got.size == (6, 8)
+    upright = Image.open(path)
+    upright = upright.transpose(Image.Transpose.ROTATE_270)  # what orientation 6 means
+    assert np.array_equal(np.asarray(got), np.asarray(enhance(upright, enh)))
+    assert np.array_equal(np.asarray(enhance(str(path), enh)), np.asarray(got))
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really")
+    with pytest.raises(ImageReadError, match="broken.jpg"):
+        enhance(bad, enh)

@@ -613,14 +613,16 @@ def enhance(
 
     Args:
         image: a numpy array (uint8, uint16, or float in [0, 1]; HxW grey, HxWx3 RGB, HxWx4 RGBA
-            with alpha kept untouched), a PIL image, or a float tensor (B, 3, H, W) or (3, H, W).
+            with alpha kept untouched), a PIL image, a float tensor (B, 3, H, W) or (3, H, W), or
+            the path of an image file (read with the pixel limit and EXIF orientation of
+            :func:`zerodce.io.read_image`; a PIL image is returned, its metadata in ``info``).
         model: bundled name, weights path, loaded module, or an :class:`Enhancer`.
         device: where to compute.
         preset, strength, options: the controls of :class:`Enhancer` (``exposure``, ``metering``,
             ``balance``, ``denoise``, ``denoiser``); enhancers are cached per model and options.
 
     Returns:
-        The enhanced image, of the input's type, shape and dtype.
+        The enhanced image, of the input's type, shape and dtype (a PIL image for a path).
 
     Example:
         >>> out = enhance(np.full((3, 5), 0.1, dtype=np.float32))
@@ -630,6 +632,10 @@ def enhance(
         >>> bool(0.1 < half.min() and half.max() < out.min())
         True
     """
+    if isinstance(image, (str, Path)):
+        from .io import read_image
+
+        image = read_image(Path(image), name=str(image))  # type: ignore[assignment]
     enhancer = _get_enhancer(model, device, {"preset": preset, "strength": strength, **options})
     if isinstance(image, torch.Tensor):
         if image.dim() == 3:
@@ -639,4 +645,6 @@ def enhance(
         return _enhance_pil(image, enhancer)  # type: ignore[return-value]
     if isinstance(image, np.ndarray):
         return _enhance_array(image, enhancer)  # type: ignore[return-value]
-    raise TypeError(f"unsupported image type {type(image).__name__}; expected numpy array, PIL image or tensor")
+    raise TypeError(
+        f"unsupported image type {type(image).__name__}; expected numpy array, PIL image, tensor or file path"
+    )
