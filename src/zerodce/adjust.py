@@ -55,6 +55,8 @@ __all__ = [
     "local_gain",
     "bound_change",
     "chroma_noise_level",
+    "luma_chroma_noise",
+    "noise_levels",
 ]
 
 LUMA = (0.299, 0.587, 0.114)
@@ -159,7 +161,7 @@ def _texture_threshold(patch: int = NOISE_PATCH, q: float = 0.99) -> float:
     return float(torch.quantile(energy, q))
 
 
-def noise_level(x: torch.Tensor, iters: int = 3, weights: tuple[float, ...] | None = None) -> torch.Tensor:
+def noise_level(x: torch.Tensor, iters: int = 3) -> torch.Tensor:
     """Standard deviation (B,) of the white noise in each image's luma, texture left out.
 
     Liu, Tanaka and Okutomi's weak-texture estimator (IEEE TIP 2013), simplified: the noise
@@ -169,7 +171,6 @@ def noise_level(x: torch.Tensor, iters: int = 3, weights: tuple[float, ...] | No
     at the current estimate), and the selection is repeated ``iters`` times from the estimate over
     all patches. Texture (gravel, foliage, fabric) is left out of the estimate instead of being read
     as noise, as a global Laplacian estimator (:func:`noise_sigma`) does. 0 for images under 7x7.
-    ``weights``: the channel mix measured (default: luma for RGB); e.g. a row of the YCbCr matrix.
 
     Example:
         >>> g = torch.Generator().manual_seed(1)
@@ -177,44 +178,72 @@ def noise_level(x: torch.Tensor, iters: int = 3, weights: tuple[float, ...] | No
         >>> round(float(noise_level(ramp + 0.02 * torch.randn(1, 1, 256, 256, generator=g))), 3)
         0.02
     """
+    c = x.shape[1]
+    return noise_levels(x, (LUMA if c == 3 else (1.0,) * c,), iters)[:, 0]
+
+
+def noise_levels(x: torch.Tensor, mixes: tuple[tuple[float, ...], ...], iters: int = 3) -> torch.Tensor:
+    """:func:`noise_level` of several channel mixes of ``x`` (e.g. luma, Cb and Cr) -> (B, len(mixes)),
+    from one sampling of the patches."""
     b, c, h, w = x.shape
     k = NOISE_PATCH
     if h < k or w < k:
-        return x.new_zeros(b)
+        return x.new_zeros(b, len(mixes))
     stride = max(1, math.ceil(math.sqrt((h - k + 1) * (w - k + 1) / NOISE_PATCHES)))
     tau = _texture_threshold(k)
-    wts = x.new_tensor(weights or (LUMA if c == 3 else (1.0,))).view(c, 1, 1)
     out = []
     for i in range(b):
         # Only the sampled patches are read (no full-size luma): memory independent of the image size.
-        cols = F.unfold(x[i : i + 1], k, stride=stride)[0].view(c, k * k, -1)  # (C, k*k, N)
-        p = (cols * wts).sum(0).T.double()  # (N, k*k) luma patches
-        sq = p.view(-1, k, k)
-        energy = sq.diff(dim=1).square().sum(dim=(1, 2)) + sq.diff(dim=2).square().sum(dim=(1, 2))
-        var = _smallest_eigenvalue(p)
-        for _ in range(iters):
-            keep = energy <= tau * var
-            if int(keep.sum()) < 4 * k * k:  # too few flat patches to say more
-                break
-            var = _smallest_eigenvalue(p[keep])
-        out.append(math.sqrt(max(var, 0.0)))
+        cols = F.unfold(x[i : i + 1], k, stride=stride)[0].view(c, -1)  # (C, k*k*N)
+        row = []
+        for mix in mixes:
+            p = (x.new_tensor(mix).view(1, c) @ cols).view(k * k, -1).T.double().contiguous()  # (N, k*k)
+            energy = ((p @ _gradient_form(k)) * p).sum(1)  # sum of squared neighbour differences
+            var = _smallest_eigenvalue(p)
+            for _ in range(iters):
+                keep = energy <= tau * var
+                if int(keep.sum()) < 4 * k * k:  # too few flat patches to say more
+                    break
+                var = _smallest_eigenvalue(p[keep])
+            row.append(math.sqrt(max(var, 0.0)))
+        out.append(row)
     return x.new_tensor(out)
+
+
+@functools.lru_cache(maxsize=2)
+def _gradient_form(k: int) -> torch.Tensor:
+    """(k*k, k*k) float64 Q with ``p @ Q @ p`` the sum of squared horizontal and vertical
+    differences within a flattened k x k patch ``p`` (one GEMM for all patches)."""
+    eye = torch.eye(k * k, dtype=torch.float64).view(k * k, k, k)
+    d = torch.cat([eye.diff(dim=1).flatten(1), eye.diff(dim=2).flatten(1)], 1)  # (k*k, differences)
+    return d @ d.T
+
+
+_CHROMA_MIXES = (tuple(_RGB2YCC[1].tolist()), tuple(_RGB2YCC[2].tolist()))  # Rec. 601 Cb and Cr
 
 
 def chroma_noise_level(x: torch.Tensor) -> torch.Tensor:
     """Standard deviation (B,) of the noise in each RGB image's chroma: the root mean square of
-    :func:`noise_level` on Rec. 601 Cb and Cr. Cameras and JPEG smooth chroma, so it is often well
-    below the luma's (a third of it on a sharp well-exposed photo, nearly equal on a dark noisy one)."""
-    cb, cr = (noise_level(x, weights=tuple(_RGB2YCC[i].tolist())) for i in (1, 2))
-    return ((cb * cb + cr * cr) / 2).sqrt()
+    :func:`noise_level` on Rec. 601 Cb and Cr.
+    Cameras and JPEG smooth chroma, so it is often well below the luma's (a third of it on a sharp
+    well-exposed photo, nearly equal on a dark noisy one)."""
+    return noise_levels(x, _CHROMA_MIXES).square().mean(1).sqrt()
+
+
+def luma_chroma_noise(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`noise_level` and :func:`chroma_noise_level` of RGB images, (B,) each, from one sampling."""
+    levels = noise_levels(x, (LUMA, *_CHROMA_MIXES))
+    return levels[:, 0], levels[:, 1:].square().mean(1).sqrt()
 
 
 def _smallest_eigenvalue(p: torch.Tensor) -> float:
     """The smallest eigenvalue of the covariance of the rows of ``p`` (N, d), corrected for the
     downward bias of a sample eigenvalue (Marchenko-Pastur edge: ``(1 - sqrt(d / N))^2``)."""
     n, d = p.shape
-    c = p - p.mean(dim=0)
-    cov = c.T @ c / max(n - 1, 1)
+    # As products (a GEMM) rather than p - mean, which costs more than the product on a tall p; in
+    # float64 the cancellation is harmless (values in [0, 1], variances down to about 1e-8).
+    m = p.sum(dim=0)
+    cov = (p.T @ p - torch.outer(m, m) / n) / max(n - 1, 1)
     low = float(torch.linalg.eigvalsh(cov)[0])
     return low / max(1.0 - math.sqrt(d / n), 0.05) ** 2
 

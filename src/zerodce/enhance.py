@@ -28,11 +28,10 @@ from .adjust import (
     DEFAULT_DENOISE,
     METERINGS,
     Metering,
-    chroma_noise_level,
     denoise_halo,
     gain_aware_denoise,
     luma,
-    noise_level,
+    luma_chroma_noise,
     thumbnail,
 )
 from .backends import Backend, Precision, make_backend
@@ -375,8 +374,9 @@ class Enhancer:
             toned = apply_gain(small, value_gain(value(small), mm, n, ctl.u))
             ctl.cast = cast_gains(toned, self.balance * effect)
         if with_noise and self.denoise > 0 and bool((effect > 0).any()):
-            ctl.sigma = noise_level(x) * effect  # the denoiser follows the effect: strength 0 is the input
-            ctl.sigma_c = chroma_noise_level(x) * effect
+            sigma, sigma_c = luma_chroma_noise(x)
+            ctl.sigma = sigma * effect  # the denoiser follows the effect: strength 0 is the input
+            ctl.sigma_c = sigma_c * effect
         return ctl
 
     def _run(
