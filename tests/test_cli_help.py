@@ -114,7 +114,12 @@ MODEL_COMMANDS = [
 
 
 @pytest.mark.parametrize("command", MODEL_COMMANDS)
-def test_unknown_model_lists_the_names(command, capsys):
+def test_unknown_model_lists_the_names(command, capsys, monkeypatch):
+    import zerodce.cli
+
+    for name in ("_cmd_enhance", "_cmd_serve", "_cmd_export", "_cmd_evaluate", "_cmd_train"):
+        # a regression must fail here, not serve forever
+        monkeypatch.setattr(zerodce.cli, name, lambda args: pytest.fail("ran with an unknown model"))
     flag = [] if command[-1] == "--teacher" else ["--model"]
     code, _, err = _exit([*command, *flag, "fastt"], capsys)
     assert code == 2
@@ -152,15 +157,35 @@ def test_verbose_after_the_command(model_file, photo, tmp_path, capsys):
     assert code == 0 and "enhanced 1" in out
 
 
-@pytest.mark.parametrize("flags", [["--backend", "torch"], ["--backend", "onnxruntime"], ["--precision", "bf16"]])
-def test_backend_and_precision_reach_the_enhancer(flags, model_file, small_model, photo, tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("flags", "used"),
+    [
+        (["--backend", "torch"], ("torch", "fp32")),
+        (["--backend", "onnxruntime"], ("onnxruntime", "fp32")),
+        (["--precision", "bf16"], ("torch", "bf16")),
+    ],
+)
+def test_backend_and_precision_reach_the_enhancer(flags, used, model_file, small_model, photo, tmp_path, capsys,
+                                                  monkeypatch):  # fmt: skip
+    from importlib import import_module
+
     from zerodce import enhance
     from zerodce.enhance import Enhancer
 
     if "onnxruntime" in flags:
         pytest.importorskip("onnxruntime")
+    seen = []
+
+    class Spy(Enhancer):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            seen.append((self.backend, self.precision))
+
+    monkeypatch.setattr(import_module("zerodce.enhance"), "Enhancer", Spy)  # the module, not zerodce.enhance()
     code, _, err = _exit(["enhance", photo / "a.png", "-o", tmp_path / "o", "--model", model_file, *flags], capsys)
     assert code == 0, err
+    assert seen == [used]
+    monkeypatch.undo()  # enhance() checks isinstance against the module's Enhancer
     kwargs = {flags[0].lstrip("-"): flags[1]}
     expected = enhance(np.asarray(Image.open(photo / "a.png")), Enhancer(small_model, **kwargs))
     assert np.array_equal(np.asarray(Image.open(tmp_path / "o" / "a.png")), expected)
