@@ -134,7 +134,7 @@ def test_glob_suffix_and_existing_outputs(photos, tmp_path, model_file):
     r = run("enhance", str(photos / "*.png"), "-o", out, "--model", model_file, "--suffix", "_lit")
     assert r.returncode == 0 and (out / "b_lit.png").is_file()
     r = run("enhance", photos / "b.png", "-o", out, "--model", model_file, "--suffix", "_lit")
-    assert r.returncode == 1 and "exists" in r.stdout
+    assert r.returncode == 1 and "1 already there (use --skip-existing or --overwrite)" in r.stdout
     r = run("enhance", photos / "b.png", "-o", out, "--model", model_file, "--suffix", "_lit", "--skip-existing")
     assert r.returncode == 0 and "skipped 1" in r.stdout
 
@@ -142,7 +142,7 @@ def test_glob_suffix_and_existing_outputs(photos, tmp_path, model_file):
 def test_refuses_to_overwrite_input(photos, model_file):
     before = (photos / "b.png").read_bytes()
     r = run("enhance", photos / "b.png", "-o", photos, "--model", model_file)
-    assert r.returncode == 1 and "overwrite the input" in r.stdout
+    assert r.returncode == 2 and "add --suffix" in r.stderr and "--overwrite" not in r.stderr
     assert (photos / "b.png").read_bytes() == before
 
 

@@ -119,12 +119,12 @@ def test_format_suffix_and_overwrite_conventions(tmp_path, model):
     src = tmp_path / "p.png"
     Image.fromarray((rng.random((16, 16, 3)) * 60).astype(np.uint8)).save(src)
     r = run("enhance", src, "-o", tmp_path, "--model", model)
-    assert r.returncode == 1 and "overwrite the input" in r.stdout  # same folder, no suffix: refused
+    assert r.returncode == 2 and "would replace their input" in r.stderr  # same folder, no suffix: refused
     r = run("enhance", src, "-o", tmp_path, "--model", model, "--format", "webp", "--suffix", "_dce", "--quality", "80")
     assert r.returncode == 0, r.stderr
     assert Image.open(tmp_path / "p_dce.webp").format == "WEBP"
     r = run("enhance", src, "-o", tmp_path, "--model", model, "--format", "webp", "--suffix", "_dce")
-    assert r.returncode == 1 and "exists" in r.stdout
+    assert r.returncode == 1 and "1 already there" in r.stdout
     r = run("enhance", src, "-o", tmp_path, "--model", model, "--format", "gif")
     assert r.returncode == 2 and "unknown --format" in r.stderr
 

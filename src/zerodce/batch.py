@@ -159,7 +159,7 @@ def _skip(job: Job, overwrite: bool, skip_existing: bool) -> bool:
     if job.clash is not None:
         raise claim_error(job)
     if job.dst.resolve() == job.src.resolve() and not overwrite:
-        raise ValueError(f"{job.src}: output would overwrite the input (use --suffix or --overwrite)")
+        raise ValueError(f"{job.src}: output would overwrite the input (use --suffix, or another output folder)")
     if job.dst.exists() and not overwrite:
         if skip_existing:
             return True

@@ -1,4 +1,4 @@
-"""Command-line interface: ``zerodce train | enhance | convert | evaluate``.
+"""Command-line interface: ``zerodce enhance | serve | models | export | train | convert | evaluate``.
 
 Thin by design: parse arguments, call library functions, draw progress bars, print summaries.
 """
@@ -132,6 +132,8 @@ def _enhancer_options(args: argparse.Namespace) -> dict:
         "denoise": args.denoise,
         "denoiser": args.denoiser,
         "metering": args.metering,
+        "backend": args.backend,
+        "precision": args.precision,
     }
 
 
@@ -159,15 +161,40 @@ def _quality(value: str) -> int:
     return q
 
 
+def model_name(value: str) -> str:
+    """--model: a bundled model's name or a weights file; a name that is neither is a usage error
+    listing the bundled ones (a path to a missing file is left to the loader, which names it)."""
+    from difflib import get_close_matches
+
+    from .weights import BUNDLED_MODELS
+
+    path = Path(value)
+    looks_like_path = path.suffix in (".safetensors", ".pth", ".pt") or "/" in value or os.sep in value
+    if value in BUNDLED_MODELS or looks_like_path or path.exists():
+        return value
+    near = get_close_matches(value, BUNDLED_MODELS, n=1)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    names = ", ".join(BUNDLED_MODELS)
+    raise argparse.ArgumentTypeError(f"unknown model {value!r}{hint}; choose {names}, or a path to a .safetensors file")
+
+
 def add_adjust_arguments(p: argparse.ArgumentParser) -> None:
     """--preset, --strength, --exposure, --metering, --balance, --denoise, --denoiser (every command that enhances)."""
-    from .adjust import METERINGS
+    from .adjust import DEFAULT_DENOISE, METERINGS
     from .denoiser import DENOISERS, LEARNED_STRENGTH
     from .presets import DEFAULT_PRESET, PRESETS
 
-    lines = "; ".join(f"{p.name}: {p.help}" for p in PRESETS.values())
+    def by_preset(field: str) -> str:
+        """Each preset's value of ``field``, said once when they agree."""
+        values = {q.name: getattr(q, field) for q in PRESETS.values()}
+        fmt = {k: f"{v:g}" if isinstance(v, float) else str(v) for k, v in values.items()}
+        if len(set(fmt.values())) == 1:
+            return f"{next(iter(fmt.values()))} in every preset"
+        return ", ".join(f"{k} {v}" for k, v in fmt.items())
+
+    lines = "; ".join(f"{q.name}: {q.help}" for q in PRESETS.values())
     p.add_argument("--preset", choices=list(PRESETS), default=None,
-                   help=f"named settings (default {DEFAULT_PRESET}). {lines}")  # fmt: skip
+                   help=f"named settings (default: {DEFAULT_PRESET}). {lines}")  # fmt: skip
     p.add_argument("--paper", action="store_true",
                    help="the paper's Zero-DCE exactly (per-channel curves, nothing added; may shift hue), "
                    "for comparison; takes no other control")  # fmt: skip
@@ -175,42 +202,50 @@ def add_adjust_arguments(p: argparse.ArgumentParser) -> None:
         "--strength",
         type=_unit("--strength"),
         default=None,
-        help="0..1: how much of the effect to apply (0 = the input, 1 = full; default 1)",
+        help="0..1: how much of the effect to apply (0 = the input, 1 = full; default: 1)",
     )
     p.add_argument(
         "--exposure",
         type=_unit("--exposure", open_ends=True),
         default=None,
         help="target brightness of the output, e.g. 0.3 (darker) .. 0.7 (brighter), as --metering measures "
-        "it, applied to every photo (the presets instead leave well-exposed photos alone); default: the preset's",
+        "it, applied to every photo (the presets instead leave well-exposed photos alone); default: the "
+        f"preset's ({by_preset('exposure')})",
     )
     p.add_argument(
         "--metering",
         choices=METERINGS,
         default=None,
         help="what the exposure level measures: mean = mean brightness; linear / centre = linear-light "
-        "luminance over the frame / centre-weighted, as a camera meters (0.46 = middle grey); default: the preset's",
+        "luminance over the frame / centre-weighted, as a camera meters (0.46 = middle grey); default: the "
+        f"preset's ({by_preset('metering')})",
     )
     p.add_argument(
         "--balance",
         type=_unit("--balance"),
         default=None,
         help="share of the colour cast to remove, 0 (keep the photo's colours) .. 1; bounded, so coloured "
-        "light stays its colour; default: the preset's",
+        f"light stays its colour; default: the preset's ({by_preset('balance')})",
     )
+    # The Enhancer's rule: the preset's strength with the preset's denoiser, else the chosen denoiser's own.
+    own = {"guided": DEFAULT_DENOISE, "learned": LEARNED_STRENGTH}
+    if len(set(own.values())) == 1:
+        other = f"{DEFAULT_DENOISE:g}"
+    else:
+        other = " / ".join(f"{own[d]:g} ({d})" for d in DENOISERS)
     p.add_argument(
         "--denoise",
         type=float,
         default=None,
-        help=f"denoising strength, 0 = off; default: the preset's, or {LEARNED_STRENGTH:g} when --denoiser "
-        "names the other denoiser",
+        help=f"denoising strength 0..10, 0 = off; default: the preset's ({by_preset('denoise')}), or {other} "
+        "when --denoiser is not the preset's",
     )
     p.add_argument(
         "--denoiser",
         choices=DENOISERS,
         default=None,
         help="guided: the fast classical filter; learned: the bundled denoising network (better on noisy "
-        "photos, slower); default: the preset's",
+        f"photos, slower); default: the preset's ({by_preset('denoiser')})",
     )
 
 
@@ -261,7 +296,7 @@ def _run_enhance(args: argparse.Namespace, jobs: list, opts: dict, results: list
             print(f"error: {exc}", file=sys.stderr)
             return 2
         from .batch import enhance_files
-        from .video import VIDEO_EXTENSIONS
+        from .video import VIDEO_EXTENSIONS, video_frames
 
         videos = [j for j in jobs if j.src.suffix.lower() in VIDEO_EXTENSIONS]
         images = [j for j in jobs if j.src.suffix.lower() not in VIDEO_EXTENSIONS]
@@ -281,9 +316,13 @@ def _run_enhance(args: argparse.Namespace, jobs: list, opts: dict, results: list
                     tqdm.write(f"error: {msg}", file=sys.stderr)
 
             enhance_files(images, enhancer, on_done=done, **opts)
-        for job in videos:
+        for k, job in enumerate(videos, 1):
+            total = None if args.quiet else video_frames(job.src)
+            name = job.src.name if len(videos) == 1 else f"[{k}/{len(videos)}] {job.src.name}"
+            shape = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} frames [{elapsed}<{remaining}, {rate_fmt}]"
             try:
-                with tqdm(desc=job.src.name, unit="frame", file=sys.stderr, disable=args.quiet) as fb:
+                with tqdm(total=total, desc=name, unit="frame", file=sys.stderr, disable=args.quiet,
+                          bar_format=shape if total else None) as fb:  # fmt: skip
                     status = enhance_file(job, enhancer, smooth=args.smooth, progress=fb.update, **opts)
                 results.append((job, status, ""))
             except (OSError, ValueError, TypeError, RuntimeError) as exc:
@@ -308,6 +347,18 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     if error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    same = [j for j in jobs if j.dst.resolve() == j.src.resolve()]
+    if same and not args.overwrite:  # refused before anything is written, once rather than per photo
+        print(f"error: -o {out_dir} is where the inputs are: {len(same)} output(s) would replace their input "
+              f"(e.g. {same[0].src}); add --suffix _lit, or choose another -o", file=sys.stderr)  # fmt: skip
+        return 2
+    there: list = []
+    if not (args.overwrite or args.skip_existing):
+        # Outputs of an earlier run: one line for all of them, not one failure per file.
+        todo: list = []
+        for job in jobs:
+            (there if job.clash is None and job.dst.exists() else todo).append(job)
+        jobs = todo
     from ._atomic import remove_stale_parts
 
     folders: dict[Path, set[str]] = {}
@@ -319,7 +370,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     opts = {"overwrite": args.overwrite, "skip_existing": args.skip_existing, "quality": args.quality}
     results: list = []
     try:
-        code = _run_enhance(args, jobs, opts, results)
+        code = _run_enhance(args, jobs, opts, results) if jobs else None
     except KeyboardInterrupt:
         done = sum(status == "done" for _, status, _ in results)
         print(f"interrupted; {done} done, rerun with --skip-existing", file=sys.stderr)
@@ -333,9 +384,11 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     skipped = sum(status == "skipped" for _, status, _ in results)
     summary = f"enhanced {done}, failed {len(failures)}" + (f", skipped {skipped}" if skipped else "")
     print(f"{summary} -> {out_dir}")
+    if there:
+        print(f"  {len(there)} already there (use --skip-existing or --overwrite)")
     for msg in failures:
         print(f"  failed: {msg}")
-    return 1 if failures else 0
+    return 1 if failures or there else 0
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
@@ -388,28 +441,134 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return main_evaluate(args)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="zerodce", description="Low-light image enhancement with Zero-DCE.")
-    p.add_argument("-v", "--verbose", action="store_true", help="log more")
-    sub = p.add_subparsers(dest="command", required=True)
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .weights import BUNDLED_MODELS, DEFAULT_MODEL, bundled_path, load_model
 
-    t = sub.add_parser("train", help="train a model on a folder of images (no references needed)")
+    for name in BUNDLED_MODELS:
+        net = load_model(name)
+        cfg = net.config
+        arch = f"{cfg.arch} (maps at 1/{cfg.scale})" if cfg.arch == "dcenet++" and cfg.scale > 1 else cfg.arch
+        params = sum(p.numel() for p in net.parameters() if p.requires_grad)
+        size = bundled_path(name).stat().st_size
+        default = "  (default)" if name == DEFAULT_MODEL else ""
+        print(f"{name:<8} {arch:<24} {params:>7,} parameters {size / 1000:>6.1f} kB{default}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    from .backends import BACKENDS, PRECISIONS
+
+    model_help = "a bundled model (see: zerodce models) or a weights file (default: %(default)s)"
+    p = argparse.ArgumentParser(prog="zerodce", description="Low-light image enhancement with Zero-DCE.")
+    p.add_argument("--version", action="version", version=f"zerodce {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    # -v after the command too; SUPPRESS: not given there, the top-level value stands
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str, **kwargs) -> argparse.ArgumentParser:  # noqa: A002, ANN003
+        return sub.add_parser(name, help=help, description=kwargs.pop("description", help), parents=[common], **kwargs)
+
+    e = command("enhance", "enhance images and videos: files, folders or glob patterns")
+    e.add_argument("inputs", nargs="+", help="image or video files, folders or glob patterns")
+    e.add_argument("-o", "--output", required=True, help="output folder")
+    e.add_argument("--model", type=model_name, default="zerodce", help=model_help)
+    e.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default: %(default)s)")
+    e.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="where the curve maps are computed: auto = onnxruntime on CPU when installed, else "
+                   "PyTorch (default: %(default)s)")  # fmt: skip
+    e.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="bf16: PyTorch autocast; int8: the bundled quantised graph of the zerodce model, "
+                   "onnxruntime on CPU (default: %(default)s)")  # fmt: skip
+    e.add_argument("--recursive", action="store_true", help="descend into sub-folders (mirrored in the output)")
+    e.add_argument("--suffix", default="", help="appended to each output file's stem, e.g. _lit (default: none)")
+    e.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    e.add_argument("--skip-existing", action="store_true", help="skip inputs whose output exists (resume a batch)")
+    e.add_argument("--quality", type=_quality, default=95, help="JPEG/WebP/HEIC quality, 1..100 (default: %(default)s)")
+    e.add_argument(
+        "--format",
+        default=None,
+        help="output image format: jpeg, png, tiff, webp, bmp (default: the input's); videos keep theirs",
+    )
+    e.add_argument(
+        "--smooth",
+        type=float,
+        default=0.8,
+        help="video: temporal smoothing of the curves' brightness, 0 (per frame) .. 0.99 (default: %(default)s)",
+    )
+    e.add_argument(
+        "--tile",
+        type=lambda s: None if s == "none" else (s if s == "auto" else int(s)),
+        default="auto",
+        help="tile side for large images: auto, none, or pixels (default: %(default)s)",
+    )
+    e.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="run on a Ray cluster (needs zerodce[ray]); no ADDRESS starts a local one",
+    )
+    e.add_argument("--workers", type=int, default=2, help="with --ray: model-holding actors (default: %(default)s)")
+    add_adjust_arguments(e)
+    e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    e.set_defaults(func=_cmd_enhance)
+
+    s = command("serve", "web page and HTTP API (needs zerodce[serve])")
+    s.add_argument("--host", default="127.0.0.1", help="bind address (default: %(default)s, this machine only)")
+    s.add_argument("--port", type=int, default=8000, help="TCP port (default: %(default)s)")
+    s.add_argument("--model", type=model_name, default="zerodce", help="the page's " + model_help)
+    s.add_argument("--max-upload-mb", type=int, default=40,
+                   help="largest upload accepted, MiB; 413 above (default: %(default)s)")  # fmt: skip
+    s.add_argument("--max-megapixels", type=float, default=40.0,
+                   help="largest image accepted; 413 above (default: %(default)s)")  # fmt: skip
+    s.add_argument("--jobs", type=int, default=1, help="enhancements running at once (default: %(default)s)")
+    s.add_argument("--queue", type=int, default=8,
+                   help="requests waiting beyond --jobs before 503 (default: %(default)s)")  # fmt: skip
+    s.add_argument("--timeout", type=float, default=120.0,
+                   help="seconds per request before 504, the work stopped (default: %(default)s)")  # fmt: skip
+    s.add_argument("--header-timeout", type=float, default=10.0,
+                   help="seconds a client has to send its headers (default: %(default)s)")  # fmt: skip
+    s.add_argument("--idle-timeout", type=float, default=30.0,
+                   help="seconds an upload may stall before it is dropped (default: %(default)s)")  # fmt: skip
+    s.set_defaults(func=_cmd_serve)
+
+    m = command("models", "list the bundled models: architecture, trainable parameters, file size")
+    m.set_defaults(func=_cmd_models)
+
+    x = command("export", "export a model to ONNX (dynamic size, curves inside), checked")
+    x.add_argument("-o", "--output", required=True, help="the .onnx file")
+    x.add_argument("--model", type=model_name, default="zerodce", help=model_help)
+    x.add_argument("--format", default="onnx", choices=["onnx"], help="the only one so far (default: %(default)s)")
+    x.add_argument("--maps", action="store_true", help="export the curve-map graph instead of the image graph")
+    x.set_defaults(func=_cmd_export)
+
+    t = command("train", "train a model on a folder of images (no references needed)")
     t.add_argument("--data", required=True, help="folder of training images (jpg, png, bmp, tif)")
     t.add_argument("--out", required=True, help="run folder: split, log, checkpoints, weights")
-    t.add_argument("--epochs", type=int, default=6)
-    t.add_argument("--batch-size", type=int, default=8)
-    t.add_argument("--size", type=int, default=256, help="training images are resized to SIZE x SIZE")
-    t.add_argument("--lr", type=float, default=1e-4)
-    t.add_argument("--weight-decay", type=float, default=1e-4)
-    t.add_argument("--grad-clip", type=float, default=0.1, help="gradient-norm clipping")
-    t.add_argument("--seed", type=int, default=0, help="seeds the split, the initial weights and the batch order")
-    t.add_argument("--held-out", type=float, default=0.2, help="fraction held out for the per-epoch test loss")
-    t.add_argument("--arch", choices=["dcenet", "dcenet++"], default="dcenet")
+    t.add_argument("--epochs", type=int, default=6, help="passes over the training split (default: %(default)s)")
+    t.add_argument("--batch-size", type=int, default=8, help="images per step (default: %(default)s)")
+    t.add_argument("--size", type=int, default=256,
+                   help="training images are resized to SIZE x SIZE (default: %(default)s)")  # fmt: skip
+    t.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default: %(default)s)")
+    t.add_argument("--weight-decay", type=float, default=1e-4, help="Adam weight decay (default: %(default)s)")
+    t.add_argument("--grad-clip", type=float, default=0.1, help="gradient-norm clipping (default: %(default)s)")
+    t.add_argument("--seed", type=int, default=0,
+                   help="seeds the split, the initial weights and the batch order (default: %(default)s)")  # fmt: skip
+    t.add_argument("--held-out", type=float, default=0.2,
+                   help="fraction held out for the per-epoch test loss (default: %(default)s)")  # fmt: skip
+    t.add_argument("--arch", choices=["dcenet", "dcenet++"], default="dcenet",
+                   help="dcenet: Zero-DCE; dcenet++: Zero-DCE++, curve maps at a reduced scale "
+                   "(default: %(default)s)")  # fmt: skip
     t.add_argument(
         "--scale",
         type=int,
         default=12,
-        help="dcenet++ only: downscale factor recorded for inference (training runs at full size)",
+        help="dcenet++ only: downscale factor recorded for inference (training runs at full size; "
+        "default: %(default)s)",
     )
     t.add_argument(
         "--smoothness-weight",
@@ -424,6 +583,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--teacher",
+        type=model_name,
         default=None,
         help="distil: fit this trained model's outputs (L1) instead of the non-reference losses",
     )
@@ -434,8 +594,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="write into --out even if it holds other files (a non-empty folder that is not a run is refused)",
     )
     t.add_argument("--max-steps", type=int, default=None, help=argparse.SUPPRESS)
-    t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    t.add_argument("--device", default="cpu", help="cpu or cuda (cuda:LOCAL_RANK under torchrun)")
+    t.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    t.add_argument("--device", default="cpu",
+                   help="cpu or cuda (cuda:LOCAL_RANK under torchrun; default: %(default)s)")  # fmt: skip
     t.add_argument(
         "--nproc",
         type=int,
@@ -445,80 +606,30 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     t.set_defaults(func=_cmd_train)
 
-    e = sub.add_parser("enhance", help="enhance images and videos: files, folders or glob patterns")
-    e.add_argument("inputs", nargs="+", help="image or video files, folders or glob patterns")
-    e.add_argument("-o", "--output", required=True, help="output folder")
-    e.add_argument("--model", default="zerodce", help="bundled model name or weights path (default: zerodce)")
-    e.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
-    e.add_argument("--recursive", action="store_true", help="descend into sub-folders (mirrored in the output)")
-    e.add_argument("--suffix", default="", help="appended to each output file's stem, e.g. _enhanced")
-    e.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    e.add_argument("--skip-existing", action="store_true", help="skip inputs whose output exists (resume a batch)")
-    e.add_argument("--quality", type=_quality, default=95, help="JPEG/WebP/HEIC quality, 1..100 (default 95)")
-    e.add_argument(
-        "--format",
-        default=None,
-        help="output image format: jpeg, png, tiff, webp, bmp (default: the input's); videos keep theirs",
-    )
-    e.add_argument(
-        "--smooth",
-        type=float,
-        default=0.8,
-        help="video: temporal smoothing of the curves' brightness, 0 (per frame) .. 0.99 (default 0.8)",
-    )
-    e.add_argument(
-        "--tile",
-        type=lambda s: None if s == "none" else (s if s == "auto" else int(s)),
-        default="auto",
-        help="tile side for large images: auto (default), none, or pixels",
-    )
-    e.add_argument(
-        "--ray",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="ADDRESS",
-        help="run on a Ray cluster (needs zerodce[ray]); no ADDRESS starts a local one",
-    )
-    e.add_argument("--workers", type=int, default=2, help="with --ray: model-holding actors (default 2)")
-    add_adjust_arguments(e)
-    e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    e.set_defaults(func=_cmd_enhance)
-
-    c = sub.add_parser("convert", help="convert a checkpoint (the authors' .pth) to zerodce .safetensors")
-    c.add_argument("src")
-    c.add_argument("dst")
-    c.add_argument("--scale", type=int, default=None, help="Zero-DCE++ downscale factor to record (default 12)")
+    c = command("convert", "convert a checkpoint (the authors' .pth) to zerodce .safetensors")
+    c.add_argument("src", help="the checkpoint: the authors' .pth, or a zerodce .safetensors")
+    c.add_argument("dst", help="the .safetensors file to write")
+    c.add_argument("--scale", type=int, default=None,
+                   help="Zero-DCE++ downscale factor to record (default: the checkpoint's; "
+                   "the authors': 12)")  # fmt: skip
     c.set_defaults(func=_cmd_convert)
-
-    s = sub.add_parser("serve", help="web page and HTTP API (needs zerodce[serve])")
-    s.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
-    s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--model", default="zerodce", help="default model")
-    s.add_argument("--max-upload-mb", type=int, default=40, help="largest upload accepted (413 above)")
-    s.add_argument("--max-megapixels", type=float, default=40.0, help="largest image accepted (413 above)")
-    s.add_argument("--jobs", type=int, default=1, help="enhancements running at once")
-    s.add_argument("--queue", type=int, default=8, help="requests waiting beyond --jobs before 503")
-    s.add_argument("--timeout", type=float, default=120.0, help="seconds per request before 504 (the work stops)")
-    s.add_argument("--header-timeout", type=float, default=10.0, help="seconds a client has to send its headers")
-    s.add_argument("--idle-timeout", type=float, default=30.0, help="seconds an upload may stall before it is dropped")
-    s.set_defaults(func=_cmd_serve)
-
-    x = sub.add_parser("export", help="export a model to ONNX (dynamic size, curves inside), checked")
-    x.add_argument("-o", "--output", required=True, help="the .onnx file")
-    x.add_argument("--model", default="zerodce", help="bundled name or weights path")
-    x.add_argument("--format", default="onnx", choices=["onnx"])
-    x.add_argument("--maps", action="store_true", help="export the curve-map graph instead of the image graph")
-    x.set_defaults(func=_cmd_export)
 
     from .evaluate import add_evaluate_parser
 
-    add_evaluate_parser(sub, _cmd_evaluate)
+    add_evaluate_parser(sub, _cmd_evaluate, parents=[common], model_type=model_name)
     return p
 
 
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # argparse would answer with the top-level usage; the command's is the one that helps
+        _subparsers(parser)[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
     try:
         return int(args.func(args))

@@ -302,22 +302,34 @@ bundled model with its defaults; --model PATH adds model:PATH).
 """
 
 
-def add_evaluate_parser(sub: argparse._SubParsersAction, func: Callable) -> None:
+def add_evaluate_parser(
+    sub: argparse._SubParsersAction,
+    func: Callable,
+    parents: Sequence[argparse.ArgumentParser] = (),
+    model_type: Callable[[str], str] = str,
+) -> None:
+    """The ``evaluate`` command; ``model_type`` checks each ``--model`` (the CLI's bundled-name check)."""
     e = sub.add_parser(
         "evaluate",
         help="metrics for baselines and models, paired or unpaired",
         description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=list(parents),
     )
     e.add_argument("--low", "--input", dest="low", required=True, help="folder of low-light inputs")
     e.add_argument("--high", default=None, help="folder of references with the same file names (paired mode)")
-    e.add_argument("--method", action="append", default=None, help="method spec (repeatable)")
-    e.add_argument("--model", action="append", default=[], help="weights path or bundled name (repeatable)")
-    e.add_argument("--ssim-variant", action="append", default=[], choices=sorted(SSIM_VARIANTS))
+    e.add_argument("--method", action="append", default=None,
+                   help="method spec, see below (repeatable; default: every baseline and bundled model, "
+                   "none with --model)")  # fmt: skip
+    e.add_argument("--model", action="append", default=[], type=model_type,
+                   help="bundled model name or weights path (repeatable)")  # fmt: skip
+    e.add_argument("--ssim-variant", action="append", default=[], choices=sorted(SSIM_VARIANTS),
+                   help="also report SSIM computed this way (repeatable; paired mode)")  # fmt: skip
     e.add_argument("--report", default=None, help="folder for per_image.csv, summary.json, summary.md, grid.png")
-    e.add_argument("--show", action="append", default=None, help="file name to show in grid.png (repeatable)")
+    e.add_argument("--show", action="append", default=None,
+                   help="file name to show in grid.png (repeatable; default: the first two)")  # fmt: skip
     e.add_argument("--limit", type=int, default=None, help="only the first N images (sorted by name)")
-    e.add_argument("--device", default="cpu")
+    e.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default: %(default)s)")
     e.set_defaults(func=func)
 
 

@@ -48,7 +48,7 @@ PRESETS: dict[str, Preset] = {
     for p in (
         Preset(
             "natural",
-            "the default: dark photos brightened to a natural level, colours and well-exposed photos kept",
+            "dark photos brightened to a natural level, colours and well-exposed photos kept",
             exposure=0.46,
             metering="centre",
             balance=0.5,

@@ -38,7 +38,7 @@ from ._atomic import atomic_write
 from .enhance import BYTES_PER_PIXEL, Enhancer, auto_tile
 from .metrics import luma
 
-__all__ = ["VIDEO_EXTENSIONS", "VideoStats", "enhance_video"]
+__all__ = ["VIDEO_EXTENSIONS", "VideoStats", "enhance_video", "video_frames"]
 
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
 
@@ -100,6 +100,21 @@ def _declared_frames(stream) -> tuple[int, int] | None:  # noqa: ANN001 - a PyAV
         return round((int(h) * 3600 + int(m) * 60 + float(sec)) * float(rate)), 1
     except (AttributeError, ValueError):
         return None
+
+
+def video_frames(path: str | Path) -> int | None:
+    """Frames the container of the video at ``path`` declares (for a progress total); None when it
+    declares none or cannot be opened (:func:`enhance_video` then reports why)."""
+    try:
+        av = _av()
+    except RuntimeError:
+        return None
+    try:
+        with av.open(str(path)) as inp:
+            declared = _declared_frames(inp.streams.video[0]) if inp.streams.video else None
+    except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError):
+        return None
+    return declared[0] if declared and declared[0] > 0 else None
 
 
 def _av():  # noqa: ANN202 - the av module
