@@ -42,3 +42,33 @@ def test_ray_matches_local_cli(tmp_path, small_model):
         if s == "done":
             assert job.dst.read_bytes() == (local / job.dst.name).read_bytes(), job.dst.name
     assert not list((tmp_path / "ray").glob(".*.part"))
+
+
+def test_ray_path_carries_every_option(tmp_path, monkeypatch):
+    """The CLI's --ray path hands --smooth, --device and the enhancer's options to the actors, and an
+    actor builds its Enhancer on that device and passes smooth to each file (as the local loop)."""
+    import importlib
+
+    import zerodce.cluster
+    from zerodce.cli import main
+
+    enhance_module = importlib.import_module("zerodce.enhance")  # the module, not the function of that name
+    seen: dict = {}
+
+    def fake_on_ray(jobs, model, **kwargs):  # noqa: ANN001, ANN202
+        seen.update(kwargs, jobs=jobs)
+        return [(j, "done", "") for j in jobs]
+
+    monkeypatch.setattr(zerodce.cluster, "enhance_on_ray", fake_on_ray)
+    Image.new("RGB", (8, 8), (20, 20, 20)).save(tmp_path / "a.png")
+    argv = [str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--ray", "--smooth", "0.3", "--preset", "night"]
+    assert main(["enhance", *argv, "--backend", "torch", "--quiet"]) == 0
+    assert seen["smooth"] == 0.3 and seen["device"] == "cpu"
+    assert seen["enhancer_options"]["preset"] == "night" and seen["enhancer_options"]["backend"] == "torch"
+
+    made, calls = {}, []
+    monkeypatch.setattr(enhance_module, "Enhancer", lambda model, device, **kw: made.update(device=device, **kw))
+    monkeypatch.setattr(zerodce.cluster, "enhance_file", lambda job, enh, **kw: calls.append(kw) or "done")
+    actor = zerodce.cluster._EnhanceActor("zerodce", 1, {"smooth": 0.3}, {"preset": "night"}, device="cuda:1")
+    actor({"src": np.array([str(tmp_path / "a.png")]), "dst": np.array([str(tmp_path / "b.png")])})
+    assert made == {"device": "cuda:1", "preset": "night"} and calls == [{"smooth": 0.3}]

@@ -285,6 +285,8 @@ def _run_enhance(args: argparse.Namespace, jobs: list, opts: dict, results: list
             args.model,
             address=args.ray or None,
             workers=args.workers,
+            smooth=args.smooth,
+            device=args.device,
             enhancer_options=_enhancer_options(args),
             **opts,
         )

@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 class _EnhanceActor:
     """A Ray Data callable class: one model per actor, one row per file."""
 
-    def __init__(self, model: str, threads: int, opts: dict, enhancer_options: dict | None = None) -> None:
+    def __init__(
+        self, model: str, threads: int, opts: dict, enhancer_options: dict | None = None, device: str = "cpu"
+    ) -> None:
         import torch
 
         from ._runtime import tune_allocator
@@ -31,7 +33,7 @@ class _EnhanceActor:
 
         torch.set_num_threads(threads)
         tune_allocator()
-        self.enhancer = Enhancer(model, **(enhancer_options or {}))
+        self.enhancer = Enhancer(model, device, **(enhancer_options or {}))
         self.opts = opts
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -58,6 +60,8 @@ def enhance_on_ray(
     overwrite: bool = False,
     skip_existing: bool = False,
     quality: int = 95,
+    smooth: float = 0.8,
+    device: str = "cpu",
     enhancer_options: dict | None = None,
 ) -> list[tuple[Job, str, str]]:
     """Enhance ``jobs`` with ``workers`` Ray actors; returns ``(job, status, error)`` per file, in order.
@@ -65,8 +69,10 @@ def enhance_on_ray(
     Args:
         address: a running cluster (``"auto"`` or ``"ray://head:10001"``); ``None`` starts a local
             Ray instance sized to ``workers * threads_per_worker`` CPUs.
+        smooth: temporal smoothing of videos (:func:`zerodce.video.enhance_video`), as the local CLI.
+        device: where each actor computes (``"cuda"`` needs a GPU on every node that runs one).
         enhancer_options: keyword arguments for each actor's :class:`~zerodce.enhance.Enhancer`
-            (exposure, balance, denoise, tile).
+            (preset, exposure, balance, denoise, tile, backend, precision, ...).
     """
     if Path(str(model)).exists():  # actors may run elsewhere: give them an absolute path
         model = str(Path(str(model)).resolve())
@@ -87,8 +93,9 @@ def enhance_on_ray(
             fn_constructor_kwargs={
                 "model": str(model),
                 "threads": threads_per_worker,
-                "opts": {"overwrite": overwrite, "skip_existing": skip_existing, "quality": quality},
+                "opts": {"overwrite": overwrite, "skip_existing": skip_existing, "quality": quality, "smooth": smooth},
                 "enhancer_options": enhancer_options,
+                "device": device,
             },
             batch_size=batch_size,
             concurrency=workers,
