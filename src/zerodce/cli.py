@@ -161,9 +161,7 @@ def _quality(value: str) -> int:
 
 def add_adjust_arguments(p: argparse.ArgumentParser) -> None:
     """--preset, --strength, --exposure, --metering, --balance, --denoise, --denoiser (every command that enhances)."""
-    from .adjust import METERINGS
-    from .denoiser import DENOISERS, LEARNED_STRENGTH
-    from .presets import DEFAULT_PRESET, PRESETS
+    from .presets import DEFAULT_PRESET, DENOISERS, LEARNED_STRENGTH, METERINGS, PRESETS
 
     lines = "; ".join(f"{p.name}: {p.help}" for p in PRESETS.values())
     p.add_argument("--preset", choices=list(PRESETS), default=None,
