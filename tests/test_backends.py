@@ -117,3 +117,72 @@ def test_export_cli(tmp_path):
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "checked" in r.stdout and (tmp_path / "fast.onnx").stat().st_size > 10_000
+
+
+# ---- prebuilt graphs shipped beside the bundled weights (scripts/build_onnx.py) ------------------
+
+
+@pytest.mark.parametrize("name", ["zerodce", "fast"])
+def test_shipped_graph_records_its_weights(name):
+    # Fails when a bundled .safetensors changed without rerunning scripts/build_onnx.py (and committing).
+    import onnxruntime as ort
+
+    from zerodce.export import BUNDLED_GRAPHS, bundled_graph, graph_metadata
+    from zerodce.weights import bundled_path, load_model, weights_sha256
+
+    assert name in BUNDLED_GRAPHS
+    meta = ort.InferenceSession(str(bundled_graph(name))).get_modelmeta().custom_metadata_map
+    want = graph_metadata(load_model(name), weights_sha256(bundled_path(name)))
+    assert {k: meta.get(k) for k in want} == want, "stale: run scripts/build_onnx.py and commit its output"
+    assert bundled_graph(name).stat().st_size < 1.25 * bundled_path(name).stat().st_size + 16 * 1024
+
+
+@pytest.mark.parametrize("name", ["zerodce", "fast"])
+def test_shipped_graph_equals_torch(name):
+    import onnxruntime as ort
+
+    from zerodce.export import bundled_graph
+    from zerodce.weights import load_model
+
+    net = load_model(name)
+    x = torch.rand(2, 3, 37, 53, generator=torch.Generator().manual_seed(5)) * 0.5  # 37, 53: not multiples of 12
+    (got,) = ort.InferenceSession(str(bundled_graph(name))).run(None, {"input": x.numpy()})
+    with torch.no_grad():
+        ref = net.curve_maps(x).numpy()
+    assert got.shape == ref.shape and np.abs(got - ref).max() < 1e-5
+
+
+def _no_export(*args, **kwargs):
+    raise AssertionError("torch.onnx.export called")
+
+
+@pytest.mark.parametrize("name", ["zerodce", "fast"])
+def test_bundled_model_starts_without_export(monkeypatch, name):
+    x = torch.rand(1, 3, 30, 41, generator=torch.Generator().manual_seed(2)) * 0.3
+    ref = Enhancer(name, backend="torch", **PLAIN)
+    monkeypatch.setattr(torch.onnx, "export", _no_export)
+    enh = Enhancer(name, backend="onnxruntime", **PLAIN)
+    assert enh.backend == "onnxruntime"
+    assert (enh(x) - ref(x)).abs().max() < 1e-5
+    assert (enh.with_curves_of(x, x) - ref(x)).abs().max() < 1e-5  # the maps graph itself, also for "fast"
+
+
+def test_stale_shipped_graph_is_not_used(monkeypatch, tmp_path, caplog):
+    import zerodce.export as export
+    from zerodce.weights import load_model
+
+    stale = tmp_path / "zerodce-maps.onnx"
+    shipped = export.bundled_graph("zerodce").read_bytes()
+    stale.write_bytes(export.with_metadata(shipped, {export.META_WEIGHTS_SHA256: "0" * 64}))
+    monkeypatch.setattr(export, "bundled_graph", lambda name: stale)
+    monkeypatch.setattr(torch.onnx, "export", _no_export)
+    with pytest.raises(AssertionError, match="torch.onnx.export called"):
+        Enhancer("zerodce", backend="onnxruntime", **PLAIN)
+    monkeypatch.undo()
+    monkeypatch.setattr(export, "bundled_graph", lambda name: stale)
+    with caplog.at_level("WARNING"):
+        enh = Enhancer("zerodce", backend="onnxruntime", **PLAIN)
+    assert "does not match its weights (zerodce.weights_sha256)" in caplog.text
+    x = torch.rand(1, 3, 20, 24, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        assert (enh.maps(x) - load_model("zerodce").curve_maps(x)).abs().max() < 1e-5

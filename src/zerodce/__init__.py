@@ -10,10 +10,16 @@ Example:
 
 from __future__ import annotations
 
-from .curves import apply_curves, le_curve
-from .enhance import Enhancer, enhance
-from .model import DCENet, DCENetPP, ModelConfig, build_model
-from .weights import WeightsError, convert_checkpoint, load_model, save_weights
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .curves import apply_curves, le_curve
+    from .enhance import Enhancer, enhance
+    from .model import DCENet, DCENetPP, ModelConfig, build_model
+    from .weights import WeightsError, convert_checkpoint, load_model, save_weights
 
 __version__ = "0.1.0"
 
@@ -32,3 +38,49 @@ __all__ = [
     "apply_curves",
     "le_curve",
 ]
+
+# The public names are imported on first use (PEP 562), not with the package: torch takes about a
+# second to import, and ``zerodce --help`` or a torch-free caller should not pay it (docs/startup.md).
+_LAZY = {
+    "enhance": ".enhance",
+    "Enhancer": ".enhance",
+    "load_model": ".weights",
+    "save_weights": ".weights",
+    "convert_checkpoint": ".weights",
+    "WeightsError": ".weights",
+    "ModelConfig": ".model",
+    "DCENet": ".model",
+    "DCENetPP": ".model",
+    "build_model": ".model",
+    "apply_curves": ".curves",
+    "le_curve": ".curves",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+class _Package(types.ModuleType):
+    """Keeps ``zerodce.enhance`` the function when the submodule of the same name is first imported.
+
+    Importing ``zerodce.enhance`` (from anywhere: ``from zerodce.enhance import Enhancer``) sets the
+    package's attribute ``enhance`` to the submodule; with eager imports the function was bound after
+    that, with lazy ones it is not, so the binding is redirected here.
+    """
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "enhance" and isinstance(value, types.ModuleType):
+            value = value.enhance
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -34,10 +34,11 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
+
+from .presets import METERINGS, Metering
 
 __all__ = [
     "luma",
@@ -61,13 +62,10 @@ __all__ = [
 
 LUMA = (0.299, 0.587, 0.114)
 LUMINANCE_709 = (0.2126, 0.7152, 0.0722)  # linear-light luminance of sRGB primaries
-Metering = Literal["mean", "linear", "centre"]
-METERINGS: tuple[Metering, ...] = ("mean", "linear", "centre")
 # Rec. 601 YCbCr (JPEG): rows give Y, Cb, Cr from R, G, B.
 _RGB2YCC = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
 _YCC2RGB = torch.linalg.inv(_RGB2YCC.double()).float()
 
-DEFAULT_DENOISE = 2.0  # the guided filter's strength when chosen without one (presets set their own)
 # Chroma is halved where the input's local mean luma is CHROMA_KNEE * strength * sigma (README).
 CHROMA_KNEE = 2.0
 # A denoiser may move a pixel's chroma (Cb, Cr) by at most CHROMA_BOUND times the output's chroma

@@ -7,11 +7,15 @@ exposure, balance, denoising and tiling stay in :class:`~zerodce.enhance.Enhance
 every backend.
 
 ``backend="auto"`` picks onnxruntime for fp32 on CPU when it is installed (it runs DCE-Net's
-convolutions at about the machine's matrix-multiply rate; README, "Speed"), else PyTorch.
+convolutions at about the machine's matrix-multiply rate; README, "Speed"), else PyTorch. For a
+bundled model the fp32 graph is the one shipped beside its weights when that graph records those
+weights' hash (:data:`~zerodce.export.BUNDLED_GRAPHS`): exporting it from the network at every start
+took about 1.4 s of a CLI run (docs/startup.md); other weights are exported as before.
 """
 
 from __future__ import annotations
 
+import logging
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -20,15 +24,16 @@ import torch
 from torch import nn
 
 from .coded import CodedMaps, tanh_table
+from .presets import BACKENDS, PRECISIONS  # noqa: F401 - re-exported: the CLI's choices need no torch
 
 __all__ = ["Backend", "Precision", "make_backend", "onnxruntime_available", "INT8_MODELS"]
 
 Backend = Literal["auto", "torch", "onnxruntime"]
 Precision = Literal["fp32", "bf16", "int8"]
-BACKENDS = ("auto", "torch", "onnxruntime")
-PRECISIONS = ("fp32", "bf16", "int8")
 # Statically quantised curve-map graphs shipped beside the weights (scripts/quantize.py).
 INT8_MODELS = {"zerodce": "zerodce-int8.onnx"}
+
+log = logging.getLogger(__name__)
 
 
 def onnxruntime_available() -> bool:
@@ -82,6 +87,28 @@ class OrtMaps:
 
         return cls(maps_graph_bytes(net))
 
+    @classmethod
+    def bundled(cls, net: nn.Module, model_name: str | None) -> OrtMaps | None:
+        """The prebuilt maps graph of bundled model ``model_name``, or None when there is none or it
+        does not record the weights file's SHA-256, ``net``'s config and fp32 (then export instead)."""
+        from .export import BUNDLED_GRAPHS, bundled_graph, graph_metadata
+        from .weights import bundled_path, weights_sha256
+
+        if model_name not in BUNDLED_GRAPHS or not bundled_graph(model_name).is_file():
+            return None
+        path = bundled_graph(model_name)
+        maps = cls(path)
+        meta = maps.session.get_modelmeta().custom_metadata_map
+        want = graph_metadata(net, weights_sha256(bundled_path(model_name)))
+        differ = sorted(k for k, v in want.items() if meta.get(k) != v)
+        io = maps.session.get_inputs()[0], maps.session.get_outputs()[0]
+        if not differ and all(t.type == "tensor(float)" for t in io) and io[0].shape[1] == 3:
+            return maps
+        # A package whose graph was not rebuilt with its weights (scripts/build_onnx.py): still correct.
+        why = ", ".join(differ) or "input/output types"
+        log.warning("%s does not match its weights (%s); exporting the graph instead", path, why)
+        return None
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor | CodedMaps:
         xn = x.detach().cpu().contiguous().numpy()
         (maps,) = self.session.run(None, {"input": xn})
@@ -123,5 +150,5 @@ def make_backend(
     if backend == "onnxruntime" or (backend == "auto" and device.type == "cpu" and onnxruntime_available()):
         if device.type != "cpu":
             raise ValueError("the onnxruntime backend runs on the CPU")
-        return OrtMaps.from_net(net)
+        return OrtMaps.bundled(net, model_name) or OrtMaps.from_net(net)
     return TorchMaps(net)

@@ -180,9 +180,7 @@ def model_name(value: str) -> str:
 
 def add_adjust_arguments(p: argparse.ArgumentParser) -> None:
     """--preset, --strength, --exposure, --metering, --balance, --denoise, --denoiser (every command that enhances)."""
-    from .adjust import DEFAULT_DENOISE, METERINGS
-    from .denoiser import DENOISERS, LEARNED_STRENGTH
-    from .presets import DEFAULT_PRESET, PRESETS
+    from .presets import DEFAULT_DENOISE, DEFAULT_PRESET, DENOISERS, LEARNED_STRENGTH, METERINGS, PRESETS
 
     def by_preset(field: str) -> str:
         """Each preset's value of ``field``, said once when they agree."""
@@ -459,7 +457,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
-    from .backends import BACKENDS, PRECISIONS
+    from .presets import BACKENDS, PRECISIONS
 
     model_help = "a bundled model (see: zerodce models) or a weights file (default: %(default)s)"
     p = argparse.ArgumentParser(prog="zerodce", description="Low-light image enhancement with Zero-DCE.")

@@ -35,6 +35,7 @@ from safetensors import SafetensorError, safe_open
 from torch import nn
 
 from .adjust import _RGB2YCC, _YCC2RGB, CHROMA_BOUND, _self_guided, bound_change, box, chroma_weight, local_gain, luma
+from .presets import DENOISERS, LEARNED_STRENGTH
 from .weights import WeightsError, save_weights
 
 __all__ = [
@@ -54,9 +55,6 @@ __all__ = [
 ]
 
 CONFIG_KEY = "zerodce.denoiser"
-DENOISERS = ("guided", "learned")  # the Enhancer's choices: zerodce.adjust's filter, or this network
-
-LEARNED_STRENGTH = 2.0  # default strength, chosen by validation on lol-val100 (README)
 FADE_KNEE = 5.0  # chroma halved where the input's local luma is FADE_KNEE x its noise std (validation)
 NOISE_SCALE = 0.05  # predicted output noise std is fed as std / NOISE_SCALE (about 0..2)
 GAIN_RADIUS = 2  # window of the local gain, as the classical denoiser's luma window

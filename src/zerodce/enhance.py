@@ -25,7 +25,6 @@ from PIL import Image
 from torch import nn
 
 from .adjust import (
-    DEFAULT_DENOISE,
     METERINGS,
     Metering,
     denoise_halo,
@@ -39,7 +38,7 @@ from .coded import CodedMaps, apply_coded_curves, dense_maps
 from .curves import apply_curves
 from .denoiser import DENOISERS, LEARNED_STRENGTH, learned_denoise, learned_halo, load_denoiser
 from .model import upsample_rows
-from .presets import DEFAULT_PRESET, Preset, get_preset
+from .presets import DEFAULT_DENOISE, DEFAULT_PRESET, Preset, get_preset
 from .tone import (
     apply_cast,
     apply_gain,

@@ -10,11 +10,19 @@ Two graphs from one model:
 
 The check: ``onnx.checker`` on the file, then onnxruntime on two sizes (one not a multiple of the
 Zero-DCE++ scale) against the PyTorch forward, max abs difference <= ``tol`` (1e-4).
+
+The bundled models' maps graphs are also shipped prebuilt (:data:`BUNDLED_GRAPHS`, made by
+``scripts/build_onnx.py``), so that the onnxruntime backend starts without exporting: each records
+the SHA-256 of the weights file it was exported from, the model config and its precision in its
+metadata (:func:`graph_metadata`), and is used only when those match the weights in use.
 """
 
 from __future__ import annotations
 
+import json
 import threading
+from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -23,9 +31,16 @@ from torch import nn
 
 from .curves import apply_curves
 
-__all__ = ["export_onnx", "check_onnx", "ExportError"]
+__all__ = ["export_onnx", "check_onnx", "ExportError", "BUNDLED_GRAPHS", "bundled_graph", "graph_metadata"]
 
 Graph = Literal["image", "maps"]
+
+# Prebuilt fp32 maps graphs of the bundled models, beside their weights (scripts/build_onnx.py).
+BUNDLED_GRAPHS = {"zerodce": "zerodce-maps.onnx", "fast": "fast-maps.onnx"}
+META_WEIGHTS_SHA256 = "zerodce.weights_sha256"
+META_CONFIG = "zerodce.config"
+META_GRAPH = "zerodce.graph"
+META_PRECISION = "zerodce.precision"
 
 
 class ExportError(RuntimeError):
@@ -91,6 +106,34 @@ def maps_graph_bytes(net: nn.Module) -> bytes:
         warnings.simplefilter("ignore")  # tracer warnings about shape arithmetic: dynamic axes are declared
         _export(_MapsGraph(net), buf, "maps", _example(net))
     return buf.getvalue()
+
+
+def bundled_graph(name: str) -> Path:
+    """Path of the prebuilt maps graph of bundled model ``name`` (a KeyError for other names)."""
+    return Path(str(resources.files("zerodce") / "models" / BUNDLED_GRAPHS[name]))
+
+
+def graph_metadata(net: nn.Module, weights_sha256: str, graph: Graph = "maps") -> dict[str, str]:
+    """What a prebuilt fp32 graph records about its source, and what a loader compares."""
+    return {
+        META_WEIGHTS_SHA256: weights_sha256,
+        META_CONFIG: json.dumps(net.config.to_dict(), sort_keys=True),
+        META_GRAPH: graph,
+        META_PRECISION: "fp32",
+    }
+
+
+def with_metadata(model: bytes, meta: Mapping[str, str]) -> bytes:
+    """``model`` with ``meta`` in its ``metadata_props`` (replacing entries of the same keys)."""
+    import onnx
+
+    m = onnx.load_from_string(model)
+    kept = [p for p in m.metadata_props if p.key not in meta]
+    del m.metadata_props[:]
+    m.metadata_props.extend(kept)
+    for key, value in meta.items():
+        m.metadata_props.append(onnx.StringStringEntryProto(key=key, value=value))
+    return m.SerializeToString()
 
 
 def export_onnx(

@@ -13,9 +13,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Preset", "PRESETS", "DEFAULT_PRESET", "get_preset"]
+__all__ = [
+    "Preset",
+    "PRESETS",
+    "DEFAULT_PRESET",
+    "get_preset",
+    "METERINGS",
+    "DENOISERS",
+    "LEARNED_STRENGTH",
+    "DEFAULT_DENOISE",
+    "BACKENDS",
+    "PRECISIONS",
+]
 
+# The choices a preset (and --metering, --denoiser) names; defined here, torch-free, so that the
+# CLI's parser is built without importing torch. zerodce.adjust and zerodce.denoiser re-export them.
 Metering = Literal["mean", "linear", "centre"]
+METERINGS: tuple[Metering, ...] = ("mean", "linear", "centre")
+DENOISERS = ("guided", "learned")  # zerodce.adjust's guided filter, or zerodce.denoiser's network
+BACKENDS = ("auto", "torch", "onnxruntime")  # zerodce.backends: where the curve maps are computed
+PRECISIONS = ("fp32", "bf16", "int8")
+DEFAULT_DENOISE = 2.0  # the guided filter's strength when chosen without one (presets set their own)
+LEARNED_STRENGTH = 2.0  # the learned denoiser's default strength, chosen by validation on lol-val100 (README)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ so :func:`load_model` needs nothing else. Pickle checkpoints (``.pth``) are only
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from importlib import resources
@@ -30,6 +31,7 @@ __all__ = [
     "convert_authors_state_dict",
     "convert_checkpoint",
     "bundled_path",
+    "weights_sha256",
 ]
 
 FORMAT_VERSION = "1"
@@ -67,6 +69,11 @@ def bundled_path(name: str) -> Path:
 def resolve_model(model: str | Path) -> Path:
     """A bundled model name or a path -> the weights file path."""
     return bundled_path(str(model)) if str(model) in BUNDLED_MODELS else Path(model)
+
+
+def weights_sha256(path: str | Path) -> str:
+    """SHA-256 (hex) of a weights file's bytes: what a prebuilt ONNX graph records as its source."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _canonical(state: Mapping[str, object]) -> dict[str, torch.Tensor]:
