@@ -72,7 +72,7 @@ PRESETS: dict[str, Preset] = {
             metering="centre",
             balance=0.5,
             denoiser="guided",
-            denoise=2.0,
+            denoise=3.0,
         ),
         Preset(
             "bright",
