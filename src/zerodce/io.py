@@ -90,7 +90,12 @@ def _open_header(fp: IO[bytes], name: str) -> ImageFile.ImageFile:
 
 def _open_regular(path: Path) -> IO[bytes]:
     """Open a regular file for reading; a FIFO, device or folder is refused without blocking."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: no such file") from None
+    except PermissionError:
+        raise ImageReadError(f"{path}: permission denied") from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise ImageReadError(f"{path}: not a regular file")
