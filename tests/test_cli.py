@@ -139,6 +139,27 @@ def test_glob_suffix_and_existing_outputs(photos, tmp_path, model_file):
     assert r.returncode == 0 and "skipped 1" in r.stdout
 
 
+def test_rerun_beside_the_originals_never_enhances_its_own_outputs(tmp_path, model_file):
+    """-o the input folder with --suffix, run again (plain, --overwrite, --skip-existing): x_lit.jpg is
+    this run's output of x.jpg, never a new input (no x_lit_lit.jpg), and each rerun says so once."""
+    folder = tmp_path / "side"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    for name in ("x.jpg", "y.png"):
+        Image.fromarray((rng.random((12, 16, 3)) * 60).astype(np.uint8)).save(folder / name)
+    names = {"x.jpg", "y.png", "x_lit.jpg", "y_lit.png"}
+    r = run("enhance", folder, "-o", folder, "--suffix", "_lit", "--model", model_file, "-q")
+    assert r.returncode == 0 and {p.name for p in folder.iterdir()} == names
+    first = (folder / "x_lit.jpg").read_bytes()
+    r = run("enhance", folder, "-o", folder, "--suffix", "_lit", "--model", model_file, "-q")
+    assert r.returncode == 1 and "2 already there" in r.stdout and "failed 0" in r.stdout, r.stdout
+    for extra in ("--overwrite", "--skip-existing"):
+        r = run("enhance", folder, "-o", folder, "--suffix", "_lit", "--model", model_file, "-q", extra)
+        assert r.returncode == 0 and "failed 0" in r.stdout, r.stdout + r.stderr
+        assert {p.name for p in folder.iterdir()} == names
+    assert (folder / "x_lit.jpg").read_bytes() == first  # rewritten from x.jpg, the same result
+
+
 def test_refuses_to_overwrite_input(photos, model_file):
     before = (photos / "b.png").read_bytes()
     r = run("enhance", photos / "b.png", "-o", photos, "--model", model_file)

@@ -7,6 +7,7 @@ outputs and report failures in exactly the same way.
 from __future__ import annotations
 
 import glob
+import logging
 import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,6 +20,8 @@ from .enhance import Enhancer, enhance
 from .highbit import HighBitImage
 from .io import FORMATS, read_any, write_image
 from .video import VIDEO_EXTENSIONS
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Job", "plan_jobs", "claim_error", "enhance_file", "enhance_files", "error_line"]
 
@@ -81,6 +84,7 @@ def plan_jobs(
         return out_abs != root.resolve() and _inside(out_abs, root.resolve()) and _inside(f.resolve(), out_abs)
 
     found: list[tuple[Path, Path]] = []
+    named: set[Path] = set()  # files given by name, not found in a folder or by a pattern
     for item in items:
         p = Path(_local(item))
         if p.is_dir():
@@ -95,6 +99,7 @@ def plan_jobs(
                     found.append((Path(f), Path(Path(f).name)))
         else:
             found.append((p, Path(p.name)))  # a missing file is reported as a failure; the batch goes on
+            named.add(p)
 
     def ext(rel: Path) -> str:
         if fmt is None or rel.suffix.lower() in VIDEO_EXTENSIONS:
@@ -104,11 +109,23 @@ def plan_jobs(
     def key(path: Path) -> str:
         return os.path.normcase(str(path.resolve()))
 
+    def output(rel: Path) -> Path:
+        return out_dir / rel.parent / f"{rel.stem}{suffix}{ext(rel)}"
+
+    # A file this run writes is not also read from a folder or pattern: with -o the input folder and
+    # --suffix _lit, a rerun finds x_lit.jpg beside x.jpg; it is x.jpg's output, not a new photo.
+    writes = {key(output(rel)) for _, rel in found}
+    ours = [src for src, rel in found if src not in named and key(src) in writes and key(src) != key(output(rel))]
+    if ours:
+        log.info("%d files that this run writes (outputs of an earlier run) are not read as inputs", len(ours))
+        drop = set(ours)
+        found = [(src, rel) for src, rel in found if src not in drop]
+
     inputs = {key(src): src for src, _ in found}
     claimed: dict[str, Path] = {}
     jobs = []
     for src, rel in found:
-        dst = out_dir / rel.parent / f"{rel.stem}{suffix}{ext(rel)}"
+        dst = output(rel)
         if not _inside(Path(os.path.normpath(dst.absolute())), Path(os.path.normpath(out_dir.absolute()))):
             raise ValueError(f"{src}: output {dst} would be outside {out_dir}")
         k = key(dst)
