@@ -625,6 +625,19 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
     return dict(action.choices)
 
 
+def _did_you_mean(parser: argparse.ArgumentParser, extra: list[str]) -> str:
+    """' (did you mean --preset?)' for the first unknown option close to one of ``parser``'s."""
+    from difflib import get_close_matches
+
+    known = [o for a in parser._actions for o in a.option_strings if o.startswith("--")]  # noqa: SLF001
+    for token in extra:
+        if token.startswith("--"):
+            near = get_close_matches(token.split("=")[0], known, n=1)
+            if near:
+                return f" (did you mean {near[0]}?)"
+    return ""
+
+
 def run() -> None:
     """The ``zerodce`` command (and ``python -m zerodce``): :func:`main`, then exit.
 
@@ -644,7 +657,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # argparse would answer with the top-level usage; the command's is the one that helps
-        _subparsers(parser)[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+        cmd = _subparsers(parser)[args.command]
+        cmd.error(f"unrecognized arguments: {' '.join(extra)}{_did_you_mean(cmd, extra)}")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
     try:
         return int(args.func(args))
