@@ -141,7 +141,7 @@ def test_model_paths_still_reach_the_loader(tmp_path, capsys):
     [
         (["enhance", "x.jpg", "-o", "o", "--bogus"], "unrecognized arguments: --bogus"),
         (["enhance", "x.jpg", "-o", "o", "--prest", "night"], "--prest night (did you mean --preset?)"),
-        (["serve", "--max-upload=5"], "(did you mean --max-upload-mb?)"),
+        (["serve", "--max-uplaod-mb=5"], "(did you mean --max-upload-mb?)"),
         (["enhance", "x.jpg"], "required: -o/--output"),
         (["serve", "--port", "eighty"], "invalid int value: 'eighty'"),
         (["train", "--data", "d", "--out", "r", "--epochs", "1", "extra"], "unrecognized arguments: extra"),
