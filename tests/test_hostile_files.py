@@ -22,24 +22,40 @@ from zerodce.weights import save_weights
 MiB = 2**20
 
 
+# Runs the command given after the RSS file, waits for it with wait4 and writes its peak RSS there.
+# A child's ru_maxrss counts the memory of the process it was forked from (Linux records the forked
+# mm's high-water mark at exec), so measuring straight from pytest, which holds gigabytes late in
+# the suite, would report pytest's size: this small process stands in between.
+_RSS_WRAPPER = """
+import os, subprocess, sys
+p = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(p.pid, 0)
+open(sys.argv[1], "w").write(str(usage.ru_maxrss * 1024))
+sys.exit(os.waitstatus_to_exitcode(status) % 256)
+"""
+
+
 def run(*args, timeout=120):
     """Run the CLI; returns (returncode, stdout, stderr, peak RSS in bytes).
 
-    The peak RSS is the child's own (``wait4``), so the test process's memory does not count.
-    A run that outlives ``timeout`` is killed (returncode -9): a hang fails instead of blocking.
+    The peak RSS is the CLI process's own (``wait4`` in a small wrapper, see ``_RSS_WRAPPER``), so
+    the test process's memory does not count. A run that outlives ``timeout`` is killed (returncode
+    -9): a hang fails instead of blocking.
     """
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([sys.executable, "-m", "zerodce", *map(str, args)], stdout=out, stderr=err)
-        timer = threading.Timer(timeout, proc.kill)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryDirectory() as tmp:
+        rss_file = os.path.join(tmp, "rss")
+        cmd = [sys.executable, "-c", _RSS_WRAPPER, rss_file, sys.executable, "-m", "zerodce", *map(str, args)]
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, start_new_session=True)
+        timer = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL))
         timer.start()
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
+            code = proc.wait()
         finally:
             timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return proc.returncode, out.read().decode(), err.read().decode(), usage.ru_maxrss * 1024
+        rss = int(open(rss_file).read()) if os.path.exists(rss_file) else 0
+        return (-9 if code == -signal.SIGKILL else code), out.read().decode(), err.read().decode(), rss
 
 
 def failed_lines(stdout: str) -> list[str]:
@@ -245,7 +261,10 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path, model):
         _photo(src / f"{i:02d}.png", seed=i, size=(300, 400))
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "zerodce", "enhance", str(src), "-o", str(out), "--model", str(model), "-q"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # SIGINT as a terminal would deliver it, even if this test runs where SIGINT is ignored (a
+    # background job of a non-interactive shell starts with it ignored, and children inherit that).
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     deadline = time.time() + 120
     while time.time() < deadline and len(list(out.glob("*.png"))) < 2:
         time.sleep(0.05)
