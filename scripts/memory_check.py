@@ -2,6 +2,8 @@
 
 Writes an 81 MP (9000x9000) dark gradient as an 8-bit JPEG and a 16-bit RGB PNG, enhances each
 with the CLI in a child process and prints its peak RSS (wait4), with the bundled model and defaults.
+The inputs are made in a process of their own: a child's ru_maxrss counts the memory of the process
+it was forked from, so the measuring process must stay small.
 
     .venv/bin/python scripts/memory_check.py [--side 9000] [--keep DIR]
 """
@@ -40,10 +42,16 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--side", type=int, default=9000)
     p.add_argument("--keep", type=Path, default=None, help="write the inputs and outputs here")
+    p.add_argument("--make-inputs", type=Path, default=None, help=argparse.SUPPRESS)  # the helper process
     args = p.parse_args()
+    if args.make_inputs is not None:
+        print("\n".join(map(str, make_inputs(args.make_inputs, args.side))))
+        return
     folder = args.keep or Path(tempfile.mkdtemp(prefix="zerodce-mem-"))
     folder.mkdir(parents=True, exist_ok=True)
-    for src in make_inputs(folder, args.side):
+    made = subprocess.run([sys.executable, __file__, "--side", str(args.side), "--make-inputs", str(folder)],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    for src in map(Path, made.stdout.split()):
         t = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "zerodce", "enhance", str(src), "-o", str(folder / "out"),
                                  "--overwrite", "-q"])  # fmt: skip
