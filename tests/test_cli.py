@@ -158,6 +158,14 @@ def test_rerun_beside_the_originals_never_enhances_its_own_outputs(tmp_path, mod
         assert r.returncode == 0 and "failed 0" in r.stdout, r.stdout + r.stderr
         assert {p.name for p in folder.iterdir()} == names
     assert (folder / "x_lit.jpg").read_bytes() == first  # rewritten from x.jpg, the same result
+    # The same with --format instead of --suffix: x.png is x.jpg's output, not a photo to enhance again.
+    conv = tmp_path / "conv"
+    conv.mkdir()
+    (conv / "x.jpg").write_bytes((folder / "x.jpg").read_bytes())
+    for expected_rc in (0, 1):
+        r = run("enhance", conv, "-o", conv, "--format", "png", "--model", model_file, "-q")
+        assert r.returncode == expected_rc and "failed 0" in r.stdout, r.stdout + r.stderr
+    assert "1 already there" in r.stdout and {p.name for p in conv.iterdir()} == {"x.jpg", "x.png"}
 
 
 def test_refuses_to_overwrite_input(photos, model_file):

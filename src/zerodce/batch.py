@@ -114,8 +114,10 @@ def plan_jobs(
 
     # A file this run writes is not also read from a folder or pattern: with -o the input folder and
     # --suffix _lit, a rerun finds x_lit.jpg beside x.jpg; it is x.jpg's output, not a new photo.
-    writes = {key(output(rel)) for _, rel in found}
-    ours = [src for src, rel in found if src not in named and key(src) in writes and key(src) != key(output(rel))]
+    writers: dict[str, set[str]] = {}  # output -> the inputs planned to write it
+    for src, rel in found:
+        writers.setdefault(key(output(rel)), set()).add(key(src))
+    ours = [src for src, _ in found if src not in named and writers.get(key(src), set()) - {key(src)}]
     if ours:
         log.info("%d files that this run writes (outputs of an earlier run) are not read as inputs", len(ours))
         drop = set(ours)
