@@ -29,3 +29,11 @@ def small_model():
     with torch.no_grad():
         net.conv7.weight.mul_(20)  # visible curves, not all ~0
     return net.eval()
+
+
+@pytest.fixture
+def model_file(tmp_path, small_model):
+    """``small_model`` saved as a weights file, for the command line."""
+    from zerodce.weights import save_weights
+
+    return save_weights(small_model, tmp_path / "m.safetensors")

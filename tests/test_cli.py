@@ -8,18 +8,11 @@ import pytest
 import torch
 from PIL import Image
 
-from zerodce.weights import save_weights
-
 
 def run(*args, cwd=None):
     return subprocess.run(
         [sys.executable, "-m", "zerodce", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
     )
-
-
-@pytest.fixture
-def model_file(tmp_path, small_model):
-    return save_weights(small_model, tmp_path / "m.safetensors")
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from PIL import Image
 
 from zerodce import __version__
 from zerodce.cli import _subparsers, build_parser, main
-from zerodce.weights import BUNDLED_MODELS, bundled_path, load_model, save_weights
+from zerodce.weights import BUNDLED_MODELS, bundled_path, load_model
 
 
 def _exit(argv: list[str], capsys) -> tuple[int, str, str]:  # noqa: ANN001
@@ -23,11 +23,6 @@ def _exit(argv: list[str], capsys) -> tuple[int, str, str]:  # noqa: ANN001
         code = exc.code if isinstance(exc.code, int) else 1
     out, err = capsys.readouterr()
     return code, out, err
-
-
-@pytest.fixture
-def model_file(tmp_path, small_model):
-    return save_weights(small_model, tmp_path / "m.safetensors")
 
 
 @pytest.fixture

@@ -358,12 +358,12 @@ def gain_aware_denoise(
     # He et al.'s self-guided filter with the boxes batched: one box call per radius and stage.
     stats = box(torch.cat([lum, luma(x), lum * lum], 1), radius)
     mean_y, lx = stats[:, :1], stats[:, 1:2]
-    eps = (strength * local_gain(mean_y, lx) * sig) ** 2 + 1e-8
+    gain = local_gain(mean_y, lx)
+    eps = (strength * gain * sig) ** 2 + 1e-8
     out_y = _self_guided(lum, mean_y, stats[:, 2:], eps, radius)
     c_stats = box(torch.cat([chroma, chroma * chroma], 1), 2 * radius)  # Cb and Cr, each self-guided
     out_c = _self_guided(chroma, c_stats[:, :2], c_stats[:, 2:], eps, 2 * radius)
     if chroma_sigma is not None:
-        gain = local_gain(mean_y, lx)
         out_c = bound_change(chroma, out_c, CHROMA_BOUND * chroma_sigma.view(-1, 1, 1, 1) * gain)
     out_c *= chroma_weight(lx, CHROMA_KNEE * strength * sig)
     return torch.einsum("ij,bjhw->bihw", _YCC2RGB.to(y), torch.cat([out_y, out_c], 1)).clamp_(0.0, 1.0)

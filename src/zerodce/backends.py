@@ -94,9 +94,9 @@ class OrtMaps:
         from .export import BUNDLED_GRAPHS, bundled_graph, graph_metadata
         from .weights import bundled_path, weights_sha256
 
-        if model_name not in BUNDLED_GRAPHS or not bundled_graph(model_name).is_file():
+        path = bundled_graph(model_name) if model_name in BUNDLED_GRAPHS else None
+        if path is None or not path.is_file():
             return None
-        path = bundled_graph(model_name)
         maps = cls(path)
         meta = maps.session.get_modelmeta().custom_metadata_map
         want = graph_metadata(net, weights_sha256(bundled_path(model_name)))

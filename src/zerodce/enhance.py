@@ -634,7 +634,7 @@ def enhance(
     if isinstance(image, (str, Path)):
         from .io import read_image
 
-        image = read_image(Path(image), name=str(image))  # type: ignore[assignment]
+        image = read_image(Path(image))  # type: ignore[assignment]
     enhancer = _get_enhancer(model, device, {"preset": preset, "strength": strength, **options})
     if isinstance(image, torch.Tensor):
         if image.dim() == 3:
