@@ -180,3 +180,17 @@ def test_a_file_path_is_read_upright_and_enhanced_like_its_pil_image(enh, tmp_pa
     bad.write_bytes(b"\xff\xd8\xff\xe0 not really")
     with pytest.raises(ImageReadError, match="broken.jpg"):
         enhance(bad, enh)
+
+
+def test_with_options_equals_a_fresh_enhancer_and_shares_the_model():
+    from zerodce.options import Options
+
+    x = torch.rand(1, 3, 40, 52, generator=torch.Generator().manual_seed(3)) * 0.3
+    base = Enhancer("zerodce", tile=None)
+    for opts in (Options(preset="night", tile=None), Options(strength=0.4, tile=None), Options(tile=None)):
+        fresh = Enhancer(options=opts)
+        bound = base.with_options(opts)
+        assert bound.model is base.model and bound.options() == fresh.options()
+        torch.testing.assert_close(bound(x), fresh(x), atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="session"):
+        base.with_options(Options(model="fast", tile=None))

@@ -30,8 +30,7 @@ __all__ = ["Backend", "Precision", "make_backend", "onnxruntime_available", "INT
 
 Backend = Literal["auto", "torch", "onnxruntime"]
 Precision = Literal["fp32", "bf16", "int8"]
-# Statically quantised curve-map graphs shipped beside the weights (scripts/quantize.py).
-INT8_MODELS = {"zerodce": "zerodce-int8.onnx"}
+from .options import INT8_MODELS  # noqa: E402 - torch-free home of the name
 
 log = logging.getLogger(__name__)
 

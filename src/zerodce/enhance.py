@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
 import functools
 import warnings
 from collections.abc import Callable, Iterator
@@ -25,7 +26,6 @@ from PIL import Image
 from torch import nn
 
 from .adjust import (
-    METERINGS,
     Metering,
     denoise_halo,
     gain_aware_denoise,
@@ -36,9 +36,9 @@ from .adjust import (
 from .backends import Backend, Precision, make_backend
 from .coded import CodedMaps, apply_coded_curves, dense_maps
 from .curves import apply_curves
-from .denoiser import DENOISERS, LEARNED_STRENGTH, learned_denoise, learned_halo, load_denoiser
+from .denoiser import learned_denoise, learned_halo, load_denoiser
 from .model import upsample_rows
-from .presets import DEFAULT_DENOISE, DEFAULT_PRESET, Preset, get_preset
+from .options import Options
 from .tone import (
     apply_cast,
     apply_gain,
@@ -146,7 +146,7 @@ class Enhancer:
             choose from the available memory (:func:`auto_tile`). Tiles overlap by the receptive
             radius (plus the denoiser's), so the result equals the untiled one up to float rounding.
         preset: a named set of controls (:data:`zerodce.presets.PRESETS`): ``"natural"`` (default),
-            ``"bright"`` or ``"night"``, or a :class:`~zerodce.presets.Preset`. The options below replace
+            ``"bright"`` or ``"night"``. The options below replace
             the preset's value when given.
         paper: the paper's method exactly instead: per-channel curves at the model's exposure,
             nothing added (for comparison: per-channel curves can shift hue). No other control applies.
@@ -167,6 +167,8 @@ class Enhancer:
             ``"onnxruntime"``; see :mod:`zerodce.backends`.
         precision: ``"fp32"`` (default), ``"bf16"`` (PyTorch autocast) or ``"int8"`` (onnxruntime,
             bundled quantised graph); reduced precisions trade accuracy for speed (README, "Speed").
+        options: a :class:`~zerodce.options.Options` instead of the arguments above (its ``model``
+            is loaded unless ``model`` is a module).
 
     Every preset applies the curves as one luminance gain per pixel, so hue is kept
     (:mod:`zerodce.tone`). An option that would have no effect (any control with ``paper=True``)
@@ -186,7 +188,7 @@ class Enhancer:
         device: str | torch.device = "cpu",
         tile: TileArg = "auto",
         *,
-        preset: str | Preset | None = None,
+        preset: str | None = None,
         paper: bool = False,
         strength: float | None = None,
         exposure: float | None = None,
@@ -196,56 +198,24 @@ class Enhancer:
         denoiser: Denoiser | None = None,
         backend: Backend = "auto",
         precision: Precision = "fp32",
+        options: Options | None = None,
     ) -> None:
-        self.device = torch.device(device)
-        if tile is not None and tile != "auto" and (not isinstance(tile, int) or tile < 16):
-            raise ValueError(f"tile must be None, 'auto' or an integer >= 16, got {tile!r}")
-        self.tile = tile
-        p = get_preset(preset or DEFAULT_PRESET)
-        given = {"preset": preset, "strength": strength, "exposure": exposure, "metering": metering}
-        given.update(balance=balance, denoise=denoise, denoiser=denoiser)
-        if paper and any(v is not None for v in given.values()):
-            names = ", ".join(k for k, v in given.items() if v is not None)
-            raise ValueError(f"{names}: no effect with paper=True (the paper's method, nothing added)")
-        if strength is not None and not 0.0 <= float(strength) <= 1.0:
-            raise ValueError(f"strength must be in [0, 1], got {strength!r}")
-        if exposure is not None and not 0.0 < float(exposure) < 1.0:
-            raise ValueError(f"exposure must be in (0, 1), got {exposure!r}")
-        if balance is not None and not 0.0 <= float(balance) <= 1.0:
-            raise ValueError(f"balance must be in [0, 1], got {balance!r}")
-        if denoiser is not None and denoiser not in DENOISERS:
-            raise ValueError(f"denoiser must be one of {DENOISERS}, got {denoiser!r}")
-        if metering is not None and metering not in METERINGS:
-            raise ValueError(f"metering must be one of {METERINGS}, got {metering!r}")
-        if paper:
-            denoise = 0.0
-        elif denoise is None:
-            if denoiser is None or denoiser == p.denoiser:
-                denoise = p.denoise
-            else:
-                denoise = DEFAULT_DENOISE if denoiser == "guided" else LEARNED_STRENGTH
-        if not 0.0 <= float(denoise) <= 10.0:
-            raise ValueError(f"denoise strength must be in [0, 10], got {denoise!r}")
-        if denoiser is not None and float(denoise) == 0.0:
-            raise ValueError(f"denoiser {denoiser!r}: no effect with denoise 0")
-        self.preset = "paper" if paper else p.name
-        self.paper = bool(paper)
-        self.strength = 1.0 if strength is None else float(strength)
-        self.exposure = None if exposure is None else float(exposure)  # explicit: honoured on every image
-        self.level = self.exposure if self.exposure is not None else p.exposure
-        self.adaptive = p.adaptive and self.exposure is None
-        self.metering: Metering = metering or p.metering
-        self.balance = p.balance if balance is None else float(balance)
-        self.denoise = float(denoise)
-        self.denoise_radius = 2
-        self.denoiser: Denoiser = denoiser or p.denoiser
-        net = model if isinstance(model, nn.Module) else load_model(model)
+        if options is None:
+            given = {"preset": preset, "paper": paper, "strength": strength, "exposure": exposure}
+            given.update(metering=metering, balance=balance, denoise=denoise, denoiser=denoiser)
+            name = "<module>" if isinstance(model, nn.Module) else str(model)
+            options = Options(model=name, device=str(device), tile=tile, backend=backend, precision=precision, **given)
+        self.device = torch.device(options.device)
+        self.tile = options.tile
+        self._set_controls(options)
+        backend, precision = options.backend, options.precision  # type: ignore[assignment]
+        net = model if isinstance(model, nn.Module) else load_model(options.model)
         self.model = net.to(self.device).eval().to(memory_format=torch.channels_last)
         self.config = self.model.config
         self._net = load_denoiser().to(self.device) if self.denoiser == "learned" and self.denoise > 0 else None
         # The learned denoiser works on s x s blocks: tiles start on that grid so they see the same blocks.
         self._align = self._net.config.scale if self._net is not None else 1
-        name = None if isinstance(model, nn.Module) else str(model)
+        name = None if isinstance(model, nn.Module) else options.model
         self.maps = make_backend(self.model, self.device, backend, precision, name)
         self.backend, self.precision = self.maps.name, precision
         # PyTorch's DCE-Net convolutions are fastest channels-last; onnxruntime takes and returns
@@ -255,20 +225,43 @@ class Enhancer:
         plain = self._bands or self.backend == "onnxruntime"
         self._layout = torch.contiguous_format if plain else torch.channels_last
 
+    def _set_controls(self, options: Options) -> None:
+        c = options.controls()
+        self.options_ = options
+        self.controls = c
+        self.preset = c.preset
+        self.paper = c.paper
+        self.strength = c.strength
+        self.exposure = options.exposure  # explicit: honoured on every image
+        self.level = c.exposure
+        self.adaptive = c.adaptive
+        self.metering: Metering = c.metering  # type: ignore[assignment]
+        self.balance = c.balance
+        self.denoise = c.denoise
+        self.denoise_radius = 2
+        self.denoiser: Denoiser = c.denoiser  # type: ignore[assignment]
+
+    def with_options(self, options: Options) -> Enhancer:
+        """This enhancer (its loaded model, backend and denoiser shared) with the controls of ``options``.
+
+        Cheap (no loading): the service calls it per request. ``options`` must have this enhancer's
+        session (:meth:`~zerodce.options.Options.session_key`); a learned denoiser the enhancer has not
+        loaded is loaded here.
+        """
+        if options.session_key() != self.options_.session_key():
+            raise ValueError(f"options for session {options.session_key()}, not {self.options_.session_key()}")
+        other = copy.copy(self)
+        other._set_controls(options)
+        if not (other.denoiser == "learned" and other.denoise > 0):
+            other._net, other._align = None, 1
+        elif other._net is None:
+            other._net = load_denoiser().to(other.device)
+            other._align = other._net.config.scale
+        return other
+
     def options(self) -> dict[str, object]:
         """The resolved controls (preset values with the explicit options applied), for reports and logs."""
-        if self.paper:
-            return {"preset": self.preset}
-        return {
-            "preset": self.preset,
-            "strength": self.strength,
-            "exposure": self.level,
-            "metering": self.metering,
-            "balance": self.balance,
-            "denoiser": self.denoiser,
-            "denoise": self.denoise,
-            "adaptive": self.adaptive,
-        }
+        return self.controls.as_dict()
 
     def _tile_for(self, h: int, w: int) -> int | None:
         if self.tile is None:

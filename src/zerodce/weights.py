@@ -35,8 +35,7 @@ __all__ = [
 ]
 
 FORMAT_VERSION = "1"
-BUNDLED_MODELS = {"zerodce": "zerodce.safetensors", "fast": "fast.safetensors"}
-DEFAULT_MODEL = "zerodce"
+from .options import BUNDLED_MODELS, DEFAULT_MODEL  # noqa: E402 - torch-free home of the names
 
 
 class WeightsError(ValueError):
