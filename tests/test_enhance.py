@@ -194,3 +194,14 @@ def test_with_options_equals_a_fresh_enhancer_and_shares_the_model():
         torch.testing.assert_close(bound(x), fresh(x), atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match="session"):
         base.with_options(Options(model="fast", tile=None))
+
+
+def test_pipeline_loads_once_per_session_and_applies_each_calls_controls():
+    from zerodce.enhance import pipeline
+    from zerodce.options import Options
+
+    x = torch.rand(1, 3, 30, 41, generator=torch.Generator().manual_seed(4)) * 0.3
+    a, b = pipeline(Options(tile=None)), pipeline(Options(preset="night", tile=None))
+    assert a.model is b.model  # one load for the session key
+    assert b.options() == Enhancer(options=Options(preset="night", tile=None)).options()
+    assert not torch.allclose(a(x), b(x))

@@ -13,6 +13,7 @@ import contextlib
 import contextvars
 import copy
 import functools
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from .coded import CodedMaps, apply_coded_curves, dense_maps
 from .curves import apply_curves
 from .denoiser import learned_denoise, learned_halo, load_denoiser
 from .model import upsample_rows
-from .options import Options
+from .options import SESSION_FIELDS, Options
 from .tone import (
     apply_cast,
     apply_gain,
@@ -52,7 +53,7 @@ from .tone import (
 )
 from .weights import DEFAULT_MODEL, load_model
 
-__all__ = ["Enhancer", "enhance", "receptive_radius", "interruptible"]
+__all__ = ["Enhancer", "enhance", "pipeline", "receptive_radius", "interruptible"]
 
 TileArg = int | Literal["auto"] | None
 Denoiser = Literal["guided", "learned"]  # zerodce.denoiser.DENOISERS
@@ -500,6 +501,26 @@ class Enhancer:
 
 # Memory on large images (issue 16): 16-bit samples as uint16 tensors (torch >= 2.3), not int32 copies.
 _UINT16 = getattr(torch, "uint16", torch.int32)
+
+
+_PIPELINES: dict[tuple, Enhancer] = {}
+_PIPELINES_LOCK = threading.Lock()
+
+
+def pipeline(options: Options) -> Enhancer:
+    """The enhancer for ``options``: one loaded per session key (model, backend, precision, device,
+    tile), kept for the process, and bound to ``options``' controls per call (:meth:`Enhancer.with_options`).
+
+    Every surface (CLI, service, Ray, evaluate) gets its enhancer here, so the loading rules and the
+    cache are one. Thread-safe; loading happens outside the lock's fast path only once per key.
+    """
+    key = options.session_key()
+    with _PIPELINES_LOCK:
+        base = _PIPELINES.get(key)
+        if base is None:
+            base = _PIPELINES[key] = Enhancer(options=Options(**dict(zip(SESSION_FIELDS, key, strict=True))))
+    return base.with_options(options)
+
 
 
 @functools.lru_cache(maxsize=8)
