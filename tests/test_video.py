@@ -148,7 +148,7 @@ def test_video_batches_stay_within_the_activation_budget(clip, tmp_path, monkeyp
     """Frames are batched only as far as the whole batch fits the enhancer's budget (2 GiB by default)."""
     import importlib
 
-    enhance_module = importlib.import_module("zerodce.enhance")  # the module, not the function of that name
+    enhance_module = importlib.import_module("zerodce.tiling")
 
     budget = 2**20  # 1 MiB here, so that a 160x96 frame (29 MB of activations) already exceeds it
     monkeypatch.setattr(enhance_module, "WHOLE_BUDGET", (0.25, budget))

@@ -15,17 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from .data import IMAGE_EXTENSIONS
-from .enhance import Enhancer, enhance
+from .enhance import Pipeline, enhance
 from .highbit import HighBitImage
-from .io import FORMATS, read_any, write_image
-from .video import VIDEO_EXTENSIONS
+from .io import FORMATS, INPUT_EXTENSIONS, VIDEO_EXTENSIONS, read_any, write_image
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Job", "plan_jobs", "claim_error", "enhance_file", "enhance_files", "error_line"]
-
-INPUT_EXTENSIONS = IMAGE_EXTENSIONS | {".webp", ".gif", ".heic", ".heif"} | VIDEO_EXTENSIONS
 
 
 @dataclass(frozen=True)
@@ -142,7 +138,7 @@ def plan_jobs(
 
 def enhance_file(
     job: Job,
-    enhancer: Enhancer,
+    enhancer: Pipeline,
     *,
     overwrite: bool = False,
     skip_existing: bool = False,
@@ -186,7 +182,7 @@ def _skip(job: Job, overwrite: bool, skip_existing: bool) -> bool:
     return False
 
 
-def _enhance_rgb16(job: Job, img: HighBitImage, enhancer: Enhancer, quality: int) -> str:
+def _enhance_rgb16(job: Job, img: HighBitImage, enhancer: Pipeline, quality: int) -> str:
     """16-bit colour PNG/TIFF: 16 bits in, 16 bits out (8 bits only when --format asks for JPEG etc.)."""
     import numpy as np
     from PIL import Image
@@ -216,7 +212,7 @@ def error_line(job: Job, exc: BaseException) -> str:
 
 def enhance_files(
     jobs: list[Job],
-    enhancer: Enhancer,
+    enhancer: Pipeline,
     *,
     overwrite: bool = False,
     skip_existing: bool = False,

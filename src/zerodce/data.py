@@ -13,20 +13,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .io import IMAGE_EXTENSIONS, list_images  # noqa: F401 - re-exported
+
 __all__ = ["IMAGE_EXTENSIONS", "list_images", "split_files", "split_json", "read_split", "load_resized", "ImageSet"]
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"})
-
-
-def list_images(root: str | Path, recursive: bool = True) -> list[Path]:
-    """All image files under ``root`` (by extension, case-insensitive), sorted for reproducibility."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: not a folder")
-    pattern = "**/*" if recursive else "*"
-    return sorted(p for p in root.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
 def split_files(files: Sequence[Path], held_out: float = 0.2, seed: int = 0) -> tuple[list[Path], list[Path]]:

@@ -1,550 +1,140 @@
-"""The one inference contract: :class:`Enhancer` and the convenience function :func:`enhance`.
+"""Enhance images: :func:`enhance` for one image, :func:`pipeline` for a loaded, reusable pipeline.
 
-Contract (everything that enhances calls it: CLI, Python API, and later service, video, Ray):
-a float tensor (B, 3, H, W) with values in [0, 1] goes in; a tensor of the same shape, dtype
-and device comes out, clamped to [0, 1], computed under ``torch.inference_mode()``. Tiling,
-device and memory format are the enhancer's concern. :func:`enhance` adapts numpy arrays, PIL
-images and tensors to that contract and returns the same kind, shape and dtype it was given.
+Torch-free. A *pipeline* is what enhances: the numpy/onnxruntime :class:`~zerodce.runtime.session.Session`
+(the default on the CPU for the bundled models: no torch needed) or the PyTorch
+:class:`~zerodce.torch_enhance.Enhancer` (GPU, bf16, other weights files, modules). Both take float32
+(B, 3, H, W) arrays in [0, 1] (``run_float``) or integer samples (``run_integer``), with options
+resolved by :class:`~zerodce.options.Options`; tests pin them to each other. :func:`enhance` adapts
+numpy arrays, PIL images, tensors and file paths to that contract and returns the same kind, shape
+and dtype it was given.
+
+``zerodce.enhance.Enhancer`` is the PyTorch class, imported on first use (it needs torch).
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-import copy
-import functools
+import importlib.util
 import threading
-import warnings
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
-from torch import nn
 
-from .adjust import (
-    Metering,
-    denoise_halo,
-    gain_aware_denoise,
-    luma,
-    luma_chroma_noise,
-    thumbnail,
-)
-from .backends import Backend, Precision, make_backend
-from .coded import CodedMaps, apply_coded_curves, dense_maps
-from .curves import apply_curves
-from .denoiser import learned_denoise, learned_halo, load_denoiser
-from .model import upsample_rows
-from .options import SESSION_FIELDS, Options
-from .tone import (
-    apply_cast,
-    apply_gain,
-    auto_strength,
-    cast_gains,
-    curve_saturation,
-    mean_maps,
-    solve_exposure,
-    value,
-    value_gain,
-)
-from .weights import DEFAULT_MODEL, load_model
+from .options import DEFAULT_MODEL, SESSION_FIELDS, Options
+from .tiling import BYTES_PER_PIXEL, auto_tile, available_memory, interruptible
 
-__all__ = ["Enhancer", "enhance", "pipeline", "receptive_radius", "interruptible"]
+__all__ = [
+    "enhance",
+    "pipeline",
+    "torch_free",
+    "interruptible",
+    "auto_tile",
+    "available_memory",
+    "BYTES_PER_PIXEL",
+]
 
-TileArg = int | Literal["auto"] | None
-Denoiser = Literal["guided", "learned"]  # zerodce.denoiser.DENOISERS
 T = TypeVar("T")
+Pipeline = Any  # a Session or a torch Enhancer: run_float, run_integer, options(), with_options(...)
 
-# Working memory of DCE-Net per pixel (activations of the 32-channel layers and their
-# concatenations; onnxruntime's arena included), from peak RSS of untiled 1200x900 runs
-# (benchmarks/speed.py): about 1.7 KB with onnxruntime, 1.9 KB with PyTorch. "auto" runs an image
-# whole when that fits WHOLE_BUDGET, else in tiles that fit TILE_BUDGET (each also capped by a
-# share of the memory available now).
-BYTES_PER_PIXEL = {"onnxruntime": 1700, "torch": 1900}
-WHOLE_BUDGET = (0.25, 2 * 2**30)
-TILE_BUDGET = (0.10, 512 * 2**20)
-
-
-def receptive_radius(model: nn.Module) -> int:
-    """Pixels on each side that influence one output pixel: 7 chained 3x3 convolutions -> 7."""
-    return 7
-
-
-def available_memory() -> int:
-    """Bytes of memory available to this process (MemAvailable; 4 GiB when unknown)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 4 * 2**30
-
-
-def auto_tile(h: int, w: int, bytes_per_pixel: int = 1700, available: int | None = None) -> int | None:
-    """Tile side for an h x w image given the memory available, or None when it runs whole.
-
-    Example:
-        >>> auto_tile(900, 1200, available=16 * 2**30), auto_tile(3000, 4000, available=16 * 2**30)
-        (None, 512)
-    """
-    avail = available_memory() if available is None else available
-    whole = min(int(avail * WHOLE_BUDGET[0]), WHOLE_BUDGET[1])
-    if h * w * bytes_per_pixel <= whole:
-        return None
-    pixels = max(min(int(avail * TILE_BUDGET[0]), TILE_BUDGET[1]) // bytes_per_pixel, 64 * 64)
-    return max(64, int(pixels**0.5) // 64 * 64)
-
-
-# ---- cooperative cancellation (the service's timeouts) -------------------------------------------
-# A check that this thread's enhancements call between tiles and bands; it raises to stop the work.
-_BETWEEN_TILES: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar("tiles", default=None)
-
-
-@contextlib.contextmanager
-def interruptible(check: Callable[[], None]) -> Iterator[None]:
-    """Call ``check()`` between the tiles and bands of every enhancement run inside this block.
-
-    ``check`` raises (any exception) to abandon the enhancement; the exception propagates to the
-    caller. Used by :mod:`zerodce.service` to stop work whose request timed out.
-    """
-    token = _BETWEEN_TILES.set(check)
-    try:
-        yield
-    finally:
-        _BETWEEN_TILES.reset(token)
-
-
-def _between_tiles() -> None:
-    check = _BETWEEN_TILES.get()
-    if check is not None:
-        check()
-
-
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Controls:
-    u: torch.Tensor | None = None  # (B,) exposure scalar (zerodce.tone); None: the paper's per-channel curves
-    cast: torch.Tensor | None = None  # (B, 3) linear-light cast-correction gains
-    sigma: torch.Tensor | None = None  # (B,) input noise level for the denoiser, times the effect's strength
-    sigma_c: torch.Tensor | None = None  # (B,) the same for the input's chroma (bounds the chroma change)
-
-
-class Enhancer:
-    """Apply a curve-estimation model to image tensors, exactly and in bounded memory.
-
-    Args:
-        model: a bundled model name (``"zerodce"``, ``"fast"``), a weights path, or a loaded module.
-        device: torch device for the computation (``"cpu"``, ``"cuda"``).
-        tile: tile side in pixels for large images, ``None`` for never, ``"auto"`` (default) to
-            choose from the available memory (:func:`auto_tile`). Tiles overlap by the receptive
-            radius (plus the denoiser's), so the result equals the untiled one up to float rounding.
-        preset: a named set of controls (:data:`zerodce.presets.PRESETS`): ``"natural"`` (default),
-            ``"bright"`` or ``"night"``. The options below replace
-            the preset's value when given.
-        paper: the paper's method exactly instead: per-channel curves at the model's exposure,
-            nothing added (for comparison: per-channel curves can shift hue). No other control applies.
-        strength: 0..1, how much of the effect to apply (0 returns the input; the exposure change is
-            scaled in stops, the colour correction and denoising with it). Default 1.
-        exposure: target brightness of the output in (0, 1), e.g. 0.3 .. 0.7, as ``metering``
-            measures it, honoured on every image (presets instead leave well-exposed images alone and
-            never darken). See :mod:`zerodce.tone`.
-        metering: what ``exposure`` measures: ``"mean"`` (mean luma), ``"linear"`` / ``"centre"``
-            (linear-light luminance, whole frame / centre-weighted, as a camera meters; 0.46 is middle grey).
-        balance: share of the colour cast to remove, 0 (keep the input's colours) .. 1; bounded so
-            that coloured light is never turned towards its complement (:func:`zerodce.tone.cast_gains`).
-        denoise: strength of the gain-aware denoiser (0 = off); default: the preset's, or the chosen
-            denoiser's default (2 for ``"guided"``, ``LEARNED_STRENGTH`` for ``"learned"``).
-        denoiser: ``"guided"`` (the gain-aware guided filter of :mod:`zerodce.adjust`) or ``"learned"``
-            (the bundled network of :mod:`zerodce.denoiser`).
-        backend: ``"auto"`` (onnxruntime on CPU when installed, else PyTorch), ``"torch"`` or
-            ``"onnxruntime"``; see :mod:`zerodce.backends`.
-        precision: ``"fp32"`` (default), ``"bf16"`` (PyTorch autocast) or ``"int8"`` (onnxruntime,
-            bundled quantised graph); reduced precisions trade accuracy for speed (README, "Speed").
-        options: a :class:`~zerodce.options.Options` instead of the arguments above (its ``model``
-            is loaded unless ``model`` is a module).
-
-    Every preset applies the curves as one luminance gain per pixel, so hue is kept
-    (:mod:`zerodce.tone`). An option that would have no effect (any control with ``paper=True``)
-    is a ValueError.
-
-    Example:
-        >>> enh = Enhancer("zerodce")
-        >>> x = torch.rand(2, 3, 16, 20) * 0.2
-        >>> y = enh(x)
-        >>> y.shape == x.shape and bool((y >= x - 1e-6).float().mean() > 0.9)
-        True
-    """
-
-    def __init__(
-        self,
-        model: str | Path | nn.Module = DEFAULT_MODEL,
-        device: str | torch.device = "cpu",
-        tile: TileArg = "auto",
-        *,
-        preset: str | None = None,
-        paper: bool = False,
-        strength: float | None = None,
-        exposure: float | None = None,
-        metering: Metering | None = None,
-        balance: float | None = None,
-        denoise: float | None = None,
-        denoiser: Denoiser | None = None,
-        backend: Backend = "auto",
-        precision: Precision = "fp32",
-        options: Options | None = None,
-    ) -> None:
-        if options is None:
-            given = {"preset": preset, "paper": paper, "strength": strength, "exposure": exposure}
-            given.update(metering=metering, balance=balance, denoise=denoise, denoiser=denoiser)
-            name = "<module>" if isinstance(model, nn.Module) else str(model)
-            options = Options(model=name, device=str(device), tile=tile, backend=backend, precision=precision, **given)
-        self.device = torch.device(options.device)
-        self.tile = options.tile
-        self._set_controls(options)
-        backend, precision = options.backend, options.precision  # type: ignore[assignment]
-        net = model if isinstance(model, nn.Module) else load_model(options.model)
-        self.model = net.to(self.device).eval().to(memory_format=torch.channels_last)
-        self.config = self.model.config
-        self._net = load_denoiser().to(self.device) if self.denoiser == "learned" and self.denoise > 0 else None
-        # The learned denoiser works on s x s blocks: tiles start on that grid so they see the same blocks.
-        self._align = self._net.config.scale if self._net is not None else 1
-        name = None if isinstance(model, nn.Module) else options.model
-        self.maps = make_backend(self.model, self.device, backend, precision, name)
-        self.backend, self.precision = self.maps.name, precision
-        # PyTorch's DCE-Net convolutions are fastest channels-last; onnxruntime takes and returns
-        # plain (N, C, H, W) arrays, and Zero-DCE++'s band loop is elementwise: those keep image
-        # and curve maps in the plain layout (measured: mixing layouts made the curve loop 3x slower).
-        self._bands = self.config.arch == "dcenet++" and self.config.scale > 1
-        plain = self._bands or self.backend == "onnxruntime"
-        self._layout = torch.contiguous_format if plain else torch.channels_last
-
-    def _set_controls(self, options: Options) -> None:
-        c = options.controls()
-        self.options_ = options
-        self.controls = c
-        self.preset = c.preset
-        self.paper = c.paper
-        self.strength = c.strength
-        self.exposure = options.exposure  # explicit: honoured on every image
-        self.level = c.exposure
-        self.adaptive = c.adaptive
-        self.metering: Metering = c.metering  # type: ignore[assignment]
-        self.balance = c.balance
-        self.denoise = c.denoise
-        self.denoise_radius = 2
-        self.denoiser: Denoiser = c.denoiser  # type: ignore[assignment]
-
-    def with_options(self, options: Options) -> Enhancer:
-        """This enhancer (its loaded model, backend and denoiser shared) with the controls of ``options``.
-
-        Cheap (no loading): the service calls it per request. ``options`` must have this enhancer's
-        session (:meth:`~zerodce.options.Options.session_key`); a learned denoiser the enhancer has not
-        loaded is loaded here.
-        """
-        if options.session_key() != self.options_.session_key():
-            raise ValueError(f"options for session {options.session_key()}, not {self.options_.session_key()}")
-        other = copy.copy(self)
-        other._set_controls(options)
-        if not (other.denoiser == "learned" and other.denoise > 0):
-            other._net, other._align = None, 1
-        elif other._net is None:
-            other._net = load_denoiser().to(other.device)
-            other._align = other._net.config.scale
-        return other
-
-    def options(self) -> dict[str, object]:
-        """The resolved controls (preset values with the explicit options applied), for reports and logs."""
-        return self.controls.as_dict()
-
-    def _tile_for(self, h: int, w: int) -> int | None:
-        if self.tile is None:
-            return None
-        if self.tile == "auto":
-            if self.config.arch == "dcenet++" and self.config.scale > 1:
-                return None  # maps at 1/scale: a few bytes per pixel, no tiling needed
-            return auto_tile(h, w, BYTES_PER_PIXEL.get(self.backend, BYTES_PER_PIXEL["torch"]))
-        return self.tile if max(h, w) > self.tile else None
-
-    def _tone(self, x: torch.Tensor, a: torch.Tensor | CodedMaps, ctl: _Controls, owned: bool = False) -> torch.Tensor:
-        """The curves on one region: the paper's per-channel curves, or the hue-safe gain with its
-        exposure and cast correction (:mod:`zerodce.tone`). ``owned``: ``x`` may be overwritten."""
-        n = self.config.n_iter
-        if ctl.u is None:
-            y = x if owned else x.clone()
-            if isinstance(a, CodedMaps):
-                return apply_coded_curves(y, a, n)
-            return apply_curves(y, a, n, inplace=True)
-        a = dense_maps(a)
-        y = curve_saturation(x, a, n, apply_gain(x, value_gain(value(x), mean_maps(a, n), n, ctl.u)), ctl.u)
-        return y if ctl.cast is None else apply_cast(y, ctl.cast)
-
-    def _finish(self, x: torch.Tensor, a: torch.Tensor, ctl: _Controls, owned: bool = False) -> torch.Tensor:
-        """Curves and controls, then the denoiser, on one region.
-
-        ``owned``: ``x`` is a copy the caller no longer needs, so the curves may run in it (unless
-        the denoiser still needs the input).
-        """
-        y = self._tone(x, a, ctl, owned and ctl.sigma is None)
-        if ctl.sigma is not None:
-            if self._net is not None:
-                y = learned_denoise(self._net, y, x, self.denoise, ctl.sigma, ctl.sigma_c)
-            else:
-                y = gain_aware_denoise(y, x, self.denoise, ctl.sigma, self.denoise_radius, ctl.sigma_c)
-        return y
-
-    def _halo(self, ctl: _Controls) -> int:
-        """Context the denoiser needs around a tile (0 without one)."""
-        if ctl.sigma is None:
-            return 0
-        return learned_halo(self._net.config) if self._net is not None else denoise_halo(self.denoise_radius)
-
-    def exposure_scalars(self, x: torch.Tensor) -> torch.Tensor:
-        """The exposure scalar ``u`` (B,) this enhancer gives each image (strength and do-no-harm
-        factor included; on the exposure thumbnail): passed back as ``scalars`` it reproduces the
-        enhancer's tone."""
-        u = self._controls(x.to(self.device, torch.float32), with_noise=False).u
-        return u if u is not None else torch.ones(x.shape[0])
-
-    def _prepared(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The exposure thumbnail of ``x`` and its channel-mean curve maps."""
-        small = thumbnail(x).contiguous()  # one layout for image and maps (mixed: 10x slower search)
-        return small, mean_maps(dense_maps(self.maps(small)).contiguous(), self.config.n_iter)
-
-    def scalars_following(self, x: torch.Tensor, follow: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
-        """Exposure scalars (B,) for ``scalars`` that give each image the mean luma ``follow(levels)``,
-        where ``levels`` (B,) is the mean luma of the tone this enhancer gives each image on its own
-        (before the cast correction; the saturation step keeps luma exactly). Video smoothing follows
-        the frames' levels with a moving average; ``follow`` = identity reproduces the enhancer."""
-        small, mm = self._prepared(x.to(self.device, torch.float32))
-        n = self.config.n_iter
-        u = self._controls(small, with_noise=False, prepared=(small, mm)).u
-        if u is None:
-            raise ValueError("scalars: the paper's method has no exposure control")
-        native = luma(apply_gain(small, value_gain(value(small), mm, n, u))).mean(dim=(1, 2, 3))
-        return solve_exposure(small, mm, n, follow(native).to(small), "mean")
-
-    def _controls(
-        self,
-        x: torch.Tensor,
-        exposure: torch.Tensor | None = None,
-        with_noise: bool = True,
-        scalars: torch.Tensor | None = None,
-        prepared: tuple[torch.Tensor, torch.Tensor] | None = None,
-    ) -> _Controls:
-        """Per-image quantities computed once on the whole image (on a thumbnail), so that tiles agree.
-
-        ``exposure`` (B,): a level per image that replaces the enhancer's, honoured as an explicit one.
-        ``scalars`` (B,): exposure scalars to use as they are (:meth:`exposure_scalars`).
-        ``prepared``: :meth:`_prepared` of ``x``, when the caller has it.
-        """
-        ctl = _Controls()
-        if self.paper:
-            return ctl
-        n = self.config.n_iter
-        small, mm = prepared if prepared is not None else self._prepared(x)
-        level = exposure if exposure is not None else self.level
-        if scalars is not None:
-            u = scalars.to(small)
-        elif level is None:
-            u = small.new_ones(small.shape[0])  # the model's own tone
-        else:
-            target = level.to(small) if isinstance(level, torch.Tensor) else small.new_full((small.shape[0],), level)
-            u = solve_exposure(small, mm, n, target, self.metering)
-        effect = small.new_full((small.shape[0],), self.strength)
-        if self.adaptive and exposure is None:
-            effect = effect * auto_strength(small)
-            u = u.clamp_min(0.0)  # a preset never darkens a photo below what it was
-        ctl.u = u if scalars is not None else u * effect
-        if self.balance > 0:
-            toned = apply_gain(small, value_gain(value(small), mm, n, ctl.u))
-            ctl.cast = cast_gains(toned, self.balance * effect)
-        if with_noise and self.denoise > 0 and bool((effect > 0).any()):
-            sigma, sigma_c = luma_chroma_noise(x)
-            ctl.sigma = sigma * effect  # the denoiser follows the effect: strength 0 is the input
-            ctl.sigma_c = sigma_c * effect
-        return ctl
-
-    def _run(
-        self,
-        x: torch.Tensor,
-        out: torch.Tensor,
-        scale: float | None,
-        exposure: torch.Tensor | None,
-        scalars: torch.Tensor | None = None,
-    ) -> None:
-        """Enhance ``x`` (float, [0, 1]) into ``out``: float, or integer quantised at ``scale``."""
-
-        def put(region: tuple, y: torch.Tensor) -> None:  # clamp (and quantise) into the output
-            if scale is None:
-                out[region] = y.clamp_(0.0, 1.0)
-            else:
-                out[region] = y.mul_(scale).round_().clamp_(0.0, scale)
-
-        _, _, h, w = x.shape
-        ctl = self._controls(x, exposure, scalars=scalars)
-        if self._bands:
-            self._run_bands(x, put, ctl)
-            return
-        tile = self._tile_for(h, w)
-        if not tile:
-            put((...,), self._finish(x, self.maps(x), ctl))
-            return
-        r = receptive_radius(self.model)
-        d, g = self._halo(ctl), self._align
-        for y0 in range(0, h, tile):
-            for x0 in range(0, w, tile):
-                _between_tiles()
-                y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
-                # The tile plus the denoiser's context (d), whose curve maps need r more pixels of
-                # real image: inner pixels see exactly what they would in the whole image.
-                ey0, ex0, ey1, ex1 = max(y0 - d, 0) // g * g, max(x0 - d, 0) // g * g, min(y1 + d, h), min(x1 + d, w)
-                hy0, hx0, hy1, hx1 = max(ey0 - r, 0), max(ex0 - r, 0), min(ey1 + r, h), min(ex1 + r, w)
-                region = x[..., hy0:hy1, hx0:hx1].contiguous(memory_format=self._layout)
-                a = self.maps(region)[..., ey0 - hy0 : ey1 - hy0, ex0 - hx0 : ex1 - hx0]
-                y = self._finish(x[..., ey0:ey1, ex0:ex1], a, ctl)
-                put((..., slice(y0, y1), slice(x0, x1)), y[..., y0 - ey0 : y1 - ey0, x0 - ex0 : x1 - ex0])
-
-    def _run_bands(self, x: torch.Tensor, put: Callable, ctl: _Controls) -> None:
-        """Zero-DCE++: one small map for the whole image, upsampled and applied band by band.
-
-        The full-resolution map is never materialised and each band's 8 curve iterations run
-        in cache (README, "Speed"); results equal the whole-image computation to float rounding.
-        """
-        _, _, h, w = x.shape
-        small, hp, wp = self.model.small_maps(x)
-        cols = F.interpolate(small, size=(small.shape[-2], wp), mode="bilinear", align_corners=True)[..., :w]
-        cols = cols.contiguous()
-        d, g = self._halo(ctl), self._align
-        band = 128 if d else 16
-        for y0 in range(0, h, band):
-            _between_tiles()
-            y1 = min(y0 + band, h)
-            ey0, ey1 = max(y0 - d, 0) // g * g, min(y1 + d, h)
-            a = upsample_rows(cols, hp, ey0, ey1)
-            y = self._finish(x[..., ey0:ey1, :], a, ctl)
-            put((..., slice(y0, y1), slice(None)), y[..., y0 - ey0 : y1 - ey0, :])
-
-    def _check(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 3:
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"expected a tensor of shape (B, 3, H, W), got {shape}")
-        if x.shape[0] == 0 or x.shape[2] == 0 or x.shape[3] == 0:
-            raise ValueError(f"empty image tensor {tuple(x.shape)}")
-
-    @torch.inference_mode()
-    def __call__(
-        self, x: torch.Tensor, exposure: torch.Tensor | None = None, scalars: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Enhance a float batch (B, 3, H, W) in [0, 1]; same shape, dtype and device out.
-
-        ``exposure`` (B,) overrides the enhancer's exposure level per image; ``scalars`` (B,) its
-        exposure scalars (:meth:`exposure_scalars`; video smoothing).
-        """
-        self._check(x)
-        if not x.is_floating_point():
-            raise TypeError(f"expected a floating-point tensor in [0, 1], got {x.dtype}")
-        src_dtype, src_device = x.dtype, x.device
-        xf = torch.nan_to_num(x.to(self.device, torch.float32), nan=0.0).clamp_(0.0, 1.0)
-        xf = xf.contiguous(memory_format=self._layout)
-        if not self._bands and not self._tile_for(*xf.shape[-2:]):
-            # Whole image: xf is this call's own copy, so no output buffer or extra copy is needed.
-            y = self._finish(xf, self.maps(xf), self._controls(xf, exposure, scalars=scalars), owned=True)
-            return y.clamp_(0.0, 1.0).to(src_device, src_dtype).contiguous()
-        out = torch.empty_like(xf, memory_format=self._layout)
-        self._run(xf, out, None, exposure, scalars)
-        return out.to(src_device, src_dtype).contiguous()
-
-    @torch.inference_mode()
-    def with_curves_of(
-        self, x: torch.Tensor, source: torch.Tensor, exposure: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Apply to ``x`` the curves that enhancing ``source`` (same shape) applies: its curve maps
-        and its exposure, strength and cast correction, then the denoiser at ``source``'s noise level with ``x``
-        as its input; whole images, float in [0, 1]. ``with_curves_of(x, x)`` is ``enhancer(x)``. For training pairs:
-        a clean image through the curves its noisy copy gets (``scripts/train_denoiser.py``).
-        """
-        self._check(x)
-        self._check(source)
-        if x.shape != source.shape:
-            raise ValueError(f"x and source must have the same shape, got {tuple(x.shape)} and {tuple(source.shape)}")
-        xs = [
-            t.to(self.device, torch.float32).clamp(0.0, 1.0).contiguous(memory_format=self._layout) for t in (x, source)
-        ]
-        y = self._finish(xs[0], self.maps(xs[1]), self._controls(xs[1], exposure))
-        return y.clamp_(0.0, 1.0)
-
-    @torch.inference_mode()
-    def enhance_integer(
-        self, x: torch.Tensor, scale: int, exposure: torch.Tensor | None = None, scalars: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Enhance integer samples (B, 3, H, W) on 0..``scale`` (uint8: 255, 16-bit: 65535).
-
-        Memory-lean path for files: one float copy of the input, the output quantised tile by
-        tile straight into an integer tensor (uint8, or uint16 for 16-bit), channels-last.
-        """
-        self._check(x)
-        xf = x.to(self.device, torch.float32, memory_format=self._layout).div_(scale)
-        # Channels-last output: its (H, W, C) numpy view is contiguous, ready for the encoder.
-        out = torch.empty(xf.shape, dtype=torch.uint8 if scale == 255 else _UINT16, device=self.device)
-        out = out.contiguous(memory_format=torch.channels_last)
-        self._run(xf, out, float(scale), exposure, scalars)
-        return out.cpu()
-
-
-# Memory on large images (issue 16): 16-bit samples as uint16 tensors (torch >= 2.3), not int32 copies.
-_UINT16 = getattr(torch, "uint16", torch.int32)
-
-
-_PIPELINES: dict[tuple, Enhancer] = {}
+_PIPELINES: dict[tuple, Pipeline] = {}
 _PIPELINES_LOCK = threading.Lock()
 
 
-def pipeline(options: Options) -> Enhancer:
-    """The enhancer for ``options``: one loaded per session key (model, backend, precision, device,
-    tile), kept for the process, and bound to ``options``' controls per call (:meth:`Enhancer.with_options`).
+def __getattr__(name: str) -> object:
+    if name == "Enhancer":  # the PyTorch pipeline: imported (with torch) on first use only
+        from .torch_enhance import Enhancer
 
-    Every surface (CLI, service, Ray, evaluate) gets its enhancer here, so the loading rules and the
-    cache are one. Thread-safe; loading happens outside the lock's fast path only once per key.
+        return Enhancer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def torch_installed() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+def torch_free(options: Options) -> bool:
+    """Whether ``options`` run on the torch-free runtime: the CPU, onnxruntime (or auto), fp32 or
+    int8, a bundled model (whose graphs are shipped)."""
+    from .options import BUNDLED_MODELS
+
+    return (
+        options.device == "cpu"
+        and options.backend in ("auto", "onnxruntime")
+        and options.precision in ("fp32", "int8")
+        and options.model in BUNDLED_MODELS
+    )
+
+
+def _load(options: Options) -> Pipeline:
+    if torch_free(options) and _session_available():
+        from .runtime.session import Session
+
+        return Session(options)
+    if not torch_installed():
+        raise RuntimeError(
+            f"{_needs_torch(options)} needs PyTorch, which is not installed: pip install 'zerodce[torch]' "
+            "(the light install runs the bundled models on the CPU with onnxruntime)"
+        )
+    from .torch_enhance import Enhancer
+
+    return Enhancer(options=options)
+
+
+def _session_available() -> bool:
+    try:
+        return importlib.util.find_spec("zerodce.runtime.session") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _needs_torch(o: Options) -> str:
+    if o.device != "cpu":
+        return f"device {o.device!r}"
+    if o.backend == "torch" or o.precision == "bf16":
+        return f"backend {o.backend!r} / precision {o.precision!r}"
+    return f"model {o.model!r} (not a bundled one)"
+
+
+def pipeline(options: Options) -> Pipeline:
+    """The pipeline for ``options``: one loaded per session key (model, backend, precision, device,
+    tile), kept for the process, and bound to ``options``' controls per call (``with_options``).
+
+    Every surface (CLI, service, Ray, evaluate, :func:`enhance`) gets its pipeline here, so the
+    loading rules and the cache are one. Thread-safe.
     """
     key = options.session_key()
     with _PIPELINES_LOCK:
         base = _PIPELINES.get(key)
         if base is None:
-            base = _PIPELINES[key] = Enhancer(options=Options(**dict(zip(SESSION_FIELDS, key, strict=True))))
+            base = _PIPELINES[key] = _load(Options(**dict(zip(SESSION_FIELDS, key, strict=True))))
     return base.with_options(options)
 
 
-
-@functools.lru_cache(maxsize=8)
-def _cached_enhancer(model: str, device: str, options: tuple[tuple[str, object], ...]) -> Enhancer:
-    return Enhancer(model, device, **dict(options))  # type: ignore[arg-type]
+def _is_pipeline(obj: object) -> bool:
+    return callable(getattr(obj, "run_integer", None)) and callable(getattr(obj, "with_options", None))
 
 
-def _get_enhancer(
-    model: str | Path | nn.Module | Enhancer, device: str | torch.device, options: dict[str, object] | None = None
-) -> Enhancer:
+def _is_module(obj: object) -> bool:
+    return callable(getattr(obj, "curve_maps", None))
+
+
+def _get_pipeline(model: object, device: str, options: dict[str, object] | None = None) -> Pipeline:
     options = {k: v for k, v in (options or {}).items() if v is not None}
-    if isinstance(model, Enhancer):
+    if _is_pipeline(model):
         if options:
-            raise ValueError(f"options {sorted(options)} are an Enhancer's: pass them to Enhancer(...), not with one")
+            raise ValueError(f"options {sorted(options)} are a pipeline's: pass them when building it, not with one")
         return model
-    if isinstance(model, nn.Module):
+    if _is_module(model):  # a loaded torch module: the PyTorch pipeline
+        from .torch_enhance import Enhancer
+
         return Enhancer(model, device, **options)  # type: ignore[arg-type]
-    return _cached_enhancer(str(model), str(device), tuple(sorted(options.items())))
+    return pipeline(Options(model=str(model), device=str(device), **options))  # type: ignore[arg-type]
 
 
-def _enhance_hwc(rgb: np.ndarray, enhancer: Enhancer) -> np.ndarray:
+def _enhance_hwc(rgb: np.ndarray, pipe: Pipeline) -> np.ndarray:
     """float32 (H, W, 3) in [0, 1] -> float32 (H, W, 3)."""
-    x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None]
-    return enhancer(x)[0].permute(1, 2, 0).numpy()
+    return pipe.run_float(np.ascontiguousarray(rgb.transpose(2, 0, 1))[None])[0].transpose(1, 2, 0)
 
 
 def _to_unit(a: np.ndarray) -> tuple[np.ndarray, float | None]:
@@ -563,7 +153,7 @@ def _from_unit(a: np.ndarray, scale: float | None, dtype: np.dtype) -> np.ndarra
     return np.clip(np.rint(a * scale), 0, scale).astype(dtype)
 
 
-def _enhance_array(a: np.ndarray, enhancer: Enhancer) -> np.ndarray:
+def _enhance_array(a: np.ndarray, enhancer: Pipeline) -> np.ndarray:
     if a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (1, 2)):
         # Grey (optionally with alpha): enhance as three equal channels, return their mean.
         grey = a if a.ndim == 2 else a[..., 0]
@@ -576,12 +166,8 @@ def _enhance_array(a: np.ndarray, enhancer: Enhancer) -> np.ndarray:
     if a.ndim == 3 and a.shape[2] in (3, 4) and a.dtype in (np.uint8, np.uint16):
         # Integer samples: no float copy on the numpy side; quantised tile by tile.
         scale = 255 if a.dtype == np.uint8 else 65535
-        with warnings.catch_warnings():  # read-only arrays (PIL's) are fine: the tensor is only read
-            warnings.simplefilter("ignore", UserWarning)
-            lean = a.dtype == np.uint8 or _UINT16 != torch.int32
-            x = torch.from_numpy(a[..., :3] if lean else a[..., :3].astype(np.int32))
-        y = enhancer.enhance_integer(x.permute(2, 0, 1)[None], scale)
-        out = y[0].permute(1, 2, 0).numpy().astype(a.dtype, copy=False)
+        y = enhancer.run_integer(a[..., :3].transpose(2, 0, 1)[None], scale)
+        out = y[0].transpose(1, 2, 0)
         if a.shape[2] == 4:
             out = np.concatenate([out, a[..., 3:]], axis=2)  # alpha untouched
         return out
@@ -597,7 +183,7 @@ def _enhance_array(a: np.ndarray, enhancer: Enhancer) -> np.ndarray:
 _PIL_RGB_MODES = {"RGB", "RGBA", "L", "LA", "I", "I;16", "I;16B", "I;16L"}
 
 
-def _enhance_pil(im: Image.Image, enhancer: Enhancer) -> Image.Image:
+def _enhance_pil(im: Image.Image, enhancer: Pipeline) -> Image.Image:
     mode = im.mode
     if mode not in _PIL_RGB_MODES:
         has_alpha = mode in ("P", "PA") and ("transparency" in im.info or mode == "PA") or mode == "RGBa"
@@ -613,11 +199,13 @@ def _enhance_pil(im: Image.Image, enhancer: Enhancer) -> Image.Image:
     return Image.fromarray(out, mode)
 
 
+
+
 def enhance(
     image: T,
-    model: str | Path | nn.Module | Enhancer = DEFAULT_MODEL,
+    model: str | Path | Any = DEFAULT_MODEL,
     *,
-    device: str | torch.device = "cpu",
+    device: str = "cpu",
     preset: str | None = None,
     strength: float | None = None,
     **options: object,
@@ -629,10 +217,11 @@ def enhance(
             with alpha kept untouched), a PIL image, a float tensor (B, 3, H, W) or (3, H, W), or
             the path of an image file (read with the pixel limit and EXIF orientation of
             :func:`zerodce.io.read_image`; a PIL image is returned, its metadata in ``info``).
-        model: bundled name, weights path, loaded module, or an :class:`Enhancer`.
+        model: bundled name, weights path, loaded module, or a pipeline (:func:`pipeline`).
         device: where to compute.
-        preset, strength, options: the controls of :class:`Enhancer` (``exposure``, ``metering``,
-            ``balance``, ``denoise``, ``denoiser``); enhancers are cached per model and options.
+        preset, strength, options: the controls and session options of :class:`~zerodce.options.Options`
+            (``exposure``, ``metering``, ``balance``, ``denoise``, ``denoiser``, ``backend``, ``precision``,
+            ``tile``, ``paper``); pipelines are loaded once per model and session options.
 
     Returns:
         The enhanced image, of the input's type, shape and dtype (a PIL image for a path).
@@ -649,15 +238,24 @@ def enhance(
         from .io import read_image
 
         image = read_image(Path(image))  # type: ignore[assignment]
-    enhancer = _get_enhancer(model, device, {"preset": preset, "strength": strength, **options})
-    if isinstance(image, torch.Tensor):
-        if image.dim() == 3:
-            return enhancer(image[None])[0]  # type: ignore[return-value]
-        return enhancer(image)  # type: ignore[return-value]
+    pipe = _get_pipeline(model, str(device), {"preset": preset, "strength": strength, **options})
+    if type(image).__module__.startswith("torch"):  # a tensor: through numpy, back to its device and dtype
+        import torch
+
+        t: torch.Tensor = image  # type: ignore[assignment]
+        if not t.is_floating_point():
+            raise TypeError(f"expected a floating-point tensor in [0, 1], got {t.dtype}")
+        batch = t[None] if t.dim() == 3 else t
+        if batch.dim() != 4 or batch.shape[1] != 3:
+            raise ValueError(f"expected a tensor of shape (B, 3, H, W) or (3, H, W), got {tuple(t.shape)}")
+        x = batch.detach().float().cpu().numpy()
+        y = torch.from_numpy(pipe.run_float(np.nan_to_num(x, nan=0.0).clip(0.0, 1.0)))
+        y = y.to(t.device, t.dtype)
+        return y[0] if t.dim() == 3 else y  # type: ignore[return-value]
     if isinstance(image, Image.Image):
-        return _enhance_pil(image, enhancer)  # type: ignore[return-value]
+        return _enhance_pil(image, pipe)  # type: ignore[return-value]
     if isinstance(image, np.ndarray):
-        return _enhance_array(image, enhancer)  # type: ignore[return-value]
+        return _enhance_array(image, pipe)  # type: ignore[return-value]
     raise TypeError(
         f"unsupported image type {type(image).__name__}; expected numpy array, PIL image, tensor or file path"
     )

@@ -26,7 +26,7 @@ __all__ = ["pair_folders", "evaluate_paired", "evaluate_unpaired", "summarise", 
 
 def pair_folders(low: Path, high: Path) -> list[tuple[Path, Path]]:
     """Pair files by name; a clear error when the folders hold different names."""
-    from .data import list_images
+    from .io import list_images
 
     lows = {p.name: p for p in list_images(low, recursive=False)}
     highs = {p.name: p for p in list_images(high, recursive=False)}
@@ -336,7 +336,7 @@ def add_evaluate_parser(
 def main_evaluate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .data import list_images
+    from .io import list_images
 
     specs = list(args.method or ([] if args.model else default_methods())) + [f"model:{m}" for m in args.model]
     try:

@@ -39,6 +39,21 @@ _FORMAT_BY_SUFFIX = {
     ".heif": "HEIF",
 }
 # --format names (ImageMagick-style) -> (Pillow format, file suffix)
+# The one list of file extensions (training folders, batch inputs, video).
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"})  # also the training sets'
+VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})
+INPUT_EXTENSIONS = IMAGE_EXTENSIONS | {".webp", ".gif", ".heic", ".heif"} | VIDEO_EXTENSIONS
+
+
+def list_images(root: str | Path, recursive: bool = True) -> list[Path]:
+    """All image files under ``root`` (by extension, case-insensitive), sorted for reproducibility."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: not a folder")
+    pattern = "**/*" if recursive else "*"
+    return sorted(p for p in root.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
 FORMATS = {
     "jpeg": ("JPEG", ".jpg"),
     "jpg": ("JPEG", ".jpg"),

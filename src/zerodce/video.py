@@ -30,17 +30,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
 
 from ._atomic import atomic_write
-from .enhance import BYTES_PER_PIXEL, Enhancer, auto_tile
+from .io import VIDEO_EXTENSIONS
 from .metrics import luma
+from .tiling import BYTES_PER_PIXEL, auto_tile
+
+Pipeline = Any  # zerodce.enhance.pipeline(...): a Session or a torch Enhancer
 
 __all__ = ["VIDEO_EXTENSIONS", "VideoStats", "enhance_video", "video_frames"]
 
-VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
 
 
 @dataclass
@@ -75,7 +77,7 @@ def _pix_fmt(codec: str, width: int, height: int) -> str:
     return "yuv420p" if codec != "libx264" or (width % 2 == 0 and height % 2 == 0) else "yuv444p"
 
 
-def _frames_per_batch(enhancer: Enhancer, width: int, height: int, batch: int) -> int:
+def _frames_per_batch(enhancer: Pipeline, width: int, height: int, batch: int) -> int:
     """Frames enhanced in one call: at most ``batch``, and no more than the enhancer runs whole in its budget."""
     bpp = BYTES_PER_PIXEL.get(enhancer.backend, BYTES_PER_PIXEL["torch"])
     n = max(1, batch)
@@ -128,7 +130,7 @@ def _av():  # noqa: ANN202 - the av module
 def enhance_video(
     src: str | Path,
     dst: str | Path,
-    enhancer: Enhancer,
+    enhancer: Pipeline,
     *,
     smooth: float = 0.8,
     batch: int = 8,
@@ -180,21 +182,21 @@ def enhance_video(
                     if not pending:
                         return
                     arr = np.stack([fr.to_ndarray(format="rgb24") for fr in pending])
-                    x = torch.from_numpy(arr).permute(0, 3, 1, 2)
+                    x = arr.transpose(0, 3, 1, 2)  # (B, 3, H, W) view
                     scalars = None
                     if not enhancer.paper and smooth > 0:
                         # Each frame's own level (mean luma) smoothed over time; each frame then meets
                         # the average: the curves' common level varies slowly, their shape per frame.
-                        def follow(native: torch.Tensor) -> torch.Tensor:
+                        def follow(native: np.ndarray) -> np.ndarray:
                             nonlocal level
                             levels = []
                             for b in native.tolist():
                                 level = b if level is None else smooth * level + (1 - smooth) * b
                                 levels.append(min(max(level, 1e-3), 1 - 1e-3))
-                            return torch.tensor(levels)
+                            return np.asarray(levels, dtype=np.float32)
 
-                        scalars = enhancer.scalars_following(x.float() / 255, follow)
-                    y = enhancer.enhance_integer(x, 255, scalars=scalars).permute(0, 2, 3, 1).numpy()
+                        scalars = enhancer.follow_scalars(x.astype(np.float32) / 255, follow)
+                    y = enhancer.run_integer(x, 255, scalars=scalars).transpose(0, 2, 3, 1)
                     for fr, img in zip(pending, y, strict=True):
                         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
                         frame.pts, frame.time_base = fr.pts, fr.time_base
