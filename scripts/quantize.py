@@ -8,6 +8,8 @@ weights int8 per output channel, activations uint8 per tensor (MinMax), QDQ form
 onnxruntime runs the convolutions with VNNI integer dot products. The graph is then cut before
 its final dequantise + tanh (``zerodce.export.coded_graph``): it outputs the uint8 codes, which
 the enhancer decodes with a 256-entry table inside the fused curve loop (``zerodce.coded``).
+Its metadata records the SHA-256 of the weights file, its config and ``int8`` (``graph_metadata``),
+as ``scripts/build_onnx.py --check`` and the runtime (``zerodce.runtime.graphs``) expect.
 Before quantisation the input is zero-padded to 4 channels inside the graph (conv1 gets a zero
 weight for the extra channel): 3x3x4 = 36 products per output fit VNNI's groups of 4 bytes,
 where 3x3x3 = 27 left conv1 the slowest convolution per multiply-add.
@@ -27,8 +29,9 @@ def main() -> None:
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     from zerodce.data import read_split
-    from zerodce.export import coded_graph, maps_graph_bytes, pad_input_channels
-    from zerodce.weights import load_model
+    from zerodce.export import coded_graph, graph_metadata, maps_graph_bytes, pad_input_channels, with_metadata
+    from zerodce.runtime.graphs import KINDS, file_sha256
+    from zerodce.weights import load_model, resolve_model
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="zerodce")
@@ -54,7 +57,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         fp32, qdq = Path(tmp) / "maps.onnx", Path(tmp) / "qdq.onnx"
-        fp32.write_bytes(pad_input_channels(maps_graph_bytes(load_model(args.model))))
+        net = load_model(args.model)
+        fp32.write_bytes(pad_input_channels(maps_graph_bytes(net)))
         quantize_static(
             str(fp32),
             str(qdq),
@@ -64,7 +68,8 @@ def main() -> None:
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
         )
-        Path(args.out).write_bytes(coded_graph(qdq.read_bytes()))
+        meta = graph_metadata(net, file_sha256(resolve_model(args.model)), *KINDS["int8"])
+        Path(args.out).write_bytes(with_metadata(coded_graph(qdq.read_bytes()), meta))
     print(f"wrote {args.out} ({Path(args.out).stat().st_size / 1024:.0f} KiB)")
 
 

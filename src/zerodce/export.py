@@ -14,7 +14,10 @@ Zero-DCE++ scale) against the PyTorch forward, max abs difference <= ``tol`` (1e
 The bundled models' maps graphs are also shipped prebuilt (:data:`BUNDLED_GRAPHS`, made by
 ``scripts/build_onnx.py``), so that the onnxruntime backend starts without exporting: each records
 the SHA-256 of the weights file it was exported from, the model config and its precision in its
-metadata (:func:`graph_metadata`), and is used only when those match the weights in use.
+metadata (:func:`graph_metadata`), and is used only when those match the weights in use. The same
+script builds the graphs the torch-free runtime runs (:mod:`zerodce.runtime.graphs`): Zero-DCE++'s
+estimator alone (:func:`small_maps_graph_bytes`) and the learned denoiser's logits
+(:func:`denoiser_logits_graph_bytes`).
 """
 
 from __future__ import annotations
@@ -30,17 +33,22 @@ import torch
 from torch import nn
 
 from .curves import apply_curves
+from .runtime.graphs import (  # noqa: F401 - the metadata keys, re-exported
+    CODES_SCALE,
+    CODES_ZERO_POINT,
+    GRAPHS,
+    META_CONFIG,
+    META_GRAPH,
+    META_PRECISION,
+    META_WEIGHTS_SHA256,
+)
 
 __all__ = ["export_onnx", "check_onnx", "ExportError", "BUNDLED_GRAPHS", "bundled_graph", "graph_metadata"]
 
 Graph = Literal["image", "maps"]
 
 # Prebuilt fp32 maps graphs of the bundled models, beside their weights (scripts/build_onnx.py).
-BUNDLED_GRAPHS = {"zerodce": "zerodce-maps.onnx", "fast": "fast-maps.onnx"}
-META_WEIGHTS_SHA256 = "zerodce.weights_sha256"
-META_CONFIG = "zerodce.config"
-META_GRAPH = "zerodce.graph"
-META_PRECISION = "zerodce.precision"
+BUNDLED_GRAPHS = {model: files[0] for (kind, model), files in GRAPHS.items() if kind == "maps"}
 
 
 class ExportError(RuntimeError):
@@ -61,6 +69,16 @@ class _ImageGraph(_MapsGraph):
         return apply_curves(x, self.net.curve_maps(x), self.net.config.n_iter).clamp(0.0, 1.0)
 
 
+class _SmallMapsGraph(_MapsGraph):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net._estimate(x)  # Zero-DCE++'s estimator on the downscaled image
+
+
+class _LogitsGraph(_MapsGraph):
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.net.logits(feats)  # (B, 5, H, W) -> (B, K, H, W), padding and crop included
+
+
 def _reference(net: nn.Module, x: torch.Tensor, graph: Graph) -> torch.Tensor:
     with torch.inference_mode():
         return (_ImageGraph(net) if graph == "image" else _MapsGraph(net))(x)
@@ -71,20 +89,22 @@ def _reference(net: nn.Module, x: torch.Tensor, graph: Graph) -> torch.Tensor:
 _EXPORT_LOCK = threading.Lock()
 
 
-def _export(wrapper: nn.Module, f: object, out_name: str, example: torch.Tensor) -> None:
+def _export(wrapper: nn.Module, f: object, out_name: str, example: torch.Tensor, in_name: str = "input") -> None:
     axes = {0: "batch", 2: "height", 3: "width"}
     with _EXPORT_LOCK:
-        _torch_export(wrapper, f, out_name, example, axes)
+        _torch_export(wrapper, f, out_name, example, axes, in_name)
 
 
-def _torch_export(wrapper: nn.Module, f: object, out_name: str, example: torch.Tensor, axes: dict) -> None:
+def _torch_export(
+    wrapper: nn.Module, f: object, out_name: str, example: torch.Tensor, axes: dict, in_name: str = "input"
+) -> None:
     torch.onnx.export(
         wrapper,
         (example,),
         f,
-        input_names=["input"],
+        input_names=[in_name],
         output_names=[out_name],
-        dynamic_axes={"input": axes, out_name: axes},
+        dynamic_axes={in_name: axes, out_name: axes},
         opset_version=17,
         dynamo=False,
     )
@@ -95,17 +115,42 @@ def _example(net: nn.Module) -> torch.Tensor:
     return torch.rand(1, 3, 4 * scale + 3, 5 * scale + 1, generator=torch.Generator().manual_seed(0))
 
 
-def maps_graph_bytes(net: nn.Module) -> bytes:
-    """The curve-map graph in memory (for the onnxruntime backend; checked by the tests)."""
+def _graph_bytes(wrapper: nn.Module, out_name: str, example: torch.Tensor, in_name: str = "input") -> bytes:
     import io
     import warnings
 
-    net = net.eval().to(memory_format=torch.contiguous_format)
+    wrapper = wrapper.eval().to(memory_format=torch.contiguous_format)
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about shape arithmetic: dynamic axes are declared
-        _export(_MapsGraph(net), buf, "maps", _example(net))
+        _export(wrapper, buf, out_name, example, in_name)
     return buf.getvalue()
+
+
+def maps_graph_bytes(net: nn.Module) -> bytes:
+    """The curve-map graph in memory (for the onnxruntime backend; checked by the tests)."""
+    return _graph_bytes(_MapsGraph(net), "maps", _example(net))
+
+
+def small_maps_graph_bytes(net: nn.Module) -> bytes:
+    """Zero-DCE++'s estimator alone: ``input`` (B, 3, h, w), the image already downscaled by
+    ``net.config.scale`` -> ``maps`` (B, 3, h, w) at that size (the caller resamples)."""
+    if net.config.arch != "dcenet++":
+        raise ValueError(f"the small-map graph is Zero-DCE++'s; this model is {net.config.arch}")
+    example = torch.rand(1, 3, 7, 9, generator=torch.Generator().manual_seed(0))
+    return _graph_bytes(_SmallMapsGraph(net), "maps", example)
+
+
+def denoiser_logits_graph_bytes(net: nn.Module) -> bytes:
+    """The learned denoiser's blend logits: ``features`` (B, 5, H, W) -> ``logits`` (B, K, H, W).
+
+    The padding to a multiple of the block size and the final crop are in the graph, with their
+    amounts computed from the input's shape: the example is not a multiple of the block size on
+    either axis, so the tracer records the (dynamic) padding rather than a branch without it.
+    """
+    s = net.config.scale
+    example = torch.rand(1, 5, 4 * s + 1, 5 * s + 1, generator=torch.Generator().manual_seed(0))
+    return _graph_bytes(_LogitsGraph(net), "logits", example, in_name="features")
 
 
 def bundled_graph(name: str) -> Path:
@@ -113,13 +158,17 @@ def bundled_graph(name: str) -> Path:
     return Path(str(resources.files("zerodce") / "models" / BUNDLED_GRAPHS[name]))
 
 
-def graph_metadata(net: nn.Module, weights_sha256: str, graph: Graph = "maps") -> dict[str, str]:
-    """What a prebuilt fp32 graph records about its source, and what a loader compares."""
+def graph_metadata(net: nn.Module, weights_sha256: str, graph: str = "maps", precision: str = "fp32") -> dict[str, str]:
+    """What a prebuilt graph records about its source, and what a loader compares.
+
+    ``graph``: ``maps``, ``small``, ``codes`` (int8) or ``denoiser-logits``
+    (:data:`zerodce.runtime.graphs.KINDS`); ``net.config`` is a model or a denoiser config.
+    """
     return {
         META_WEIGHTS_SHA256: weights_sha256,
         META_CONFIG: json.dumps(net.config.to_dict(), sort_keys=True),
         META_GRAPH: graph,
-        META_PRECISION: "fp32",
+        META_PRECISION: precision,
     }
 
 
@@ -183,9 +232,6 @@ def check_onnx(path: str | Path, net: nn.Module, graph: Graph = "image", tol: fl
     return worst
 
 
-CODES_SCALE, CODES_ZERO_POINT = "zerodce.codes_scale", "zerodce.codes_zero_point"
-
-
 def coded_graph(model: bytes) -> bytes:
     """Cut a quantised maps graph before its final ``DequantizeLinear -> Tanh``.
 
@@ -242,3 +288,39 @@ def pad_input_channels(model: bytes, channels: int = 4) -> bytes:
     conv1.input[0] = "input_padded"
     onnx.checker.check_model(m)
     return m.SerializeToString()
+
+
+def quantised_weights_error(model: bytes, state: Mapping[str, object]) -> float:
+    """How far a QDQ graph's quantised weights are from ``state``, in quantisation steps (max).
+
+    Each ``net.<key>_quantized`` initializer of the int8 graph (``scripts/quantize.py``) is
+    dequantised with its per-channel scale and zero point and compared with the float tensor
+    ``state[key]``; input channels the graph added (:func:`pad_input_channels`) must be zero.
+    A graph quantised from these weights is within half a step everywhere (rounding); a graph from
+    other weights is not, so this says whether the int8 graph is current without its metadata.
+    Raises :class:`ExportError` when a tensor is missing from the graph.
+    """
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in onnx.load_from_string(model).graph.initializer}
+    worst = 0.0
+    for key, value in state.items():
+        q_name = f"net.{key}_quantized"
+        prefix = f"net.{key}_" if key.endswith("weight") else f"net.{key}_quantized_"
+        names = (q_name, prefix + "scale", prefix + "zero_point")
+        if any(n not in inits for n in names):
+            raise ExportError(f"the quantised graph has no {q_name} (with scale and zero point)")
+        q, scale, zero = (numpy_helper.to_array(inits[n]).astype(np.float64) for n in names)
+        per_channel = (-1,) + (1,) * (q.ndim - 1)
+        step = scale.reshape(per_channel) if scale.ndim else scale
+        deq = (q - (zero.reshape(per_channel) if zero.ndim else zero)) * step
+        w = np.asarray(value, dtype=np.float64)
+        if deq.ndim == 4 and deq.shape[1] > w.shape[1]:  # conv1's zero channel (VNNI padding)
+            worst = max(worst, float(np.abs(deq[:, w.shape[1] :] / step).max()))
+            deq = deq[:, : w.shape[1]]
+        if deq.shape != w.shape:
+            raise ExportError(f"{q_name} has shape {deq.shape}, the weights {w.shape}")
+        worst = max(worst, float((np.abs(deq - w) / step).max()))
+    return worst
