@@ -39,16 +39,17 @@ def _ray(images: str, out: Path, workers: int) -> float:
 
     from zerodce.batch import plan_jobs
     from zerodce.cluster import enhance_on_ray
+    from zerodce.options import Options
 
     cpus = os.cpu_count() or 2
     ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
     try:
         jobs = plan_jobs([images], out)
-        enhance_on_ray(jobs[:workers], "zerodce", workers=workers, threads_per_worker=cpus // workers)  # warm-up
+        enhance_on_ray(jobs[:workers], Options(), workers=workers, threads_per_worker=cpus // workers)  # warm-up
         for j in jobs[:workers]:
             j.dst.unlink()
         t = time.perf_counter()
-        results = enhance_on_ray(jobs, "zerodce", workers=workers, threads_per_worker=cpus // workers, batch_size=2)
+        results = enhance_on_ray(jobs, Options(), workers=workers, threads_per_worker=cpus // workers, batch_size=2)
         rate = len(jobs) / (time.perf_counter() - t)
         assert all(s == "done" for _, s, _ in results)
         return rate

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import re
 
 import numpy as np
@@ -233,3 +234,56 @@ def test_video_progress_shows_the_frame_total(model_file, tmp_path, capsys):
     code, out, err = _exit(["enhance", clip, "-o", tmp_path / "o", "--model", model_file], capsys)
     assert code == 0, err
     assert "12/12 frames" in err and "enhanced 1, failed 0" in out
+
+
+def _warnings(caplog) -> list[str]:  # noqa: ANN001
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+@pytest.mark.parametrize(
+    ("flags", "warning"),
+    [
+        (["--smooth", "0.5"], "--smooth: no effect, no video among the inputs"),
+        (["--quality", "80"], "--quality: no effect, no output is JPEG, WebP or HEIC"),
+        (["--quality", "80", "--format", "tiff"], "--quality: no effect, no output is JPEG, WebP or HEIC"),
+        (["--workers", "3"], "--workers: no effect without --ray"),
+    ],
+)
+def test_an_option_without_effect_is_one_warning(flags, warning, model_file, photo, tmp_path, capsys, caplog):
+    with caplog.at_level(logging.WARNING):
+        code, out, err = _exit(["enhance", photo / "a.png", "-o", tmp_path / "o", "--model", model_file, "-q", *flags],
+                               capsys)  # fmt: skip
+    assert code == 0 and "enhanced 1" in out, err
+    said = _warnings(caplog)
+    assert len(said) == 1 and said[0].startswith(warning), said
+
+
+def test_options_with_effect_warn_nothing(model_file, photo, tmp_path, capsys, caplog):
+    with caplog.at_level(logging.WARNING):
+        flags = ["--quality", "80", "--format", "jpeg"]  # a JPEG output: the quality applies
+        code, _, err = _exit(["enhance", photo / "a.png", "-o", tmp_path / "o", "--model", model_file, "-q", *flags],
+                             capsys)  # fmt: skip
+    assert code == 0, err
+    assert _warnings(caplog) == []
+
+
+def test_overwrite_with_skip_existing_is_one_error(model_file, photo, tmp_path, capsys):
+    argv = ["enhance", photo, "-o", tmp_path / "o", "--model", model_file, "--overwrite", "--skip-existing"]
+    code, out, err = _exit(argv, capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("error: --overwrite and --skip-existing contradict each other")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["--tile", "8"], "argument --tile: tile must be None, 'auto' or an integer >= 16, got 8"),
+        (["--tile", "big"], "argument --tile: tile must be auto, none or an integer >= 16, got 'big'"),
+        (["--denoise", "11"], "argument --denoise: denoise strength must be in [0, 10], got 11.0"),
+        (["--smooth", "1"], "argument --smooth: must be in [0, 1), got 1"),
+    ],
+)
+def test_bad_option_values_are_usage_errors(flags, words, capsys):
+    code, _, err = _exit(["enhance", "x.jpg", "-o", "o", *flags], capsys)
+    assert code == 2 and words in err and err.startswith("usage: zerodce enhance"), err

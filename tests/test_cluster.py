@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from zerodce.batch import plan_jobs
+from zerodce.options import Options
 from zerodce.weights import save_weights
 
 pytest.importorskip("ray")
@@ -34,7 +35,7 @@ def test_ray_matches_local_cli(tmp_path, small_model):
     assert r.returncode == 1 and "truncated.png" in r.stdout
 
     jobs = plan_jobs([str(src)], tmp_path / "ray")
-    results = enhance_on_ray(jobs, str(model), workers=2, batch_size=2)
+    results = enhance_on_ray(jobs, Options(model=str(model)), workers=2, batch_size=2)
     status = {job.src.name: (s, e) for job, s, e in results}
     assert status["truncated.png"][0] == "failed" and "truncated.png" in status["truncated.png"][1]
     assert sum(s == "done" for s, _ in status.values()) == 6
@@ -45,9 +46,10 @@ def test_ray_matches_local_cli(tmp_path, small_model):
 
 
 def test_ray_path_carries_every_option(tmp_path, monkeypatch):
-    """The CLI's --ray path hands --smooth, --device and the enhancer's options to the actors, and an
-    actor builds its Enhancer on that device and passes smooth to each file (as the local loop)."""
+    """The CLI's --ray path hands the one Options (device, backend, precision, controls) and --smooth to
+    the actors, and an actor gets its enhancer from pipeline(options) and passes smooth to each file."""
     import importlib
+    import pickle
 
     import zerodce.cluster
     from zerodce.cli import main
@@ -55,20 +57,21 @@ def test_ray_path_carries_every_option(tmp_path, monkeypatch):
     enhance_module = importlib.import_module("zerodce.enhance")  # the module, not the function of that name
     seen: dict = {}
 
-    def fake_on_ray(jobs, model, **kwargs):  # noqa: ANN001, ANN202
-        seen.update(kwargs, jobs=jobs)
+    def fake_on_ray(jobs, options, **kwargs):  # noqa: ANN001, ANN202
+        seen.update(kwargs, jobs=jobs, options=options)
         return [(j, "done", "") for j in jobs]
 
     monkeypatch.setattr(zerodce.cluster, "enhance_on_ray", fake_on_ray)
     Image.new("RGB", (8, 8), (20, 20, 20)).save(tmp_path / "a.png")
     argv = [str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--ray", "--smooth", "0.3", "--preset", "night"]
-    assert main(["enhance", *argv, "--backend", "torch", "--quiet"]) == 0
-    assert seen["smooth"] == 0.3 and seen["device"] == "cpu"
-    assert seen["enhancer_options"]["preset"] == "night" and seen["enhancer_options"]["backend"] == "torch"
+    assert main(["enhance", *argv, "--backend", "torch", "--precision", "bf16", "--tile", "64", "--quiet"]) == 0
+    expected = Options(preset="night", backend="torch", precision="bf16", tile=64)
+    assert seen["smooth"] == 0.3 and seen["options"] == expected and seen["options"].device == "cpu"
 
-    made, calls = {}, []
-    monkeypatch.setattr(enhance_module, "Enhancer", lambda model, device, **kw: made.update(device=device, **kw))
-    monkeypatch.setattr(zerodce.cluster, "enhance_file", lambda job, enh, **kw: calls.append(kw) or "done")
-    actor = zerodce.cluster._EnhanceActor("zerodce", 1, {"smooth": 0.3}, {"preset": "night"}, device="cuda:1")
+    made, calls = [], []
+    monkeypatch.setattr(enhance_module, "pipeline", lambda options: made.append(options) or "enhancer")
+    monkeypatch.setattr(zerodce.cluster, "enhance_file", lambda job, enh, **kw: calls.append((enh, kw)) or "done")
+    options = pickle.loads(pickle.dumps(Options(preset="night", device="cuda:1")))  # as Ray ships it
+    actor = zerodce.cluster._EnhanceActor(options, 1, {"smooth": 0.3})
     actor({"src": np.array([str(tmp_path / "a.png")]), "dst": np.array([str(tmp_path / "b.png")])})
-    assert made == {"device": "cuda:1", "preset": "night"} and calls == [{"smooth": 0.3}]
+    assert made == [Options(preset="night", device="cuda:1")] and calls == [("enhancer", {"smooth": 0.3})]

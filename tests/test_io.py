@@ -73,3 +73,16 @@ def test_read_errors_are_one_line_and_name_the_file(tmp_path):
     with pytest.raises(ImageReadError) as e:
         read_image(bad)
     assert str(bad) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_quality_applies_to_webp(tmp_path):
+    """--quality reaches WebP (Pillow's own default, 80, would otherwise be used whatever was asked)."""
+    from zerodce.io import encode_image, takes_quality
+
+    rng = np.random.default_rng(0)
+    im = Image.fromarray((rng.random((48, 64, 3)) * 255).astype(np.uint8))
+    low, high = encode_image(im, "WEBP", quality=10), encode_image(im, "WEBP", quality=95)
+    assert len(low) < len(high) and encode_image(im, "WEBP", quality=80) not in (low, high)
+    assert [takes_quality(f"a{s}") for s in (".jpg", ".jpeg", ".webp", ".heic", ".png", ".tif", ".bmp", ".mp4")] == [
+        True, True, True, True, False, False, False, False
+    ]  # fmt: skip

@@ -305,7 +305,7 @@ def test_upload_name_never_echoes_path_parts_in_errors(client):
 @pytest.mark.parametrize(
     "form,words",
     [
-        ({"exposure": "1.5"}, "exposure: Input should be less than 1"),
+        ({"exposure": "1.5"}, "exposure must be in (0, 1), got 1.5"),
         ({"quality": "0"}, "quality: Input should be greater than or equal to 1"),
         ({"quality": "many"}, "quality: Input should be a valid integer"),
     ],
@@ -472,3 +472,23 @@ def test_early_answer_closes_instead_of_reading_the_rest(hostile_server):
         closed = True
     s.close()
     assert answer.startswith(b"HTTP/1.1 400") and closed
+
+
+def test_serve_defaults_reach_every_request(model_file, small_model):
+    """``zerodce serve --model FILE --backend torch --tile none``: a request without ``model`` uses the
+    file (the page lists it first), with the server's backend and tile; bundled names stay available."""
+    from zerodce import enhance
+    from zerodce.enhance import Enhancer
+    from zerodce.options import Options
+
+    c = TestClient(create_app(Options(model=str(model_file), backend="torch", tile=None)))
+    assert c.get("/healthz").json()["models"] == [str(model_file), "zerodce", "fast"]
+    data = _jpeg(seed=5)
+    r = c.post("/v1/enhance", files={"file": ("a.jpg", data)}, data={"format": "png", "strength": "0.7"})
+    assert r.status_code == 200, r.text
+    src = Image.open(io.BytesIO(data)).convert("RGB")
+    want = enhance(src, Enhancer(small_model, backend="torch", tile=None, strength=0.7))
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(r.content))), np.asarray(want))
+    assert c.post("/v1/enhance", files={"file": ("a.jpg", data)}, data={"model": "fast"}).status_code == 200
+    r = c.post("/v1/enhance", files={"file": ("a.jpg", data)}, data={"model": "/etc/passwd"})
+    assert r.status_code == 422 and "unknown model '/etc/passwd'" in r.json()["detail"]

@@ -12,21 +12,28 @@ named by a spec string (``zerodce evaluate --method SPEC``):
   ``clip_limit=0.01``, default 1/8-image tiles), chroma kept.
 - ``bilateral``: OpenCV's ``bilateralFilter(d=9, sigmaColor=40, sigmaSpace=9)`` (``bilateral:D,SC,SS``
   for other values); a post-filter, meant for chains.
-- ``model:NAME_OR_PATH[,preset=P][,strength=S][,exposure=E][,metering=M][,balance=B][,denoise=D][,denoiser=N]``:
-  a bundled model (``model:zerodce``) or weights file, including the authors' ``.pth`` (converted on
-  load, never unpickled with code), with the :class:`~zerodce.enhance.Enhancer` options (the
-  preset's values when not given); ``model:NAME,paper`` is the paper's method, nothing added.
+- ``model:NAME_OR_PATH[,KEY=VALUE...]``: a bundled model (``model:zerodce``) or weights file,
+  including the authors' ``.pth`` (converted on load, never unpickled with code), with any
+  :class:`~zerodce.options.Options` given as ``key=value`` (``preset``, ``strength``, ``exposure``,
+  ``metering``, ``balance``, ``denoise``, ``denoiser``, ``backend``, ``precision``, ``tile``,
+  ``device``; the preset's values when not given), parsed and checked as the CLI's and the
+  service's (:func:`model_options`); ``model:NAME,paper`` is the paper's method, nothing added.
 - ``A+B+...``: a chain, applied left to right, e.g. ``model:authors.pth+bilateral+gamma-mean:0.45``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageOps
 
-__all__ = ["Method", "parse_method", "DEFAULT_BASELINES", "gamma", "gamma_to_mean", "hist_eq", "clahe", "bilateral"]
+if TYPE_CHECKING:
+    from .options import Options
+
+__all__ = ["Method", "parse_method", "model_options", "DEFAULT_BASELINES", "gamma", "gamma_to_mean", "hist_eq", "clahe",
+           "bilateral"]  # fmt: skip
 
 Method = Callable[[np.ndarray], np.ndarray]
 DEFAULT_BASELINES = ("identity", "gamma:0.4", "gamma-mean:0.45", "he", "clahe")
@@ -84,34 +91,49 @@ def bilateral(rgb: np.ndarray, d: int = 9, sigma_color: float = 40.0, sigma_spac
     return cv2.bilateralFilter(np.ascontiguousarray(rgb), d, sigma_color, sigma_space)
 
 
-def _model(spec: str, device: str) -> Method:
-    from .adjust import METERINGS
-    from .denoiser import DENOISERS
-    from .enhance import Enhancer, enhance
-    from .presets import PRESETS
+def model_options(spec: str, device: str = "cpu") -> Options:
+    """The :class:`~zerodce.options.Options` of a ``model:`` spec's argument: ``NAME_OR_PATH[,key=value...]``.
 
-    path, *opts = spec.split(",")
-    kwargs: dict[str, float | str | bool] = {}
-    words = {"denoiser": DENOISERS, "metering": METERINGS, "preset": tuple(PRESETS)}
+    The keys are the options' names (and ``paper`` alone means ``paper=true``), parsed by
+    :meth:`Options.parse <zerodce.options.Options.parse>`: the names, values and rules of the CLI
+    and the service. ``device`` is ``--device``'s, unless the spec gives one.
+
+    Example:
+        >>> o = model_options("zerodce,preset=night,strength=0.5,tile=none")
+        >>> o.model, o.preset, o.strength, o.tile
+        ('zerodce', 'night', 0.5, None)
+        >>> model_options("zerodce,vivid=2")
+        Traceback (most recent call last):
+        ...
+        ValueError: model:zerodce,vivid=2: unknown option(s) vivid; known: backend, balance, denoise, ...
+    """
+    from .options import Options
+
+    name, *opts = spec.split(",")
+    given: dict[str, str] = {"model": name, "device": device}
+    seen: set[str] = set()
     for opt in opts:
-        key, _, value = opt.partition("=")
-        if opt == "paper":
-            kwargs["paper"] = True
-            continue
-        if key in words and value in words[key]:
-            kwargs[key] = value
-            continue
-        try:
-            if key not in ("strength", "exposure", "denoise", "balance"):
-                raise ValueError
-            kwargs[key] = float(value)
-        except ValueError:
-            choices = ", ".join(f"{k}={'|'.join(v)}" for k, v in words.items())
-            raise ValueError(
-                f"unknown model option {opt!r} in {spec!r}; expected paper, strength=S, exposure=E, balance=B, "
-                f"denoise=D, {choices}"
-            ) from None
-    enhancer = Enhancer(path, device, **kwargs)  # type: ignore[arg-type]
+        key, eq, value = opt.partition("=")
+        if not eq and key == "paper":
+            value = "true"
+        elif not eq:
+            raise ValueError(f"model:{spec}: {opt!r} is not key=value (only paper stands alone)")
+        if key == "model":
+            raise ValueError(f"model:{spec}: the model is the spec's name ({name!r}), not an option")
+        if key in seen:
+            raise ValueError(f"model:{spec}: {key} given twice")
+        seen.add(key)
+        given[key] = value
+    try:
+        return Options.parse(given)
+    except ValueError as exc:
+        raise ValueError(f"model:{spec}: {exc}") from None
+
+
+def _model(spec: str, device: str) -> Method:
+    from .enhance import enhance, pipeline
+
+    enhancer = pipeline(model_options(spec, device))
     return lambda rgb: enhance(rgb, enhancer)
 
 

@@ -14,11 +14,16 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .model import ModelConfig
+    from .options import Options
     from .train import TrainConfig
 
 __all__ = ["main", "run"]
 
 log = logging.getLogger("zerodce")
+
+# What --quality, --smooth and --workers mean when not given (None tells "given" from "default":
+# an option given where it has no effect is a warning).
+QUALITY, SMOOTH, WORKERS = 95, 0.8, 2
 
 
 def _bar(total: int, desc: str):  # noqa: ANN202 - tqdm instance
@@ -121,33 +126,50 @@ def _relaunch_with_torchrun(nproc: int) -> int:
     return subprocess.call(cmd)
 
 
-def _enhancer_options(args: argparse.Namespace) -> dict:
-    return {
-        "tile": args.tile,
-        "preset": args.preset,
-        "paper": args.paper,
-        "strength": args.strength,
-        "exposure": args.exposure,
-        "balance": args.balance,
-        "denoise": args.denoise,
-        "denoiser": args.denoiser,
-        "metering": args.metering,
-        "backend": args.backend,
-        "precision": args.precision,
-    }
+def options_from_args(args: argparse.Namespace) -> Options:
+    """The one :class:`~zerodce.options.Options` of a command's arguments (``enhance``, ``serve``).
+
+    Every argument named like an Options field is passed as given (a string, or ``--paper``'s bool);
+    :meth:`Options.parse <zerodce.options.Options.parse>` converts them and applies every rule, so the
+    CLI refuses what the service and ``evaluate`` refuse, with the same message.
+
+    Raises:
+        ValueError: a value or a combination the options model refuses (one line).
+    """
+    import dataclasses
+
+    from .options import Options
+
+    names = [f.name for f in dataclasses.fields(Options)]
+    return Options.parse({n: getattr(args, n) for n in names if hasattr(args, n)})
 
 
-def _unit(name: str, open_ends: bool = False):  # noqa: ANN202 - an argparse type
-    def parse(value: str) -> float:
+def _option(name: str):  # noqa: ANN202 - an argparse type
+    """An argparse type for the option ``name``: checked as :class:`~zerodce.options.Options` checks it
+    (same rule, same message), returned as given for :func:`options_from_args` to parse."""
+
+    def check(value: str) -> str:
+        from .options import Options
+
         try:
-            v = float(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {value!r}") from None
-        if not (0.0 < v < 1.0 if open_ends else 0.0 <= v <= 1.0):
-            raise argparse.ArgumentTypeError(f"{name} must be in {'(0, 1)' if open_ends else '[0, 1]'}, got {value}")
-        return v
+            Options.parse({name: value})
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
 
-    return parse
+    check.__name__ = name  # argparse's "invalid <name> value" names the option, not "check"
+    return check
+
+
+def _smooth(value: str) -> float:
+    """--smooth: a number in [0, 1), as :func:`zerodce.video.enhance_video` accepts."""
+    try:
+        v = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {value!r}") from None
+    if not 0.0 <= v < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
+    return v
 
 
 def _quality(value: str) -> int:
@@ -166,7 +188,7 @@ def model_name(value: str) -> str:
     listing the bundled ones (a path to a missing file is left to the loader, which names it)."""
     from difflib import get_close_matches
 
-    from .weights import BUNDLED_MODELS
+    from .options import BUNDLED_MODELS
 
     path = Path(value)
     looks_like_path = path.suffix in (".safetensors", ".pth", ".pt") or "/" in value or os.sep in value
@@ -198,13 +220,13 @@ def add_adjust_arguments(p: argparse.ArgumentParser) -> None:
                    "for comparison; takes no other control")  # fmt: skip
     p.add_argument(
         "--strength",
-        type=_unit("--strength"),
+        type=_option("strength"),
         default=None,
         help="0..1: how much of the effect to apply (0 = the input, 1 = full; default: 1)",
     )
     p.add_argument(
         "--exposure",
-        type=_unit("--exposure", open_ends=True),
+        type=_option("exposure"),
         default=None,
         help="target brightness of the output, e.g. 0.3 (darker) .. 0.7 (brighter), as --metering measures "
         "it, applied to every photo (the presets instead leave well-exposed photos alone); default: the "
@@ -220,7 +242,7 @@ def add_adjust_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--balance",
-        type=_unit("--balance"),
+        type=_option("balance"),
         default=None,
         help="share of the colour cast to remove, 0 (keep the photo's colours) .. 1; bounded, so coloured "
         f"light stays its colour; default: the preset's ({by_preset('balance')})",
@@ -233,7 +255,7 @@ def add_adjust_arguments(p: argparse.ArgumentParser) -> None:
         other = " / ".join(f"{own[d]:g} ({d})" for d in DENOISERS)
     p.add_argument(
         "--denoise",
-        type=float,
+        type=_option("denoise"),
         default=None,
         help=f"denoising strength 0..10, 0 = off; default: the preset's ({by_preset('denoise')}), or {other} "
         "when --denoiser is not the preset's",
@@ -245,6 +267,23 @@ def add_adjust_arguments(p: argparse.ArgumentParser) -> None:
         help="guided: the fast classical filter; learned: the bundled denoising network (better on noisy "
         f"photos, slower); default: the preset's ({by_preset('denoiser')})",
     )
+
+
+def add_session_arguments(p: argparse.ArgumentParser) -> None:
+    """--device, --backend, --precision, --tile: how the model runs (the options' session), for
+    every command that loads one (``enhance``, ``serve``)."""
+    from .presets import BACKENDS, PRECISIONS
+
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default: %(default)s)")
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="where the curve maps are computed: auto = onnxruntime on CPU when installed, else "
+                   "PyTorch (default: %(default)s)")  # fmt: skip
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="bf16: PyTorch autocast; int8: the bundled quantised graph of the zerodce model, "
+                   "onnxruntime on CPU (default: %(default)s)")  # fmt: skip
+    p.add_argument("--tile", type=_option("tile"), default="auto",
+                   help="tile side for large images: auto (from the memory available), none, or pixels, 16 or "
+                   "more; tiled results equal whole-image ones (default: %(default)s)")  # fmt: skip
 
 
 def _device_error(device: str) -> str | None:
@@ -263,16 +302,17 @@ def _device_error(device: str) -> str | None:
     return None
 
 
-def _run_enhance(args: argparse.Namespace, jobs: list, opts: dict, results: list) -> int | None:
+def _run_enhance(args: argparse.Namespace, options: Options, jobs: list, opts: dict, results: list) -> int | None:
     """Enhance ``jobs``, appending ``(job, status, error)`` to ``results`` as each file ends (so
     that an interrupted batch can say how many were done); an exit code when it cannot start."""
     from tqdm import tqdm
 
     from ._runtime import tune_allocator
     from .batch import claim_error, enhance_file, error_line
-    from .enhance import Enhancer
+    from .enhance import pipeline
     from .weights import WeightsError
 
+    smooth = SMOOTH if args.smooth is None else args.smooth
     if args.ray is not None:
         from .cluster import enhance_on_ray
 
@@ -280,18 +320,16 @@ def _run_enhance(args: argparse.Namespace, jobs: list, opts: dict, results: list
         results += [(j, "failed", error_line(j, claim_error(j))) for j in jobs if j.clash is not None]
         results += enhance_on_ray(
             [j for j in jobs if j.clash is None],
-            args.model,
+            options,
             address=args.ray or None,
-            workers=args.workers,
-            smooth=args.smooth,
-            device=args.device,
-            enhancer_options=_enhancer_options(args),
+            workers=WORKERS if args.workers is None else args.workers,
+            smooth=smooth,
             **opts,
         )
     else:
         tune_allocator()
         try:
-            enhancer = Enhancer(args.model, args.device, **_enhancer_options(args))
+            enhancer = pipeline(options)
         except (WeightsError, ValueError, RuntimeError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -323,7 +361,7 @@ def _run_enhance(args: argparse.Namespace, jobs: list, opts: dict, results: list
             try:
                 with tqdm(total=total, desc=name, unit="frame", file=sys.stderr, disable=args.quiet,
                           bar_format=shape if total else None) as fb:  # fmt: skip
-                    status = enhance_file(job, enhancer, smooth=args.smooth, progress=fb.update, **opts)
+                    status = enhance_file(job, enhancer, smooth=smooth, progress=fb.update, **opts)
                 results.append((job, status, ""))
             except (OSError, ValueError, TypeError, RuntimeError) as exc:
                 results.append((job, "failed", error_line(job, exc)))
@@ -331,9 +369,44 @@ def _run_enhance(args: argparse.Namespace, jobs: list, opts: dict, results: list
     return None
 
 
+def _enhance_flags_error(args: argparse.Namespace) -> str | None:
+    """Flags of ``zerodce enhance`` that cannot be honoured together (one line), before anything runs."""
+    if args.overwrite and args.skip_existing:
+        return "--overwrite and --skip-existing contradict each other (replace outputs, or keep them): choose one"
+    return None
+
+
+def _warn_without_effect(args: argparse.Namespace, options: Options, jobs: list) -> None:
+    """One warning line for each option given where it changes nothing (it is not an error: the
+    same command line may be meant for other inputs)."""
+    from .io import takes_quality
+    from .video import VIDEO_EXTENSIONS
+
+    videos = sum(j.src.suffix.lower() in VIDEO_EXTENSIONS for j in jobs)
+    if args.smooth is not None and not videos:
+        log.warning("--smooth: no effect, no video among the inputs (it smooths a video's brightness over time)")
+    elif args.smooth is not None and options.paper:
+        log.warning("--smooth: no effect with --paper (the paper's method has no exposure level to smooth)")
+    if args.quality is not None and jobs and not any(takes_quality(j.dst) for j in jobs):
+        log.warning("--quality: no effect, no output is JPEG, WebP or HEIC")
+    if args.format is not None and jobs and videos == len(jobs):
+        log.warning("--format: no effect on videos (they keep their format)")
+    if args.workers is not None and args.ray is None:
+        log.warning("--workers: no effect without --ray")
+
+
 def _cmd_enhance(args: argparse.Namespace) -> int:
     from .batch import plan_jobs
 
+    try:  # every option and combination is checked before a file is listed or a model loaded
+        options = options_from_args(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    error = _enhance_flags_error(args) or (_device_error(options.device) if options.device != "cpu" else None)
+    if error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     out_dir = Path(args.output)
     try:
         jobs = plan_jobs(args.inputs, out_dir, args.suffix, args.recursive, args.format)
@@ -343,15 +416,12 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     if not jobs:
         print("error: no input images", file=sys.stderr)
         return 2
-    error = _device_error(args.device)
-    if error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     same = [j for j in jobs if j.dst.resolve() == j.src.resolve()]
     if same and not args.overwrite:  # refused before anything is written, once rather than per photo
         print(f"error: -o {out_dir} is where the inputs are: {len(same)} output(s) would replace their input "
               f"(e.g. {same[0].src}); add --suffix _lit, or choose another -o", file=sys.stderr)  # fmt: skip
         return 2
+    _warn_without_effect(args, options, jobs)
     there: list = []
     if not (args.overwrite or args.skip_existing):
         # Outputs of an earlier run: one line for all of them, not one failure per file.
@@ -367,10 +437,11 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     for folder, names in folders.items():  # only our temporaries, only where this run writes
         for stale in remove_stale_parts(folder, names):
             log.info("removed %s, left by an interrupted run", stale)
-    opts = {"overwrite": args.overwrite, "skip_existing": args.skip_existing, "quality": args.quality}
+    quality = QUALITY if args.quality is None else args.quality
+    opts = {"overwrite": args.overwrite, "skip_existing": args.skip_existing, "quality": quality}
     results: list = []
     try:
-        code = _run_enhance(args, jobs, opts, results) if jobs else None
+        code = _run_enhance(args, options, jobs, opts, results) if jobs else None
     except KeyboardInterrupt:
         done = sum(status == "done" for _, status, _ in results)
         print(f"interrupted; {done} done, rerun with --skip-existing", file=sys.stderr)
@@ -404,8 +475,24 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from .enhance import pipeline
     from .service import Limits, serve
+    from .weights import WeightsError
 
+    try:
+        options = options_from_args(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    error = _device_error(options.device) if options.device != "cpu" else None
+    if error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:  # loaded before the server listens: a model it cannot run is said here, not on each request
+        pipeline(options)
+    except (WeightsError, ValueError, RuntimeError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("serving on %s: reachable from the network; put it behind a proxy with TLS", args.host)
     limits = Limits(
@@ -417,7 +504,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         header_timeout_s=args.header_timeout,
         idle_timeout_s=args.idle_timeout,
     )
-    serve(args.host, args.port, args.model, limits)
+    serve(args.host, args.port, options, limits)
     return 0
 
 
@@ -438,6 +525,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import main_evaluate
 
+    error = _device_error(args.device) if args.device != "cpu" else None
+    if error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return main_evaluate(args)
 
 
@@ -457,7 +548,6 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
-    from .presets import BACKENDS, PRECISIONS
 
     model_help = "a bundled model (see: zerodce models) or a weights file (default: %(default)s)"
     p = argparse.ArgumentParser(prog="zerodce", description="Low-light image enhancement with Zero-DCE.")
@@ -475,18 +565,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("inputs", nargs="+", help="image or video files, folders or glob patterns")
     e.add_argument("-o", "--output", required=True, help="output folder")
     e.add_argument("--model", type=model_name, default="zerodce", help=model_help)
-    e.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default: %(default)s)")
-    e.add_argument("--backend", choices=BACKENDS, default="auto",
-                   help="where the curve maps are computed: auto = onnxruntime on CPU when installed, else "
-                   "PyTorch (default: %(default)s)")  # fmt: skip
-    e.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                   help="bf16: PyTorch autocast; int8: the bundled quantised graph of the zerodce model, "
-                   "onnxruntime on CPU (default: %(default)s)")  # fmt: skip
+    add_session_arguments(e)
     e.add_argument("--recursive", action="store_true", help="descend into sub-folders (mirrored in the output)")
     e.add_argument("--suffix", default="", help="appended to each output file's stem, e.g. _lit (default: none)")
     e.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     e.add_argument("--skip-existing", action="store_true", help="skip inputs whose output exists (resume a batch)")
-    e.add_argument("--quality", type=_quality, default=95, help="JPEG/WebP/HEIC quality, 1..100 (default: %(default)s)")
+    e.add_argument("--quality", type=_quality, default=None,
+                   help=f"JPEG/WebP/HEIC quality, 1..100 (default: {QUALITY})")  # fmt: skip
     e.add_argument(
         "--format",
         default=None,
@@ -494,15 +579,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument(
         "--smooth",
-        type=float,
-        default=0.8,
-        help="video: temporal smoothing of the curves' brightness, 0 (per frame) .. 0.99 (default: %(default)s)",
-    )
-    e.add_argument(
-        "--tile",
-        type=lambda s: None if s == "none" else (s if s == "auto" else int(s)),
-        default="auto",
-        help="tile side for large images: auto, none, or pixels (default: %(default)s)",
+        type=_smooth,
+        default=None,
+        help=f"video: temporal smoothing of the curves' brightness, 0 (per frame) .. 0.99 (default: {SMOOTH})",
     )
     e.add_argument(
         "--ray",
@@ -512,7 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="run on a Ray cluster (needs zerodce[ray]); no ADDRESS starts a local one",
     )
-    e.add_argument("--workers", type=int, default=2, help="with --ray: model-holding actors (default: %(default)s)")
+    e.add_argument("--workers", type=int, default=None, help=f"with --ray: model-holding actors (default: {WORKERS})")
     add_adjust_arguments(e)
     e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=_cmd_enhance)
@@ -520,7 +599,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = command("serve", "web page and HTTP API (needs zerodce[serve])")
     s.add_argument("--host", default="127.0.0.1", help="bind address (default: %(default)s, this machine only)")
     s.add_argument("--port", type=int, default=8000, help="TCP port (default: %(default)s)")
-    s.add_argument("--model", type=model_name, default="zerodce", help="the page's " + model_help)
+    s.add_argument("--model", type=model_name, default="zerodce", help="requests' and the page's model: " + model_help)
+    add_session_arguments(s)
     s.add_argument("--max-upload-mb", type=int, default=40,
                    help="largest upload accepted, MiB; 413 above (default: %(default)s)")  # fmt: skip
     s.add_argument("--max-megapixels", type=float, default=40.0,

@@ -1,8 +1,9 @@
 """Batch enhancement on a Ray cluster with Ray Data (optional extra: ``pip install zerodce[ray]``).
 
-Each actor loads the model once and enhances batches of files with the same per-file logic as the
-local CLI (:func:`zerodce.batch.enhance_file`): outputs are written atomically, failures are
-reported per file, nothing stops the rest of the batch. Inputs and outputs must be visible to every
+Each actor loads the pipeline of one :class:`~zerodce.options.Options` (the driver's, pickled) once
+and enhances batches of files with the same per-file logic as the local CLI
+(:func:`zerodce.batch.enhance_file`): outputs are written atomically, failures are reported per
+file, nothing stops the rest of the batch. Inputs and outputs must be visible to every
 node at the same paths (a shared filesystem), as on most clusters.
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .batch import Job, enhance_file, error_line
+from .options import BUNDLED_MODELS, Options
 
 __all__ = ["enhance_on_ray"]
 
@@ -21,19 +23,17 @@ log = logging.getLogger(__name__)
 
 
 class _EnhanceActor:
-    """A Ray Data callable class: one model per actor, one row per file."""
+    """A Ray Data callable class: one loaded pipeline per actor, one row per file."""
 
-    def __init__(
-        self, model: str, threads: int, opts: dict, enhancer_options: dict | None = None, device: str = "cpu"
-    ) -> None:
+    def __init__(self, options: Options, threads: int, opts: dict) -> None:
         import torch
 
         from ._runtime import tune_allocator
-        from .enhance import Enhancer
+        from .enhance import pipeline
 
         torch.set_num_threads(threads)
         tune_allocator()
-        self.enhancer = Enhancer(model, device, **(enhancer_options or {}))
+        self.enhancer = pipeline(options)
         self.opts = opts
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -51,7 +51,7 @@ class _EnhanceActor:
 
 def enhance_on_ray(
     jobs: list[Job],
-    model: str = "zerodce",
+    options: Options,
     *,
     address: str | None = None,
     workers: int = 2,
@@ -61,21 +61,20 @@ def enhance_on_ray(
     skip_existing: bool = False,
     quality: int = 95,
     smooth: float = 0.8,
-    device: str = "cpu",
-    enhancer_options: dict | None = None,
 ) -> list[tuple[Job, str, str]]:
     """Enhance ``jobs`` with ``workers`` Ray actors; returns ``(job, status, error)`` per file, in order.
 
     Args:
+        options: every actor's :class:`~zerodce.options.Options` (model, device, backend, precision,
+            tile and the controls), pickled to it as it is; ``"cuda"`` needs a GPU on every node
+            that runs an actor.
         address: a running cluster (``"auto"`` or ``"ray://head:10001"``); ``None`` starts a local
             Ray instance sized to ``workers * threads_per_worker`` CPUs.
         smooth: temporal smoothing of videos (:func:`zerodce.video.enhance_video`), as the local CLI.
-        device: where each actor computes (``"cuda"`` needs a GPU on every node that runs one).
-        enhancer_options: keyword arguments for each actor's :class:`~zerodce.enhance.Enhancer`
-            (preset, exposure, balance, denoise, tile, backend, precision, ...).
     """
-    if Path(str(model)).exists():  # actors may run elsewhere: give them an absolute path
-        model = str(Path(str(model)).resolve())
+    model = Path(options.model)
+    if options.model not in BUNDLED_MODELS and model.exists():  # actors may run elsewhere: an absolute path
+        options = options.replace(model=str(model.resolve()))
     try:
         import ray
     except ImportError:
@@ -91,11 +90,9 @@ def enhance_on_ray(
         out = ds.map_batches(
             _EnhanceActor,
             fn_constructor_kwargs={
-                "model": str(model),
+                "options": options,
                 "threads": threads_per_worker,
                 "opts": {"overwrite": overwrite, "skip_existing": skip_existing, "quality": quality, "smooth": smooth},
-                "enhancer_options": enhancer_options,
-                "device": device,
             },
             batch_size=batch_size,
             concurrency=workers,

@@ -10,6 +10,7 @@ import argparse
 import csv
 import io
 import json
+import logging
 import math
 import sys
 import textwrap
@@ -22,6 +23,8 @@ from .baselines import DEFAULT_BASELINES, Method, parse_method
 from .metrics import FULL_REFERENCE, SSIM_VARIANTS, hue_fidelity, no_reference_stats
 
 __all__ = ["pair_folders", "evaluate_paired", "evaluate_unpaired", "summarise", "write_report", "default_methods"]
+
+log = logging.getLogger(__name__)
 
 
 def pair_folders(low: Path, high: Path) -> list[tuple[Path, Path]]:
@@ -295,8 +298,9 @@ no-reference statistics.
                         > 30 degrees; the summary adds each method's worst image (_worst)
 
 Methods: identity, gamma:G, gamma-mean:L, he, clahe, bilateral, model:NAME_OR_PATH with options
-model:NAME,paper or model:NAME,preset=P,strength=S,exposure=E,balance=B,denoise=D, and chains A+B+C
-such as the post-filter
+as key=value, the names, values and rules of zerodce enhance's (model:NAME,paper or
+model:NAME,preset=P,strength=S,exposure=E,metering=M,balance=B,denoise=D,denoiser=N, also
+backend=, precision=, tile=, device=), and chains A+B+C such as the post-filter
 baseline model:AUTHORS.pth,paper+bilateral+gamma-mean:0.45 (default: all baselines and every
 bundled model with its defaults; --model PATH adds model:PATH).
 """
@@ -339,6 +343,10 @@ def main_evaluate(args: argparse.Namespace) -> int:
     from .io import list_images
 
     specs = list(args.method or ([] if args.model else default_methods())) + [f"model:{m}" for m in args.model]
+    if args.show and not args.report:
+        log.warning("--show: no effect without --report (it chooses the images of grid.png)")
+    if args.ssim_variant and not args.high:
+        log.warning("--ssim-variant: no effect without --high (SSIM needs references)")
     try:
         methods = {spec: parse_method(spec, args.device) for spec in dict.fromkeys(specs)}
         low = Path(args.low)

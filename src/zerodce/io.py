@@ -185,6 +185,19 @@ def output_format(path: Path, fallback: str | None) -> str:
     return fmt
 
 
+QUALITY_FORMATS = ("JPEG", "WEBP", "HEIF")  # the formats a quality setting applies to
+
+
+def takes_quality(path: str | Path) -> bool:
+    """Whether the file ``path`` names is written in a format a quality setting applies to.
+
+    Example:
+        >>> takes_quality("a.JPG"), takes_quality("a.webp"), takes_quality("a.png"), takes_quality("a.mp4")
+        (True, True, False, False)
+    """
+    return _FORMAT_BY_SUFFIX.get(Path(path).suffix.lower()) in QUALITY_FORMATS
+
+
 def _prepare(im: Image.Image, fmt: str, source: Image.Image | None, quality: int) -> tuple[Image.Image, dict]:
     """The image in a mode ``fmt`` can store, and the save parameters (ICC, EXIF, quality)."""
     params: dict[str, object] = {}
@@ -202,8 +215,10 @@ def _prepare(im: Image.Image, fmt: str, source: Image.Image | None, quality: int
         params.update(quality=quality, subsampling=0 if quality >= 90 else 2)
         if im.mode not in ("RGB", "L", "CMYK"):
             im = im.convert("RGB")
-    elif fmt == "WEBP" and im.mode not in ("RGB", "RGBA"):
-        im = im.convert("RGBA" if "A" in im.mode else "RGB")
+    elif fmt == "WEBP":
+        params["quality"] = quality  # Pillow's own default (80) otherwise: --quality would do nothing
+        if im.mode not in ("RGB", "RGBA"):
+            im = im.convert("RGBA" if "A" in im.mode else "RGB")
     elif fmt == "HEIF":
         params["quality"] = quality
         if im.mode not in ("RGB", "RGBA"):

@@ -5,7 +5,10 @@
 - ``POST /v1/enhance``: multipart ``file`` plus form options ``model``, ``preset``, ``paper``, ``strength``,
   ``exposure``, ``metering``, ``balance``, ``denoise``, ``denoiser``, ``format``, ``quality`` -> the
   enhanced image (same format as
-  the upload unless ``format`` says otherwise), ICC profile and EXIF carried.
+  the upload unless ``format`` says otherwise), ICC profile and EXIF carried. The options are parsed
+  by :meth:`zerodce.options.Options.parse` (the CLI's names, values, rules and messages) over the
+  server's defaults; each request gets its enhancer from :func:`zerodce.enhance.pipeline`: one loaded
+  model per session (model, backend, precision, device, tile), the request's controls bound per call.
 
 Limits (:class:`Limits`), each answered with a one-line JSON ``detail``: request bodies over
 ``max_upload_bytes`` -> 413, refused from ``Content-Length`` or, for chunked uploads, as soon as the
@@ -16,16 +19,15 @@ plus ``max_queue`` waiting -> 503 at once (a bounded queue, never an unbounded b
 ``header_timeout_s`` and a request body may not stall for ``idle_timeout_s``, else the connection is
 closed; at most ``max_connections`` are served at once (503 beyond).
 
-Work runs in a pool of ``max_jobs`` threads (decoding, enhancement, encoding); the event loop only
-parses and routes. A job that passes ``timeout_s`` is stopped by cooperative cancellation: the
-enhancer checks the job's deadline between tiles and bands (:func:`zerodce.enhance.interruptible`),
-so the 504'd work ends within one tile (about 0.1 .. 0.5 s on two cores), its slot and memory are
-given back only then, and ``max_jobs`` threads is all there ever is (docs/robustness-service.md says
-why this rather than a process pool).
+Work runs in a pool of ``max_jobs`` threads (loading a session's model the first time, decoding,
+enhancement, encoding); the event loop only parses and routes. A job that passes ``timeout_s`` is
+stopped by cooperative cancellation: the enhancer checks the job's deadline between tiles and bands
+(:func:`zerodce.enhance.interruptible`), so the 504'd work ends within one tile (about 0.1 .. 0.5 s
+on two cores), its slot and memory are given back only then, and ``max_jobs`` threads is all there
+ever is (docs/robustness-service.md says why this rather than a process pool).
 """
 
 import asyncio
-import functools
 import re
 import threading
 import time
@@ -33,9 +35,13 @@ import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from .io import FORMATS, ImageReadError, encode_image, read_image
+
+if TYPE_CHECKING:
+    from .options import Options
 
 __all__ = ["Limits", "create_app", "serve", "server_config", "content_disposition"]
 
@@ -80,6 +86,10 @@ class _Gate:
 
 class _TimedOut(Exception):
     """Raised between tiles once a job's deadline has passed (or its request was abandoned)."""
+
+
+class _Unavailable(Exception):
+    """The request's pipeline could not be loaded (a server-side failure, not the upload's)."""
 
 
 def _base_name(filename: str | None) -> str:
@@ -188,27 +198,34 @@ def _validation_line(errors: list[dict]) -> str:
     return " ".join("; ".join(parts).split())
 
 
-def create_app(default_model: str = "zerodce", limits: Limits | None = None, models: tuple[str, ...] | None = None):  # noqa: ANN201
-    """Build the FastAPI application."""
+def create_app(  # noqa: ANN201
+    defaults: "Options | str" = "zerodce", limits: Limits | None = None, models: tuple[str, ...] | None = None
+):
+    """Build the FastAPI application.
+
+    Args:
+        defaults: the options every request starts from (``zerodce serve``'s ``--model``, ``--device``,
+            ``--backend``, ``--precision``, ``--tile``), or just the default model's name; a request's
+            form fields replace its controls and model.
+        models: the names a request's ``model`` may take (default: the bundled ones and the default).
+    """
     from fastapi import FastAPI, File, Form, HTTPException, UploadFile
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse, Response
 
     from . import __version__
-    from .enhance import Enhancer, enhance, interruptible
-    from .weights import BUNDLED_MODELS
+    from .enhance import enhance, interruptible, pipeline
+    from .options import BUNDLED_MODELS, Options
 
+    base = Options(model=defaults) if isinstance(defaults, str) else defaults
     limits = limits or Limits()
-    allowed = models or tuple(BUNDLED_MODELS)
+    # The default model first (the page selects the first); a served weights file is allowed too.
+    allowed = models or tuple(dict.fromkeys([base.model, *BUNDLED_MODELS]))
     app = FastAPI(title="zerodce", version=__version__, description="Low-light enhancement with Zero-DCE.")
     app.add_middleware(_BodyLimit, limit=limits.max_upload_bytes + _FORM_OVERHEAD)
     gate = _Gate(limits.max_jobs + limits.max_queue)
     pool = ThreadPoolExecutor(limits.max_jobs, thread_name_prefix="zerodce-job")
     served = {"ok": 0, "failed": 0}
-
-    @functools.lru_cache(maxsize=8)
-    def enhancer(model: str, options: tuple[tuple[str, object], ...]) -> Enhancer:
-        return Enhancer(model, **dict(options))  # type: ignore[arg-type]
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
@@ -220,41 +237,35 @@ def create_app(default_model: str = "zerodce", limits: Limits | None = None, mod
 
     @app.post(
         "/v1/enhance",
-        responses={200: {"content": {"image/png": {}, "image/jpeg": {}}}, 400: {}, 413: {}, 422: {}, 503: {}, 504: {}},
+        responses={
+            200: {"content": {"image/png": {}, "image/jpeg": {}}},
+            **{code: {} for code in (400, 413, 422, 500, 503, 504)},
+        },
     )
     async def enhance_endpoint(
         file: UploadFile = File(..., description="the photo (JPEG, PNG, TIFF, WebP, BMP, HEIC)"),  # noqa: B008
-        model: str = Form(default_model),
+        model: str | None = Form(None, description=f"one of /healthz's models (default: {base.model})"),
         preset: str | None = Form(None, description="natural (default), bright or night"),
-        paper: bool = Form(False, description="the paper's method exactly, nothing added (no other option)"),
-        strength: float | None = Form(None, ge=0.0, le=1.0, description="0 .. 1, how much of the effect (default 1)"),
-        exposure: float | None = Form(None, gt=0.0, lt=1.0, description="target brightness, e.g. 0.3 .. 0.7"),
+        paper: str | None = Form(None, description="true: the paper's method exactly, nothing added (no other option)"),
+        strength: str | None = Form(None, description="0 .. 1, how much of the effect (default 1)"),
+        exposure: str | None = Form(None, description="target brightness in (0, 1), e.g. 0.3 .. 0.7"),
         metering: str | None = Form(None, description="what exposure measures: mean, linear or centre (camera-like)"),
-        balance: float | None = Form(None, ge=0.0, le=1.0, description="share of the colour cast removed, 0 .. 1"),
-        denoise: float | None = Form(None, ge=0.0, le=10.0, description="denoising strength (default: the preset's)"),
+        balance: str | None = Form(None, description="share of the colour cast removed, 0 .. 1"),
+        denoise: str | None = Form(None, description="denoising strength 0 .. 10, 0 = off (default: the preset's)"),
         denoiser: str | None = Form(None, description="guided (fast filter) or learned (denoising network)"),
         format: str | None = Form(None, description="output format: jpeg, png, tiff, webp (default: the input's)"),
         quality: int = Form(95, ge=1, le=100),
     ) -> Response:
-        from .adjust import METERINGS
-        from .denoiser import DENOISERS
-        from .presets import PRESETS
-
-        if model not in allowed:
+        if model is not None and model not in allowed:
             raise HTTPException(422, f"unknown model {model!r}; available: {list(allowed)}")
-        if preset is not None and preset not in PRESETS:
-            raise HTTPException(422, f"unknown preset {preset!r}; expected one of {list(PRESETS)}")
-        if denoiser is not None and denoiser not in DENOISERS:
-            raise HTTPException(422, f"unknown denoiser {denoiser!r}; expected one of {list(DENOISERS)}")
-        if metering is not None and metering not in METERINGS:
-            raise HTTPException(422, f"unknown metering {metering!r}; expected one of {list(METERINGS)}")
         if format is not None and format.lower() not in FORMATS:
             raise HTTPException(422, f"unknown format {format!r}; expected one of {sorted(FORMATS)}")
-        given = {"preset": preset, "strength": strength, "exposure": exposure, "metering": metering}
-        given.update(balance=balance, denoise=denoise, denoiser=denoiser, paper=paper or None)
-        options = tuple((k, v) for k, v in given.items() if v is not None)
-        try:
-            enhancer(model, options)  # built (and cached) before the upload is read: option errors are 422
+        form = {"model": model, "preset": preset, "paper": paper, "strength": strength, "exposure": exposure}
+        form.update(metering=metering, balance=balance, denoise=denoise, denoiser=denoiser)
+        given = {k: v for k, v in form.items() if v is not None}
+        try:  # the CLI's and evaluate's parser, then every rule again over the server's settings
+            parsed = Options.parse(given)
+            options = base.replace(**{k: getattr(parsed, k) for k in given})
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         data = await file.read(limits.max_upload_bytes + 1)
@@ -264,7 +275,6 @@ def create_app(default_model: str = "zerodce", limits: Limits | None = None, mod
         if not gate.try_enter():
             raise HTTPException(503, "server busy: too many requests queued, retry later")
         name = _base_name(file.filename) or "upload"
-        enh = enhancer(model, options)
         abandoned = threading.Event()
 
         def work() -> tuple[bytes, str]:
@@ -275,6 +285,10 @@ def create_app(default_model: str = "zerodce", limits: Limits | None = None, mod
                 if abandoned.is_set() or time.monotonic() > deadline:
                     raise _TimedOut
 
+            try:  # here, in the pool: the first request of a session loads it, off the event loop
+                enh = pipeline(options)
+            except (ValueError, RuntimeError, OSError, ImportError) as exc:
+                raise _Unavailable(str(exc).splitlines()[0] if str(exc) else repr(exc)) from exc
             with interruptible(check):
                 im = read_image(data, max_pixels=limits.max_pixels, name=name)
                 fmt = FORMATS[format.lower()][0] if format else (im.format if im.format in _MEDIA else "PNG")
@@ -287,6 +301,9 @@ def create_app(default_model: str = "zerodce", limits: Limits | None = None, mod
         job.add_done_callback(lambda _: gate.leave())  # the slot is free when the work has really ended
         try:
             body, fmt = await asyncio.wrap_future(job)
+        except _Unavailable as exc:
+            served["failed"] += 1
+            raise HTTPException(500, f"cannot load the model: {exc}") from None
         except _TimedOut:
             served["failed"] += 1
             raise HTTPException(504, f"enhancement took longer than {limits.timeout_s:g} s") from None
@@ -372,13 +389,15 @@ def _timed_protocol(limits: Limits) -> type:
     return TimedH11Protocol
 
 
-def server_config(host: str = "127.0.0.1", port: int = 8000, model: str = "zerodce", limits: Limits | None = None):  # noqa: ANN201
+def server_config(  # noqa: ANN201
+    host: str = "127.0.0.1", port: int = 8000, defaults: "Options | str" = "zerodce", limits: Limits | None = None
+):
     """The uvicorn configuration ``zerodce serve`` runs: the app, the client deadlines and the connection cap."""
     import uvicorn
 
     limits = limits or Limits()
     return uvicorn.Config(
-        create_app(model, limits),
+        create_app(defaults, limits),
         host=host,
         port=port,
         log_level="info",
@@ -388,8 +407,10 @@ def server_config(host: str = "127.0.0.1", port: int = 8000, model: str = "zerod
     )
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, model: str = "zerodce", limits: Limits | None = None) -> None:
-    """Run the service with uvicorn (blocking)."""
+def serve(
+    host: str = "127.0.0.1", port: int = 8000, defaults: "Options | str" = "zerodce", limits: Limits | None = None
+) -> None:
+    """Run the service with uvicorn (blocking); ``defaults`` as :func:`create_app`'s."""
     import uvicorn
 
-    uvicorn.Server(server_config(host, port, model, limits)).run()
+    uvicorn.Server(server_config(host, port, defaults, limits)).run()
