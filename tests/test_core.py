@@ -16,8 +16,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from zerodce import adjust
+from zerodce import adjust, coded, curves, tone
+from zerodce.core import coded as ccoded
 from zerodce.core import color, filters, noise
+from zerodce.core import curves as ccurves
+from zerodce.core import tone as ctone
 
 ATOL = 1e-5
 # Odd sizes, a single row and column, a batch of two.
@@ -268,3 +271,178 @@ def test_gain_aware_denoise_matches_torch(shape, radius):
         want = adjust.gain_aware_denoise(_t(y), _t(x), strength, _t(sigma), radius, None if chroma is None else _t(cs))
         _close(got, want)
     assert filters.gain_aware_denoise(y, x, 0.0, sigma) is y
+
+
+# --- tone
+
+
+def test_tone_and_curve_constants_come_from_core():
+    assert (tone.MAX_CAST_RATIO, tone.U_RANGE, tone.V_FLOOR) == (ctone.MAX_CAST_RATIO, ctone.U_RANGE, ctone.V_FLOOR)
+    assert (tone.AUTO_FULL, tone.AUTO_NONE, tone.MIDDLE_GREY) == (ctone.AUTO_FULL, ctone.AUTO_NONE, ctone.MIDDLE_GREY)
+    assert tone.U_RANGE is ctone.U_RANGE and curves.N_ITERATIONS == ccurves.N_ITERATIONS == 8
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("n_maps", [3, 24])
+def test_value_and_curve_helpers_match_torch(shape, n_maps):
+    x = _image(shape, seed=18)
+    maps = _maps((shape[0], n_maps, *shape[-2:]))
+    mm = ctone.mean_maps(maps, 8)
+    _close(ctone.value(x), tone.value(_t(x)))
+    _close(mm, tone.mean_maps(_t(maps), 8), 1e-6)
+    v = ctone.value(x)
+    off = np.array([0.5, 1.7][: shape[0]], np.float32)
+    _close(ctone.curve_value(v, mm, 8), tone.curve_value(_t(v), _t(mm), 8))
+    _close(ctone.curve_value(v, mm, 8, off), tone.curve_value(_t(v), _t(mm), 8, _t(off)))
+
+
+@pytest.mark.parametrize("us", [(-3.0, 0.5), (-0.5,), (0.0,), (0.3, 1.0), (1.0,), (1.5, 3.0), (2.2, -8.0)])
+def test_value_gain_and_apply_gain_match_torch(us):
+    b = len(us)
+    x = _image((b, 3, 11, 14), seed=19)
+    maps = _maps((b, 24, 11, 14))
+    mm, v, u = ctone.mean_maps(maps, 8), ctone.value(x), np.array(us, np.float32)
+    gain = ctone.value_gain(v, mm, 8, u)
+    want = tone.value_gain(_t(v), _t(mm), 8, _t(u))
+    # Gains of pixels at the value floor reach 1024: relative 1e-6 of that is still float32 rounding.
+    _close(gain, want, 1e-6 * float(want.abs().max()) + ATOL)
+    _close(ctone.apply_gain(x, gain), tone.apply_gain(_t(x), _t(gain)))
+
+
+@pytest.mark.parametrize("us", [(0.0,), (0.5,), (1.0,), (2.0,), (0.25, 1.0)])
+@pytest.mark.parametrize("n_maps", [3, 24])
+def test_curve_saturation_matches_torch(us, n_maps):
+    b = len(us)
+    x = _image((b, 3, 9, 13), seed=20, hi=0.5)
+    maps = _maps((b, n_maps, 9, 13), seed=21)
+    u = np.array(us, np.float32)
+    y = ctone.apply_gain(x, ctone.value_gain(ctone.value(x), ctone.mean_maps(maps, 8), 8, u))
+    _close(ctone.curve_saturation(x, maps, 8, y, u), tone.curve_saturation(_t(x), _t(maps), 8, _t(y), _t(u)))
+
+
+def test_pointwise_tone_functions_are_independent_of_bands(monkeypatch):
+    """The band loops: a band of a single row gives what one band of the whole image gives."""
+    from zerodce.core import _bands
+
+    x = _image((2, 3, 9, 13), seed=22, hi=0.5)
+    maps = _maps((2, 24, 9, 13), seed=23)
+    u = np.array([0.4, 1.8], np.float32)
+    mm = ctone.mean_maps(maps, 8)
+
+    def run() -> list[np.ndarray]:
+        gain = ctone.value_gain(ctone.value(x), mm, 8, u)
+        y = ctone.apply_gain(x, gain)
+        return [gain, y, ctone.curve_saturation(x, maps, 8, y, u), ctone.apply_cast(y, np.ones((2, 3), np.float32))]
+
+    whole = run()
+    monkeypatch.setattr(_bands, "BAND_PIXELS", 1)
+    monkeypatch.setattr(ctone, "row_bands", lambda h, w: _bands.row_bands(h, w, 1))
+    for a, b in zip(run(), whole, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("metering", ["mean", "linear", "centre"])
+def test_solve_exposure_matches_torch(metering):
+    """Within 1e-4 of u: the bisection halves an 11-wide bracket 18 times (4e-5); a metered value
+    within rounding of its target may decide one late step the other way."""
+    x = _image((2, 3, 24, 31), seed=24, hi=0.3)
+    mm = ctone.mean_maps(_maps((2, 24, 24, 31), seed=25), 8)
+    target = np.array([0.45, 0.2], np.float32)
+    got = ctone.solve_exposure(x, mm, 8, target, metering)
+    want = tone.solve_exposure(_t(x), _t(mm), 8, _t(target), metering)
+    _close(got, want, 1e-4)
+    out = ctone.apply_gain(x, ctone.value_gain(ctone.value(x), mm, 8, got))
+    np.testing.assert_allclose(color.metered(out, metering), target, atol=2e-3)
+
+
+def test_solve_exposure_at_the_ends_of_its_range():
+    x = np.full((2, 3, 4, 4), 0.2, np.float32)
+    mm = np.zeros((2, 8, 4, 4), np.float32)
+    target = np.array([1.5, 0.0001], np.float32)  # out of reach, above and below
+    u = ctone.solve_exposure(x, mm, 8, target)
+    _close(u, tone.solve_exposure(_t(x), _t(mm), 8, _t(target)), 1e-4)
+    assert u[0] > 2.99 and u[1] < -7.99
+
+
+@pytest.mark.parametrize("balance", [0.0, 0.6, 1.0, "per-image"])
+def test_cast_correction_matches_torch(balance):
+    y = _image((2, 3, 10, 12), seed=26) * np.array([1.0, 0.8, 0.5], np.float32).reshape(1, 3, 1, 1)
+    bal = np.array([0.3, 1.0], np.float32) if balance == "per-image" else balance
+    tbal = _t(bal) if balance == "per-image" else balance
+    gains = ctone.cast_gains(y, bal)
+    _close(gains, tone.cast_gains(_t(y), tbal))
+    _close(ctone.apply_cast(y, gains), tone.apply_cast(_t(y), _t(gains)))
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 5, 7), (2, 3, 300, 200)])
+def test_key_and_auto_strength_match_torch(shape):
+    for scale in (0.05, 0.3, 1.0):
+        x = _image(shape, seed=27) * np.float32(scale)
+        _close(ctone.key(x), tone.key(_t(x)), 1e-6)
+        _close(ctone.auto_strength(x), tone.auto_strength(_t(x)))
+
+
+# --- curves
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("n_maps", [3, 24])
+def test_apply_curves_matches_torch(shape, n_maps):
+    x = _image(shape, seed=28)
+    maps = _maps((shape[0], n_maps, *shape[-2:]), seed=29)
+    want = curves.apply_curves(_t(x), _t(maps), 8)
+    got = ccurves.apply_curves(x, maps, 8)
+    _close(got, want)
+    assert got is not x
+    xi = x.copy()
+    assert ccurves.apply_curves(xi, maps, 8, inplace=True) is xi
+    _close(xi, curves.apply_curves(_t(x), _t(maps), 8, inplace=True))
+    _close(ccurves.le_curve(x, maps[:, :3]), curves.le_curve(_t(x), _t(maps[:, :3])))
+
+
+def test_apply_curves_on_a_band_view_and_bad_maps():
+    x = _image((1, 3, 40, 30), seed=30)
+    maps = _maps((1, 24, 40, 30), seed=31)
+    band = x[..., 10:20, :]
+    want = curves.apply_curves(_t(band), _t(maps[..., 10:20, :]), 8)
+    ccurves.apply_curves(band, maps[..., 10:20, :], 8, inplace=True)  # writes through the view
+    _close(x[..., 10:20, :], want)
+    with pytest.raises(ValueError, match="expected 3 or 24"):
+        ccurves.apply_curves(x, maps[:, :6], 8)
+
+
+# --- coded maps
+
+
+def _coded(b: int, c: int, h: int, w: int, seed: int = 0) -> tuple[ccoded.CodedMaps, coded.CodedMaps]:
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 256, (b, c, h, w), dtype=np.uint8)
+    lut = np.stack([ccoded.tanh_table(s, zp, 1, c)[0] for s, zp in ((0.02, 128), (0.015, 120))[:b]])
+    return ccoded.CodedMaps(codes, lut), coded.CodedMaps(torch.from_numpy(codes), torch.from_numpy(lut))
+
+
+def test_tanh_table_and_dense_match_torch():
+    _close(ccoded.tanh_table(0.013, 131, 2, 5), coded.tanh_table(0.013, 131, 2, 5), 1e-6)
+    mine, theirs = _coded(2, 24, 9, 7)
+    np.testing.assert_array_equal(mine.dense(), theirs.dense().numpy())
+    np.testing.assert_array_equal(mine[..., 2:5, 1:6].dense(), theirs[..., 2:5, 1:6].dense().numpy())
+    assert ccoded.dense_maps(mine[..., :3, :]).shape == (2, 24, 3, 7)
+    with pytest.raises(IndexError):
+        mine[0]
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("channels", [24, 3])
+def test_apply_coded_curves_matches_torch(monkeypatch, fused, channels):
+    if not fused:
+        monkeypatch.setattr(ccoded, "NUMBA_INSTALLED", False)  # the numpy fallback
+    elif not ccoded.NUMBA_INSTALLED:
+        pytest.skip("numba not installed")
+    mine, theirs = _coded(2, channels, 13, 17, seed=32)
+    x = _image((2, 3, 13, 17), seed=33)
+    want = curves.apply_curves(_t(x), theirs.dense(), 8)
+    xi = x.copy()
+    assert ccoded.apply_coded_curves(xi, mine, 8) is xi
+    _close(xi, want)
+    crop = x[..., 2:9, 3:15].copy()  # a crop of the codes (strided), as tiles pass them
+    _close(ccoded.apply_coded_curves(crop, mine[..., 2:9, 3:15], 8), want[..., 2:9, 3:15])

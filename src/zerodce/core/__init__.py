@@ -6,13 +6,16 @@ modules import them from here), so that the two implementations cannot drift apa
 - :mod:`~zerodce.core.color`: luma, sRGB coding, YCbCr, metering, the area thumbnail (:mod:`zerodce.adjust`)
 - :mod:`~zerodce.core.noise`: the noise estimates (:mod:`zerodce.adjust`)
 - :mod:`~zerodce.core.filters`: box and guided filters, the gain-aware denoiser (:mod:`zerodce.adjust`)
+- :mod:`~zerodce.core.tone`: the hue-safe exposure, strength and cast controls (:mod:`zerodce.tone`)
+- :mod:`~zerodce.core.curves`: the LE curves (:mod:`zerodce.curves`)
+- :mod:`~zerodce.core.coded`: curves from uint8-coded maps, numba when installed (:mod:`zerodce.coded`)
 
 Images are (B, C, H, W) float32 arrays in [0, 1], per-image scalars (B,) arrays. Nothing here
-imports torch.
+imports torch; numba is imported on first use, only by :mod:`~zerodce.core.coded`.
 """
 
 from __future__ import annotations
 
-from . import color, filters, noise
+from . import coded, color, curves, filters, noise, tone
 
-__all__ = ["color", "filters", "noise"]
+__all__ = ["coded", "color", "curves", "filters", "noise", "tone"]
