@@ -16,10 +16,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from zerodce import adjust, coded, curves, tone
+from zerodce import adjust, coded, curves, denoiser, model, tone
 from zerodce.core import coded as ccoded
-from zerodce.core import color, filters, noise
+from zerodce.core import color, filters, noise, resample
 from zerodce.core import curves as ccurves
+from zerodce.core import denoise as cdenoise
 from zerodce.core import tone as ctone
 
 ATOL = 1e-5
@@ -446,3 +447,104 @@ def test_apply_coded_curves_matches_torch(monkeypatch, fused, channels):
     _close(xi, want)
     crop = x[..., 2:9, 3:15].copy()  # a crop of the codes (strided), as tiles pass them
     _close(ccoded.apply_coded_curves(crop, mine[..., 2:9, 3:15], 8), want[..., 2:9, 3:15])
+
+
+# --- resampling
+
+
+@pytest.mark.parametrize("s", [1, 2, 3, 12])
+@pytest.mark.parametrize("size", [(1, 1), (25, 13), (24, 36), (7, 40)])
+def test_downscale_matches_torch(s, size):
+    x = _image((2, 3, *size), seed=34)
+    got = resample.downscale(x, s)
+    _close(got, model.downscale(_t(x), s))
+    # and the padded interpolation it stands for
+    h, w = size
+    xp = F.pad(_t(x), (0, -w % s, 0, -h % s), mode="replicate") if (h % s or w % s) else _t(x)
+    small = F.interpolate(xp, size=(xp.shape[-2] // s, xp.shape[-1] // s), mode="bilinear", align_corners=False)
+    _close(got, small)
+
+
+@pytest.mark.parametrize(("hs", "hp", "r0", "r1"), [(3, 25, 0, 25), (5, 48, 7, 30), (1, 10, 2, 6), (4, 1, 0, 1)])
+def test_upsample_rows_and_cols_match_torch(hs, hp, r0, r1):
+    small = _maps((2, 3, hs, 6), seed=35)
+    wp = 29
+    cols = resample.upsample_cols(small, wp)
+    want_cols = F.interpolate(_t(small), size=(hs, wp), mode="bilinear", align_corners=True)
+    _close(cols, want_cols, 1e-6)
+    got = resample.upsample_rows(cols, hp, r0, r1)
+    _close(np.ascontiguousarray(got), model.upsample_rows(want_cols, hp, r0, r1), 1e-6)
+    full = F.interpolate(_t(small), size=(hp, wp), mode="bilinear", align_corners=True)[..., r0:r1, :]
+    _close(np.ascontiguousarray(got), full, 1e-6)
+
+
+@pytest.mark.parametrize("s", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("size", [(1, 1), (1, 7), (6, 1), (5, 9), (16, 12)])
+def test_upsample_bilinear_matches_torch(s, size):
+    z = _maps((2, 8, *size), seed=36) * np.float32(4)
+    want = F.interpolate(_t(z), scale_factor=s, mode="bilinear", align_corners=False)
+    _close(resample.upsample_bilinear(z, s), want, 4e-6)  # logits up to 4: 1e-6 relative
+
+
+# --- learned denoiser
+
+
+def test_denoiser_config_and_constants_come_from_core():
+    assert denoiser.DenoiserConfig is cdenoise.DenoiserConfig
+    assert denoiser.LUMA_BANK is cdenoise.LUMA_BANK and denoiser.CHROMA_BANK is cdenoise.CHROMA_BANK
+    assert (denoiser.FADE_KNEE, denoiser.NOISE_SCALE, denoiser.GAIN_RADIUS) == (5.0, 0.05, 2)
+    assert cdenoise.DenoiserConfig(width=8).to_dict() == {"arch": "gain-denoise", "width": 8, "depth": 5, "scale": 4}
+    with pytest.raises(ValueError, match="depth"):
+        cdenoise.DenoiserConfig(depth=1)
+
+
+def _net(seed: int = 0) -> denoiser.DenoiseNet:
+    torch.manual_seed(seed)
+    net = denoiser.DenoiseNet(denoiser.DenoiserConfig(width=8, depth=3, scale=4)).eval()
+    with torch.no_grad():
+        net.convs[-1].weight.normal_(0.0, 0.5)  # not the zero init: weights that differ per pixel
+        net.convs[-1].bias.normal_(0.0, 0.5)
+    return net
+
+
+def _logits_fn(net: denoiser.DenoiseNet):  # noqa: ANN202
+    def run(feats: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return net.logits(torch.from_numpy(feats)).numpy()
+
+    return run
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 1, 9), (2, 3, 21, 14), (1, 3, 32, 40)])
+def test_denoise_features_bank_and_blend_match_torch(shape):
+    x = _noisy_scene(shape, seed=37) * np.float32(0.25)
+    y = np.clip(x * np.float32(3.0), 0, 1)
+    sigma = np.array([0.01, 0.02][: shape[0]], np.float32)
+    feats = cdenoise.denoise_features(y, x, sigma, 1.5)
+    _close(feats, denoiser.denoise_features(_t(y), _t(x), _t(sigma), 1.5), 2e-5)  # noise / 0.05: 1e-6 * 20
+    noise_std = feats[:, 3:4] * np.float32(cdenoise.NOISE_SCALE)
+    ycc = color.to_ycc(y)
+    for filt, z in ((cdenoise.LUMA_BANK, ycc[:, :1]), (cdenoise.CHROMA_BANK, ycc[:, 1:])):
+        _close(cdenoise.bank(z, noise_std, filt), denoiser._bank(_t(z), _t(noise_std), filt))
+    logits = _maps((shape[0], 8, *shape[-2:]), seed=38) * np.float32(3)
+    fade = filters.chroma_weight(feats[:, 4:5], np.float32(0.1))
+    bound = np.float32(2.0)
+    want = denoiser.blend(_t(y), _t(noise_std), _t(logits), _t(fade), bound)
+    _close(cdenoise.blend(y, noise_std, logits, fade, bound), want)
+    _close(cdenoise.blend(y, noise_std, logits), denoiser.blend(_t(y), _t(noise_std), _t(logits)))
+
+
+@pytest.mark.parametrize("chroma", [False, True])
+def test_learned_denoise_matches_torch(chroma):
+    net = _net()
+    x = _noisy_scene((2, 3, 30, 22), seed=39) * np.float32(0.25)
+    y = np.clip(x * np.float32(3.0), 0, 1)
+    sigma = np.array([0.01, 0.004], np.float32)
+    cs = sigma / 3 if chroma else None
+    got = cdenoise.learned_denoise(_logits_fn(net), y, x, 2.0, sigma, cs)
+    with torch.inference_mode():
+        want = denoiser.learned_denoise(net, _t(y), _t(x), 2.0, _t(sigma), None if cs is None else _t(cs))
+    _close(got, want)
+    assert cdenoise.learned_denoise(_logits_fn(net), y, x, 0.0, sigma) is y
+    assert cdenoise.learned_halo(net.config) == denoiser.learned_halo(net.config)
+    assert cdenoise.bank_radius() == denoiser.bank_radius()
