@@ -38,6 +38,11 @@ import math
 import torch
 import torch.nn.functional as F
 
+# The constants are defined once, in the torch-free twins of this module (zerodce.core).
+from .core.color import LUMA, LUMINANCE_709, RGB_TO_YCC, THUMB_SIDE, YCC_TO_RGB
+from .core.filters import CHROMA_BOUND, CHROMA_KNEE
+from .core.noise import CHROMA_MIXES as _CHROMA_MIXES
+from .core.noise import NOISE_PATCH, NOISE_PATCHES, texture_threshold
 from .presets import METERINGS, Metering
 
 __all__ = [
@@ -60,20 +65,9 @@ __all__ = [
     "noise_levels",
 ]
 
-LUMA = (0.299, 0.587, 0.114)
-LUMINANCE_709 = (0.2126, 0.7152, 0.0722)  # linear-light luminance of sRGB primaries
 # Rec. 601 YCbCr (JPEG): rows give Y, Cb, Cr from R, G, B.
-_RGB2YCC = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
-_YCC2RGB = torch.linalg.inv(_RGB2YCC.double()).float()
-
-# Chroma is halved where the input's local mean luma is CHROMA_KNEE * strength * sigma (README).
-CHROMA_KNEE = 2.0
-# A denoiser may move a pixel's chroma (Cb, Cr) by at most CHROMA_BOUND times the output's chroma
-# noise std there (the input's, measured on Cb and Cr by chroma_noise_level, times the local gain):
-# noise that large is rare (3 sigma: 0.3% of Gaussian draws), so a larger change would be averaging
-# colour detail (grass blades, brick) into its neighbours' hue. Fixed a priori (the 3-sigma rule).
-CHROMA_BOUND = 3.0
-THUMB_SIDE = 256  # long side of the thumbnail the exposure search runs on
+_RGB2YCC = torch.from_numpy(RGB_TO_YCC.copy())
+_YCC2RGB = torch.from_numpy(YCC_TO_RGB.copy())
 
 
 def luma(x: torch.Tensor) -> torch.Tensor:
@@ -144,31 +138,17 @@ def noise_sigma(x: torch.Tensor) -> torch.Tensor:
     return s * math.sqrt(math.pi / 2) / (6.0 * (w - 2) * (h - 2))
 
 
-NOISE_PATCH = 7  # side of the patches the noise level is estimated from
-NOISE_PATCHES = 60_000  # at most this many patches, on a regular grid (cost independent of size)
-
-
-@functools.lru_cache(maxsize=4)
-def _texture_threshold(patch: int = NOISE_PATCH, q: float = 0.99) -> float:
-    """The ``q`` quantile of a patch's gradient energy (sum of squared horizontal and vertical
-    differences) over the noise variance, for patches of pure Gaussian noise: a patch above
-    ``threshold * sigma^2`` holds structure. Simulated once, with a fixed seed."""
-    g = torch.Generator().manual_seed(0)
-    p = torch.randn(20_000, patch, patch, generator=g, dtype=torch.float64)
-    energy = p.diff(dim=1).square().sum(dim=(1, 2)) + p.diff(dim=2).square().sum(dim=(1, 2))
-    return float(torch.quantile(energy, q))
-
-
 def noise_level(x: torch.Tensor, iters: int = 3) -> torch.Tensor:
     """Standard deviation (B,) of the white noise in each image's luma, texture left out.
 
     Liu, Tanaka and Okutomi's weak-texture estimator (IEEE TIP 2013), simplified: the noise
     variance is the smallest eigenvalue of the covariance of 7x7 luma patches, since image
     structure lives in a few directions of patch space and white noise in all of them; patches are
-    taken only where their gradient energy is what noise alone could give (:func:`_texture_threshold`
-    at the current estimate), and the selection is repeated ``iters`` times from the estimate over
-    all patches. Texture (gravel, foliage, fabric) is left out of the estimate instead of being read
-    as noise, as a global Laplacian estimator (:func:`noise_sigma`) does. 0 for images under 7x7.
+    taken only where their gradient energy is what noise alone could give
+    (:func:`zerodce.core.noise.texture_threshold` at the current estimate), and the selection is
+    repeated ``iters`` times from the estimate over all patches. Texture (gravel, foliage, fabric) is
+    left out of the estimate instead of being read as noise, as a global Laplacian estimator
+    (:func:`noise_sigma`) does. 0 for images under 7x7.
 
     Example:
         >>> g = torch.Generator().manual_seed(1)
@@ -188,7 +168,7 @@ def noise_levels(x: torch.Tensor, mixes: tuple[tuple[float, ...], ...], iters: i
     if h < k or w < k:
         return x.new_zeros(b, len(mixes))
     stride = max(1, math.ceil(math.sqrt((h - k + 1) * (w - k + 1) / NOISE_PATCHES)))
-    tau = _texture_threshold(k)
+    tau = texture_threshold(k)
     out = []
     for i in range(b):
         # Only the sampled patches are read (no full-size luma): memory independent of the image size.
@@ -215,9 +195,6 @@ def _gradient_form(k: int) -> torch.Tensor:
     eye = torch.eye(k * k, dtype=torch.float64).view(k * k, k, k)
     d = torch.cat([eye.diff(dim=1).flatten(1), eye.diff(dim=2).flatten(1)], 1)  # (k*k, differences)
     return d @ d.T
-
-
-_CHROMA_MIXES = (tuple(_RGB2YCC[1].tolist()), tuple(_RGB2YCC[2].tolist()))  # Rec. 601 Cb and Cr
 
 
 def chroma_noise_level(x: torch.Tensor) -> torch.Tensor:

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["le_curve", "apply_curves", "N_ITERATIONS"]
+from .core.curves import N_ITERATIONS  # defined in the torch-free twin of this module
 
-N_ITERATIONS = 8
+__all__ = ["le_curve", "apply_curves", "N_ITERATIONS"]
 
 
 def le_curve(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:

@@ -22,10 +22,8 @@ also faded where the input is at its noise floor, as in the classical filter (se
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -35,6 +33,9 @@ from safetensors import SafetensorError, safe_open
 from torch import nn
 
 from .adjust import _RGB2YCC, _YCC2RGB, CHROMA_BOUND, _self_guided, bound_change, box, chroma_weight, local_gain, luma
+
+# The configuration and the constants are defined once, in the torch-free twin of this module.
+from .core.denoise import CHROMA_BANK, FADE_KNEE, GAIN_RADIUS, LUMA_BANK, NOISE_SCALE, DenoiserConfig
 from .presets import DENOISERS, LEARNED_STRENGTH
 from .weights import WeightsError, save_weights
 
@@ -55,32 +56,6 @@ __all__ = [
 ]
 
 CONFIG_KEY = "zerodce.denoiser"
-FADE_KNEE = 5.0  # chroma halved where the input's local luma is FADE_KNEE x its noise std (validation)
-NOISE_SCALE = 0.05  # predicted output noise std is fed as std / NOISE_SCALE (about 0..2)
-GAIN_RADIUS = 2  # window of the local gain, as the classical denoiser's luma window
-
-
-@dataclass(frozen=True)
-class DenoiserConfig:
-    """Hyper-parameters of :class:`DenoiseNet`: hidden width and number of 3x3 convolutions."""
-
-    arch: str = "gain-denoise"
-    width: int = 32
-    depth: int = 5
-    scale: int = 4
-
-    def __post_init__(self) -> None:
-        if self.arch != "gain-denoise":
-            raise ValueError(f"unknown denoiser architecture {self.arch!r}")
-        for name in ("width", "depth", "scale"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 256:
-                raise ValueError(f"denoiser config field {name} must be an integer in [1, 256], got {value!r}")
-        if self.depth < 2:
-            raise ValueError(f"denoiser depth must be at least 2, got {self.depth}")
-
-    def to_dict(self) -> dict[str, object]:
-        return dataclasses.asdict(self)
 
 
 def denoise_features(y: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor, strength: float) -> torch.Tensor:
@@ -98,12 +73,9 @@ def denoise_features(y: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor, stre
     return torch.cat([y, noise / NOISE_SCALE, lx.sqrt()], 1)
 
 
-# The images the network blends, per pixel (luma and chroma of Rec. 601 YCbCr): (kind, radius, k) with
-# "guided" a self-guided filter (He et al.) regularised by (k * predicted noise std)^2. Every filter
-# is the identity where the predicted noise is 0, so the network can smooth only as much as the
-# noise allows; chroma, whose noise is coarser, gets wider windows.
-LUMA_BANK = (("identity", 0, 0.0), ("guided", 1, 1.0), ("guided", 2, 1.0), ("guided", 2, 3.0))
-CHROMA_BANK = (("identity", 0, 0.0), ("guided", 2, 2.0), ("guided", 4, 2.0), ("guided", 4, 6.0))
+# LUMA_BANK and CHROMA_BANK (zerodce.core.denoise): the images the network blends, per pixel (luma and
+# chroma of Rec. 601 YCbCr), as (kind, radius, k) with "guided" a self-guided filter regularised by
+# (k * predicted noise std)^2; every filter is the identity where the predicted noise is 0.
 
 
 def _bank(z: torch.Tensor, noise: torch.Tensor, bank: tuple) -> torch.Tensor:

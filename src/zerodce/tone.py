@@ -48,6 +48,7 @@ from __future__ import annotations
 import torch
 
 from .adjust import LUMINANCE_709, Metering, linear_to_srgb, luma, metered, srgb_to_linear, thumbnail
+from .core.tone import AUTO_FULL, AUTO_NONE, MAX_CAST_RATIO, MIDDLE_GREY, U_RANGE, V_FLOOR
 from .curves import apply_curves, check_map_channels, le_curve
 
 __all__ = [
@@ -66,11 +67,8 @@ __all__ = [
     "U_RANGE",
 ]
 
-MAX_CAST_RATIO = 1.25  # strongest / weakest channel gain of the cast correction (linear light)
-U_RANGE = (-8.0, 3.0)  # exposure scalar: 8 stops darker .. every curve parameter +2
-V_FLOOR = 1.0 / 1024  # gains are computed on v >= this (a black pixel stays black: 0 * gain)
-AUTO_FULL, AUTO_NONE = -2.0, -0.5  # the input's key, in stops from middle grey, of full / no effect
-MIDDLE_GREY = 0.18  # linear
+# The constants (MAX_CAST_RATIO, U_RANGE, V_FLOOR, AUTO_FULL, AUTO_NONE, MIDDLE_GREY) are defined in
+# zerodce.core.tone, the torch-free twin of this module.
 
 
 def value(x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,159 @@
+"""Noise estimates on numpy images: Immerkaer's sigma and the weak-texture patch estimator.
+
+The numpy twin of the noise half of :mod:`zerodce.adjust` (see :func:`zerodce.adjust.noise_level`
+for the method), and the home of its constants and of the texture threshold both use. Patch
+statistics are in float64, as there.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .color import LUMA, RGB_TO_YCC, luma
+
+__all__ = [
+    "NOISE_PATCH",
+    "NOISE_PATCHES",
+    "CHROMA_MIXES",
+    "noise_sigma",
+    "texture_threshold",
+    "gradient_form",
+    "smallest_eigenvalue",
+    "noise_level",
+    "noise_levels",
+    "chroma_noise_level",
+    "luma_chroma_noise",
+]
+
+NOISE_PATCH = 7  # side of the patches the noise level is estimated from
+NOISE_PATCHES = 60_000  # at most this many patches, on a regular grid (cost independent of size)
+CHROMA_MIXES = (tuple(RGB_TO_YCC[1].tolist()), tuple(RGB_TO_YCC[2].tolist()))  # Rec. 601 Cb and Cr
+
+
+def noise_sigma(x: np.ndarray) -> np.ndarray:
+    """Immerkaer's noise standard deviation of each image's luma, (B, 1, H, W) or (B, 3, H, W) -> (B,).
+
+    The Laplacian-difference kernel is the outer product of ``(1, -2, 1)`` with itself, applied as
+    two second differences; 0 for images smaller than 3x3.
+
+    Example:
+        >>> x = np.zeros((1, 1, 3, 3), np.float32)
+        >>> x[0, 0, 1, 1] = 1.0  # one valid position, response 4: sigma = 4 sqrt(pi / 2) / 6
+        >>> round(float(noise_sigma(x)[0]), 4)
+        0.8355
+    """
+    y = luma(x) if x.shape[1] == 3 else np.asarray(x, dtype=np.float32)
+    h, w = y.shape[-2:]
+    if h < 3 or w < 3:
+        return np.zeros(y.shape[0], dtype=np.float32)
+    d = y[..., :-2, :] + y[..., 2:, :]
+    d -= 2 * y[..., 1:-1, :]
+    e = d[..., :-2] + d[..., 2:]
+    e -= 2 * d[..., 1:-1]
+    s = np.abs(e, out=e).sum(axis=(1, 2, 3), dtype=np.float32)
+    return (s * np.float32(math.sqrt(math.pi / 2) / (6.0 * (w - 2) * (h - 2)))).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=4)
+def texture_threshold(patch: int = NOISE_PATCH, q: float = 0.99) -> float:
+    """The ``q`` quantile of a patch's gradient energy (sum of squared horizontal and vertical
+    differences) over the noise variance, for patches of pure Gaussian noise: a patch above
+    ``threshold * sigma^2`` holds structure. Simulated once, with a fixed seed.
+
+    Example:
+        >>> round(texture_threshold(), 1)  # the mean energy is 2 * (7 * 6) * 2 = 168 sigma^2
+        276.8
+    """
+    p = np.random.default_rng(0).standard_normal((20_000, patch, patch))
+    energy = np.square(np.diff(p, axis=1)).sum(axis=(1, 2)) + np.square(np.diff(p, axis=2)).sum(axis=(1, 2))
+    return float(np.quantile(energy, q))
+
+
+@functools.lru_cache(maxsize=2)
+def gradient_form(k: int) -> np.ndarray:
+    """(k*k, k*k) float64 Q with ``p @ Q @ p`` the sum of squared horizontal and vertical
+    differences within a flattened k x k patch ``p`` (one GEMM for all patches).
+
+    Example:
+        >>> p = np.array([0.0, 1.0, 0.0, 0.0])  # 2x2 patch, one bright pixel: 2 differences of 1
+        >>> float(p @ gradient_form(2) @ p)
+        2.0
+    """
+    eye = np.eye(k * k).reshape(k * k, k, k)
+    d = np.concatenate([np.diff(eye, axis=1).reshape(k * k, -1), np.diff(eye, axis=2).reshape(k * k, -1)], 1)
+    q = d @ d.T
+    q.flags.writeable = False
+    return q
+
+
+def smallest_eigenvalue(p: np.ndarray) -> float:
+    """The smallest eigenvalue of the covariance of the rows of ``p`` (N, d), corrected for the
+    downward bias of a sample eigenvalue (Marchenko-Pastur edge: ``(1 - sqrt(d / N))^2``)."""
+    n, d = p.shape
+    # As products (a GEMM) rather than p - mean, which costs more than the product on a tall p; in
+    # float64 the cancellation is harmless (values in [0, 1], variances down to about 1e-8).
+    m = p.sum(axis=0)
+    cov = (p.T @ p - np.outer(m, m) / n) / max(n - 1, 1)
+    low = float(np.linalg.eigvalsh(cov)[0])
+    return low / max(1.0 - math.sqrt(d / n), 0.05) ** 2
+
+
+def noise_level(x: np.ndarray, iters: int = 3) -> np.ndarray:
+    """Standard deviation (B,) of the white noise in each image's luma, texture left out.
+
+    Liu, Tanaka and Okutomi's weak-texture estimator, as :func:`zerodce.adjust.noise_level`.
+
+    Example:
+        >>> rng = np.random.default_rng(1)
+        >>> ramp = np.broadcast_to(np.linspace(0.2, 0.8, 256, dtype=np.float32), (1, 1, 256, 256))
+        >>> round(float(noise_level(ramp + np.float32(0.02) * rng.standard_normal((1, 1, 256, 256), np.float32))[0]), 3)
+        0.02
+    """
+    c = x.shape[1]
+    return noise_levels(x, (LUMA if c == 3 else (1.0,) * c,), iters)[:, 0]
+
+
+def noise_levels(x: np.ndarray, mixes: tuple[tuple[float, ...], ...], iters: int = 3) -> np.ndarray:
+    """:func:`noise_level` of several channel mixes of ``x`` (e.g. luma, Cb and Cr) -> (B, len(mixes)),
+    from one sampling of the patches."""
+    b, c, h, w = x.shape
+    k = NOISE_PATCH
+    if h < k or w < k:
+        return np.zeros((b, len(mixes)), dtype=np.float32)
+    stride = max(1, math.ceil(math.sqrt((h - k + 1) * (w - k + 1) / NOISE_PATCHES)))
+    tau = texture_threshold(k)
+    q = gradient_form(k)
+    weights = np.asarray(mixes, dtype=np.float32)  # (M, C)
+    out = np.zeros((b, len(mixes)), dtype=np.float64)
+    for i in range(b):
+        # Only the sampled patches are read (no full-size luma): memory independent of the image size.
+        win = sliding_window_view(x[i], (k, k), axis=(1, 2))[:, ::stride, ::stride]  # (C, nh, nw, k, k)
+        cols = np.ascontiguousarray(win, dtype=np.float32).reshape(c, -1)  # (C, N*k*k)
+        mixed = (weights @ cols).reshape(len(mixes), -1, k * k)  # (M, N, k*k), float32 as the image
+        for j in range(len(mixes)):
+            p = mixed[j].astype(np.float64)  # (N, k*k)
+            energy = np.einsum("nd,nd->n", p @ q, p)  # sum of squared neighbour differences
+            var = smallest_eigenvalue(p)
+            for _ in range(iters):
+                keep = energy <= tau * var
+                if int(keep.sum()) < 4 * k * k:  # too few flat patches to say more
+                    break
+                var = smallest_eigenvalue(p[keep])
+            out[i, j] = math.sqrt(max(var, 0.0))
+    return out.astype(np.float32)
+
+
+def chroma_noise_level(x: np.ndarray) -> np.ndarray:
+    """Standard deviation (B,) of the noise in each RGB image's chroma: the root mean square of
+    :func:`noise_level` on Rec. 601 Cb and Cr."""
+    return np.sqrt(np.square(noise_levels(x, CHROMA_MIXES)).mean(axis=1, dtype=np.float32))
+
+
+def luma_chroma_noise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`noise_level` and :func:`chroma_noise_level` of RGB images, (B,) each, from one sampling."""
+    levels = noise_levels(x, (LUMA, *CHROMA_MIXES))
+    return levels[:, 0], np.sqrt(np.square(levels[:, 1:]).mean(axis=1, dtype=np.float32))
