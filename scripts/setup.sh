@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
-# Create .venv (if needed) and install zerodce with the CPU build of PyTorch.
-# Usage: scripts/setup.sh [extras]   e.g. scripts/setup.sh test
+# Create a virtual environment (if needed) and install zerodce into it.
+# Usage: scripts/setup.sh [extras] [venv]   e.g. scripts/setup.sh test; scripts/setup.sh light-test .venv-light
+# Without extras it is the light install: numpy, Pillow, onnxruntime (no PyTorch). Extras that need
+# PyTorch (test, torch, train) get the CPU build of torch installed first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-}"
-if [ ! -x .venv/bin/python ]; then
-  python3 -m venv .venv
+venv="${2:-.venv}"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
 fi
-# Install torch explicitly first: an unpinned torch would resolve to a multi-GB CUDA build.
-.venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/pip install -q "torch==2.13.0"
+if [[ ",$extras," =~ ,(test|torch|train), ]]; then
+  # Install torch explicitly first: an unpinned torch would resolve to a multi-GB CUDA build.
+  "$venv/bin/python" -c "import torch" 2>/dev/null || "$venv/bin/pip" install -q "torch==2.13.0"
+fi
 if [ -n "$extras" ]; then
-  .venv/bin/pip install -q -e ".[$extras]"
+  "$venv/bin/pip" install -q -e ".[$extras]"
 else
-  .venv/bin/pip install -q -e .
+  "$venv/bin/pip" install -q -e .
 fi
 # The browser test drives Debian's chromium (never a downloaded browser): install it when missing.
 if [[ ",$extras," == *",test,"* ]] && ! command -v chromium >/dev/null 2>&1; then

@@ -4,9 +4,13 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+try:  # the light install (no torch) runs tests/light only; every other test needs torch
+    import torch
+except ImportError:
+    torch = None
+else:
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 SHARED = Path(os.environ.get("ZERODCE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 

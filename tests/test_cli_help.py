@@ -179,7 +179,7 @@ def test_backend_and_precision_reach_the_enhancer(flags, used, model_file, small
             super().__init__(*args, **kwargs)
             seen.append((self.backend, self.precision))
 
-    monkeypatch.setattr(import_module("zerodce.enhance"), "Enhancer", Spy)  # the module, not zerodce.enhance()
+    monkeypatch.setattr(import_module("zerodce.torch_enhance"), "Enhancer", Spy)  # what pipeline() builds
     code, _, err = _exit(["enhance", photo / "a.png", "-o", tmp_path / "o", "--model", model_file, *flags], capsys)
     assert code == 0, err
     assert seen == [used]

@@ -171,12 +171,14 @@ def test_model_spec_with_metering(paired):
 
 
 def test_model_spec_with_preset_strength_and_paper(paired):
-    from zerodce.enhance import Enhancer, enhance
+    from zerodce.enhance import enhance
+    from zerodce.options import Options
+    from zerodce.runtime.session import Session
 
     x = np.asarray(Image.open(next(iter(sorted(paired[0].iterdir())))).convert("RGB"))
     got = parse_method("model:zerodce,preset=night,strength=0.5")(x)
-    assert np.array_equal(got, enhance(x, Enhancer("zerodce", preset="night", strength=0.5)))
-    assert np.array_equal(parse_method("model:zerodce,paper")(x), enhance(x, Enhancer("zerodce", paper=True)))
+    assert np.array_equal(got, enhance(x, Session(Options(preset="night", strength=0.5))))
+    assert np.array_equal(parse_method("model:zerodce,paper")(x), enhance(x, Session(Options(paper=True))))
     with pytest.raises(ValueError, match="no effect with paper=True"):
         parse_method("model:zerodce,paper,exposure=0.5")
 

@@ -202,13 +202,15 @@ def test_the_service_loads_one_pipeline_for_requests_with_different_controls(mon
 
     monkeypatch.setattr(enhance_module, "_PIPELINES", {})
     loads: list[str] = []
-    init = enhance_module.Enhancer.__init__
+    from zerodce.runtime.session import Session  # what pipeline() loads for a bundled model on the CPU
+
+    init = Session.__init__
 
     def counted(self, *args, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
         loads.append(threading.current_thread().name)
         init(self, *args, **kwargs)
 
-    monkeypatch.setattr(enhance_module.Enhancer, "__init__", counted)
+    monkeypatch.setattr(Session, "__init__", counted)
     client = TestClient(create_app())
     data = _jpeg()
     outs = []

@@ -324,11 +324,11 @@ def test_422_without_file_is_one_line(client):
 
 def test_timed_out_work_stops_and_jobs_stay_bounded(monkeypatch):
     """--jobs 1 --timeout 0.5: big uploads get 504, their work stops within a tile, never two run at once."""
-    from zerodce.enhance import Enhancer
+    from zerodce.runtime.session import Session  # what the service's pipeline() loads on the CPU
 
     running, peak = [0], [0]
     lock = threading.Lock()
-    run = Enhancer._run
+    run = Session._run
 
     def counted(self, *a, **k):
         with lock:
@@ -340,7 +340,7 @@ def test_timed_out_work_stops_and_jobs_stay_bounded(monkeypatch):
             with lock:
                 running[0] -= 1
 
-    monkeypatch.setattr(Enhancer, "_run", counted)
+    monkeypatch.setattr(Session, "_run", counted)
     app = create_app(limits=Limits(max_jobs=1, max_queue=4, timeout_s=0.5, max_pixels=4_000_000))
     c = TestClient(app)
     data = _jpeg(1600, 1200)  # 1.9 MP: tiled, several seconds of work on two cores

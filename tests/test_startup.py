@@ -41,7 +41,7 @@ def test_public_names_after_any_first_import(first):
         "from zerodce import Enhancer, enhance\n"
         "import zerodce.enhance as mod\n"
         "assert inspect.isfunction(enhance) and inspect.isfunction(zerodce.enhance) and mod is enhance, enhance\n"
-        "assert inspect.isclass(Enhancer) and Enhancer.__module__ == 'zerodce.enhance'\n"
+        "assert inspect.isclass(Enhancer) and Enhancer.__module__ == 'zerodce.torch_enhance'\n"
         "assert all(getattr(zerodce, n) is not None for n in zerodce.__all__)\n"
         "assert set(zerodce.__all__) <= set(dir(zerodce))\n"
         "try:\n    zerodce.no_such_name\nexcept AttributeError:\n    pass\nelse:\n    raise SystemExit('no error')\n"

@@ -17,8 +17,11 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .curves import apply_curves, le_curve
-    from .enhance import Enhancer, enhance
+    from .enhance import enhance, pipeline
     from .model import DCENet, DCENetPP, ModelConfig, build_model
+    from .options import Options
+    from .runtime.session import Session
+    from .torch_enhance import Enhancer
     from .weights import WeightsError, convert_checkpoint, load_model, save_weights
 
 __version__ = "0.1.0"
@@ -26,6 +29,9 @@ __version__ = "0.1.0"
 __all__ = [
     "__version__",
     "enhance",
+    "Options",
+    "pipeline",
+    "Session",
     "Enhancer",
     "load_model",
     "save_weights",
@@ -41,9 +47,13 @@ __all__ = [
 
 # The public names are imported on first use (PEP 562), not with the package: torch takes about a
 # second to import, and ``zerodce --help`` or a torch-free caller should not pay it (docs/startup.md).
+# enhance, Options, pipeline and Session need no torch; Enhancer, the models and the weights tools do.
 _LAZY = {
     "enhance": ".enhance",
-    "Enhancer": ".enhance",
+    "Enhancer": ".torch_enhance",
+    "Options": ".options",
+    "pipeline": ".enhance",
+    "Session": ".runtime.session",
     "load_model": ".weights",
     "save_weights": ".weights",
     "convert_checkpoint": ".weights",

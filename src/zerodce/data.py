@@ -20,7 +20,6 @@ __all__ = ["IMAGE_EXTENSIONS", "list_images", "split_files", "split_json", "read
 log = logging.getLogger(__name__)
 
 
-
 def split_files(files: Sequence[Path], held_out: float = 0.2, seed: int = 0) -> tuple[list[Path], list[Path]]:
     """Shuffle ``files`` with ``seed`` and cut off ``held_out`` of them (at least one each when possible).
 

@@ -199,8 +199,6 @@ def _enhance_pil(im: Image.Image, enhancer: Pipeline) -> Image.Image:
     return Image.fromarray(out, mode)
 
 
-
-
 def enhance(
     image: T,
     model: str | Path | Any = DEFAULT_MODEL,

@@ -54,10 +54,10 @@ __all__ = ["Enhancer", "receptive_radius"]
 TileArg = int | Literal["auto"] | None
 Denoiser = Literal["guided", "learned"]  # zerodce.denoiser.DENOISERS
 
+
 def receptive_radius(model: nn.Module) -> int:
     """Pixels on each side that influence one output pixel: 7 chained 3x3 convolutions -> 7."""
     return 7
-
 
 
 @dataclass
@@ -147,6 +147,7 @@ class Enhancer:
         self._net = load_denoiser().to(self.device) if self.denoiser == "learned" and self.denoise > 0 else None
         # The learned denoiser works on s x s blocks: tiles start on that grid so they see the same blocks.
         self._align = self._net.config.scale if self._net is not None else 1
+        self._loaded_net = self._net
         name = None if isinstance(model, nn.Module) else options.model
         self.maps = make_backend(self.model, self.device, backend, precision, name)
         self.backend, self.precision = self.maps.name, precision
@@ -187,7 +188,9 @@ class Enhancer:
         if not (other.denoiser == "learned" and other.denoise > 0):
             other._net, other._align = None, 1
         elif other._net is None:
-            other._net = load_denoiser().to(other.device)
+            if self._loaded_net is None:  # loaded once, shared by every enhancer bound from this one
+                self._loaded_net = load_denoiser().to(other.device)
+            other._net = other._loaded_net = self._loaded_net
             other._align = other._net.config.scale
         return other
 
@@ -428,8 +431,6 @@ class Enhancer:
         out = out.contiguous(memory_format=torch.channels_last)
         self._run(xf, out, float(scale), exposure, scalars)
         return out.cpu()
-
-
 
     # ---- the numpy interface every pipeline shares (zerodce.enhance's adapters, video, batch) ----------
     def run_float(self, x: np.ndarray) -> np.ndarray:

@@ -1,0 +1,162 @@
+"""The light install: enhance, serve, evaluate and video with the bundled models and no PyTorch.
+
+These tests import nothing from torch, so ``scripts/test.sh`` runs them in a virtual environment
+without it (``.venv-light``); in the full install they run too, and a subprocess checks that the
+paths they exercise never import torch.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from zerodce.options import Options
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _dark(h: int = 60, w: int = 80, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = np.linspace(5, 60, w)[None, :, None] * np.array([1.0, 0.8, 0.6])
+    return np.clip(base + rng.normal(0, 3, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def test_enhance_cli_service_paths_import_no_torch():
+    code = (
+        "import sys, numpy as np, zerodce\n"
+        "from zerodce.cli import main\n"
+        "out = zerodce.enhance(np.full((20, 30, 3), 20, np.uint8))\n"
+        "assert out.mean() > 20, out.mean()\n"
+        "out = zerodce.enhance(np.full((20, 30, 3), 20, np.uint8), model='fast', preset='night')\n"
+        "import zerodce.service, zerodce.video, zerodce.batch, zerodce.evaluate\n"
+        "print('torch' in sys.modules)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("model", ["zerodce", "fast"])
+def test_session_tiles_and_bands_give_the_whole_image_result(model):
+    """Tiling is exercised, not bypassed: DCE-Net in 32-px tiles, Zero-DCE++ in 16-row bands, each
+    with the denoiser's context, equal the whole-image run; tile=None takes the other code path."""
+    from zerodce.runtime.session import Session
+
+    x = (_dark(75, 90).transpose(2, 0, 1)[None] / 255.0).astype(np.float32)
+    whole = Session(Options(model=model, tile=None))
+    tiled = Session(Options(model=model, tile=32 if model == "zerodce" else 16))
+    for preset in ("natural", "night"):
+        a = whole.with_options(Options(model=model, tile=None, preset=preset)).run_float(x)
+        b = tiled.with_options(Options(model=model, tile=tiled.tile, preset=preset)).run_float(x)
+        np.testing.assert_allclose(b, a, atol=1e-5, rtol=0)
+
+
+def test_integer_path_equals_the_float_path_to_one_level():
+    from zerodce.runtime.session import Session
+
+    s = Session(Options(tile=None))
+    img = _dark()
+    x = img.transpose(2, 0, 1)[None]
+    y8 = s.run_integer(x, 255)
+    yf = s.run_float((x / 255.0).astype(np.float32))
+    assert y8.dtype == np.uint8 and y8.shape == x.shape
+    assert np.abs(y8.astype(np.float32) - yf * 255).max() <= 0.5 + 1e-3
+    y16 = s.run_integer((img.astype(np.uint16) * 257).transpose(2, 0, 1)[None], 65535)
+    assert y16.dtype == np.uint16
+    assert np.abs(y16.astype(np.float64) / 257 - yf.astype(np.float64) * 255).max() < 0.51
+
+
+def test_enhance_keeps_a_well_exposed_photo_and_brightens_a_dark_one():
+    import zerodce
+
+    rng = np.random.default_rng(3)
+    bright = np.clip(rng.normal(120, 40, (64, 64, 3)), 0, 255).astype(np.uint8)
+    out = zerodce.enhance(bright)
+    assert np.abs(out.astype(int) - bright.astype(int)).mean() < 1.0  # do no harm
+    dark = _dark()
+    assert zerodce.enhance(dark).mean() > 2 * dark.mean()
+
+
+def test_cli_enhances_the_bundled_examples(tmp_path):
+    from zerodce.cli import main
+
+    assert main(["enhance", str(ROOT / "examples"), "-o", str(tmp_path), "--quiet"]) == 0
+    outs = sorted(p.name for p in tmp_path.iterdir())
+    assert outs == sorted(p.name for p in (ROOT / "examples").glob("*.jpg"))
+    for name in outs:
+        before = np.asarray(Image.open(ROOT / "examples" / name).convert("L"), dtype=np.float32)
+        after = np.asarray(Image.open(tmp_path / name).convert("L"), dtype=np.float32)
+        assert after.mean() > before.mean() + 5  # one of them is backlit: do no harm keeps its key
+
+
+def test_cli_int8_and_fast_model(tmp_path):
+    from zerodce.cli import main
+
+    Image.fromarray(_dark()).save(tmp_path / "a.png")
+    assert main(["enhance", str(tmp_path / "a.png"), "-o", str(tmp_path / "i8"), "--precision", "int8", "-q"]) == 0
+    assert main(["enhance", str(tmp_path / "a.png"), "-o", str(tmp_path / "f"), "--model", "fast", "-q"]) == 0
+    a = np.asarray(Image.open(tmp_path / "i8" / "a.png"), dtype=np.float32)
+    b = np.asarray(Image.open(tmp_path / "f" / "a.png"), dtype=np.float32)
+    assert a.mean() > _dark().mean() + 10 and b.mean() > _dark().mean() + 10
+
+
+def test_cli_asks_for_torch_only_where_it_is_needed(tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    if __import__("importlib").util.find_spec("torch") is not None:
+        pytest.skip("torch is installed: the light-install message cannot show")
+    from zerodce.cli import main
+
+    Image.fromarray(_dark()).save(tmp_path / "a.png")
+    code = main(["enhance", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--backend", "torch", "-q"])
+    assert code != 0
+    assert "pip install 'zerodce[torch]'" in capsys.readouterr().err
+
+
+def test_service_enhances_without_torch():
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    import io
+
+    from fastapi.testclient import TestClient
+
+    from zerodce.service import create_app
+
+    buf = io.BytesIO()
+    Image.fromarray(_dark()).save(buf, "PNG")
+    c = TestClient(create_app())
+    r = c.post("/v1/enhance", files={"file": ("a.png", buf.getvalue(), "image/png")}, data={"preset": "night"})
+    assert r.status_code == 200, r.text
+    out = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB"), dtype=np.float32)
+    assert out.mean() > _dark().mean() + 10
+
+
+def test_evaluate_bundled_models_without_torch(tmp_path):
+    pytest.importorskip("skimage")
+    from zerodce.cli import main
+
+    low, high = tmp_path / "low", tmp_path / "high"
+    low.mkdir()
+    high.mkdir()
+    for i in range(2):
+        ref = _dark(48, 64, seed=i).astype(np.float32) * 3
+        Image.fromarray(np.clip(ref, 0, 255).astype(np.uint8)).save(high / f"{i}.png")
+        Image.fromarray(_dark(48, 64, seed=i)).save(low / f"{i}.png")
+    code = main(["evaluate", "--low", str(low), "--high", str(high), "--model", "zerodce", "--model", "fast",
+                 "--report", str(tmp_path / "r")])  # fmt: skip
+    assert code == 0
+    assert (tmp_path / "r" / "summary.json").is_file()
+
+
+def test_video_without_torch(tmp_path):
+    pytest.importorskip("av")
+    from zerodce.cli import main
+    from zerodce.video import synthetic_clip, video_frames
+
+    clip = synthetic_clip(tmp_path / "in.mp4", frames=6, size=(64, 48))
+    assert main(["enhance", str(clip), "-o", str(tmp_path / "o"), "--quiet"]) == 0
+    assert video_frames(tmp_path / "o" / "in.mp4") == 6
