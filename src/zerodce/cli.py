@@ -310,7 +310,7 @@ def _run_enhance(args: argparse.Namespace, options: Options, jobs: list, opts: d
     from ._runtime import tune_allocator
     from .batch import claim_error, enhance_file, error_line
     from .enhance import pipeline
-    from .weights import WeightsError
+    from .errors import WeightsError
 
     smooth = SMOOTH if args.smooth is None else args.smooth
     if args.ray is not None:
@@ -476,8 +476,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from .enhance import pipeline
+    from .errors import WeightsError
     from .service import Limits, serve
-    from .weights import WeightsError
 
     try:
         options = options_from_args(args)
@@ -533,14 +533,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from .weights import BUNDLED_MODELS, DEFAULT_MODEL, bundled_path, load_model
+    from .options import BUNDLED_MODELS, DEFAULT_MODEL
+    from .runtime.graphs import bundled_weights_path, weights_summary
 
     for name in BUNDLED_MODELS:
-        net = load_model(name)
-        cfg = net.config
-        arch = f"{cfg.arch} (maps at 1/{cfg.scale})" if cfg.arch == "dcenet++" and cfg.scale > 1 else cfg.arch
-        params = sum(p.numel() for p in net.parameters() if p.requires_grad)
-        size = bundled_path(name).stat().st_size
+        path = bundled_weights_path("maps", name)
+        cfg, params = weights_summary(path)  # the header alone: no torch needed
+        scale = cfg.get("scale", 1)
+        arch = f"{cfg['arch']} (maps at 1/{scale})" if cfg["arch"] == "dcenet++" and scale > 1 else cfg["arch"]
+        size = path.stat().st_size
         default = "  (default)" if name == DEFAULT_MODEL else ""
         print(f"{name:<8} {arch:<24} {params:>7,} parameters {size / 1000:>6.1f} kB{default}")
     return 0

@@ -273,7 +273,7 @@ def write_report(
 
 def default_methods() -> list[str]:
     """Every classical baseline and every bundled model."""
-    from .weights import BUNDLED_MODELS
+    from .options import BUNDLED_MODELS
 
     return [*DEFAULT_BASELINES, *(f"model:{name}" for name in BUNDLED_MODELS)]
 

@@ -35,11 +35,8 @@ __all__ = [
 ]
 
 FORMAT_VERSION = "1"
+from .errors import WeightsError  # noqa: E402, F401 - torch-free home, re-exported
 from .options import BUNDLED_MODELS, DEFAULT_MODEL  # noqa: E402 - torch-free home of the names
-
-
-class WeightsError(ValueError):
-    """A weights file is unreadable, unsafe, or does not match the architecture it declares."""
 
 
 def save_weights(

@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import struct
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -86,7 +88,7 @@ REBUILD = "python scripts/build_onnx.py"
 REQUANTISE = "python scripts/quantize.py (calibration images: see its docstring)"
 
 
-class GraphError(Exception):
+class GraphError(RuntimeError):
     """A shipped graph is missing, unknown, or does not record the weights shipped beside it."""
 
 
@@ -133,6 +135,26 @@ def bundled_graph_path(kind: str, model: str) -> Path:
 def bundled_weights_path(kind: str, model: str) -> Path:
     """Path of the weights file the shipped graph of ``kind`` for ``model`` is made from."""
     return _models_dir() / _entry(kind, model)[1]
+
+
+def weights_summary(path: str | Path) -> tuple[dict, int]:
+    """The model config and the number of parameters of a .safetensors file, from its header alone
+    (8 bytes of length, then JSON: each tensor's dtype, shape and offsets; ``__metadata__``), so
+    that ``zerodce models`` needs neither torch nor the safetensors package.
+
+    Example:
+        >>> cfg, n = weights_summary(bundled_weights_path("maps", "zerodce"))
+        >>> cfg["arch"], n
+        ('dcenet', 79416)
+    """
+    with open(path, "rb") as f:
+        (size,) = struct.unpack("<Q", f.read(8))
+        if size > 100 * 2**20:
+            raise GraphError(f"{path}: safetensors header of {size} bytes")
+        header = json.loads(f.read(size))
+    meta = header.pop("__metadata__", {}) or {}
+    n = sum(math.prod(t["shape"]) for t in header.values())
+    return json.loads(meta.get("zerodce.config", "{}")), n
 
 
 def file_sha256(path: str | Path) -> str:
