@@ -16,13 +16,16 @@ import argparse
 import collections
 import random
 import signal
+import sys
 import time
 import traceback
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from zerodce._fuzz import (
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test helpers
+from support.fuzz import (  # noqa: E402
     array_target,
     bytes_target,
     seed_files,

@@ -88,7 +88,8 @@ def main() -> int:
     import httpx
     from PIL import Image
 
-    from zerodce._corpus import make_corpus
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test helpers
+    from support.corpus import make_corpus
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--requests", type=int, default=500)

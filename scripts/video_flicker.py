@@ -9,6 +9,7 @@ the frame-to-frame standard deviation of mean brightness for the input and both 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -17,7 +18,9 @@ import numpy as np
 
 def main() -> None:
     from zerodce.enhance import Enhancer
-    from zerodce.video import enhance_video, jitter, synthetic_clip
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test helpers
+    from support.clips import synthetic_clip
+    from zerodce.video import enhance_video, jitter
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="docs/video")

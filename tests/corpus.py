@@ -1,4 +1,4 @@
-"""The bad-input corpus lives in the package (zerodce._corpus) so that scripts/load_test.py can use it."""
+"""The bad-input corpus (tests/support/corpus.py), importable as ``corpus`` from the tests."""
 
-from zerodce._corpus import *  # noqa: F403
-from zerodce._corpus import EXPECTED_OK, bomb_png, make_corpus  # noqa: F401
+from support.corpus import *  # noqa: F403
+from support.corpus import EXPECTED_OK, bomb_png, make_corpus  # noqa: F401

@@ -226,7 +226,8 @@ def test_output_folder_equal_to_input_suggests_suffix(model_file, photo, capsys)
 
 def test_video_progress_shows_the_frame_total(model_file, tmp_path, capsys):
     pytest.importorskip("av")
-    from zerodce.video import synthetic_clip, video_frames
+    from support.clips import synthetic_clip
+    from zerodce.video import video_frames
 
     clip = synthetic_clip(tmp_path / "clip.mp4", frames=12, size=(32, 24))
     assert video_frames(clip) == 12

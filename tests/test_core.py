@@ -91,7 +91,7 @@ def test_adjust_constants_come_from_core():
     assert adjust.CHROMA_KNEE is filters.CHROMA_KNEE
     assert adjust.NOISE_PATCH == noise.NOISE_PATCH and adjust.NOISE_PATCHES == noise.NOISE_PATCHES
     assert adjust.texture_threshold is noise.texture_threshold  # the torch estimator's threshold is core's
-    np.testing.assert_array_equal(adjust._RGB2YCC.numpy(), color.RGB_TO_YCC)
+    np.testing.assert_array_equal(adjust.RGB2YCC.numpy(), color.RGB_TO_YCC)
     # The inverse is what torch computed before the move (float64 inverse of the float32 matrix).
     want = torch.linalg.inv(torch.tensor(color.RGB_TO_YCC).double()).float().numpy()
     np.testing.assert_array_equal(color.YCC_TO_RGB, want)
@@ -103,7 +103,7 @@ def test_colour_functions_match_torch(shape):
     _close(color.luma(x), adjust.luma(_t(x)))
     _close(color.srgb_to_linear(x), adjust.srgb_to_linear(_t(x)))
     _close(color.linear_to_srgb(x), adjust.linear_to_srgb(_t(x)))
-    _close(color.to_ycc(x), torch.einsum("ij,bjhw->bihw", adjust._RGB2YCC, _t(x)))
+    _close(color.to_ycc(x), torch.einsum("ij,bjhw->bihw", adjust.RGB2YCC, _t(x)))
     _close(color.from_ycc(color.to_ycc(x)), _t(x), 2e-6)  # the inverse
     _close(color.centre_weights(*shape[-2:]), adjust.centre_weights(*shape[-2:]), 1e-7)
     for m in color.METERINGS:
@@ -246,7 +246,7 @@ def test_guided_filters_match_torch(r):
     z = _image((2, 2, 13, 17), seed=13)
     _close(filters.guided_filter(z, z, r, eps), adjust.guided_filter(_t(z), _t(z), r, _t(eps)))
     mean_i, mean_ii = filters.box(z, r), filters.box(z * z, r)
-    want = adjust._self_guided(_t(z), _t(mean_i), _t(mean_ii), _t(eps), r)
+    want = adjust.self_guided(_t(z), _t(mean_i), _t(mean_ii), _t(eps), r)
     _close(filters.self_guided(z, mean_i, mean_ii, eps, r), want)
 
 

@@ -216,7 +216,7 @@ def test_bundled_denoiser_removes_amplified_noise_and_keeps_edge_and_colour():
 def test_bundled_denoiser_bounds_the_chroma_change():
     """Given the input's chroma noise, no pixel's chroma moves by more than CHROMA_BOUND times it
     times the local gain (here a uniform 1.6), whatever the network chose."""
-    from zerodce.adjust import _RGB2YCC, CHROMA_BOUND, chroma_noise_level
+    from zerodce.adjust import CHROMA_BOUND, RGB2YCC, chroma_noise_level
 
     net = load_denoiser()
     g = torch.Generator().manual_seed(4)
@@ -236,7 +236,7 @@ def test_bundled_denoiser_bounds_the_chroma_change():
     fade = chroma_weight(box(luma(x), GAIN_RADIUS), FADE_KNEE * sigma)  # the colour fade, a scaling: undone
 
     def chroma_change(out: torch.Tensor) -> float:
-        co, cy = (torch.einsum("ij,bjhw->bihw", _RGB2YCC, t)[:, 1:] for t in (out, y))
+        co, cy = (torch.einsum("ij,bjhw->bihw", RGB2YCC, t)[:, 1:] for t in (out, y))
         return float((co / fade - cy).abs().max())
 
     assert chroma_change(free) > 2 * limit  # unbounded, the network smooths the blades' colours together

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
-from zerodce._fuzz import array_target, bytes_target, seed_files, seed_files_16bit, video_seed_files, video_target
+from support.fuzz import array_target, bytes_target, seed_files, seed_files_16bit, video_seed_files, video_target
 from zerodce.enhance import Enhancer
 
 SEEDS = seed_files()

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zerodce._corpus import bomb_png, zeros_png
+from support.corpus import bomb_png, zeros_png
 from zerodce.weights import save_weights
 
 MiB = 2**20

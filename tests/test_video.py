@@ -7,8 +7,9 @@ import pytest
 
 av = pytest.importorskip("av")
 
+from support.clips import synthetic_clip  # noqa: E402
 from zerodce.enhance import Enhancer  # noqa: E402
-from zerodce.video import enhance_video, synthetic_clip  # noqa: E402
+from zerodce.video import enhance_video  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,20 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+
+def _umask() -> int:
+    """The process's umask, read without changing it (Linux: /proc/self/status); elsewhere set and
+    restored at once. Read per write, not at import: importing zerodce changes no process state."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
@@ -28,7 +40,7 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -41,8 +41,7 @@ import torch.nn.functional as F
 # The constants are defined once, in the torch-free twins of this module (zerodce.core).
 from .core.color import LUMA, LUMINANCE_709, RGB_TO_YCC, THUMB_SIDE, YCC_TO_RGB
 from .core.filters import CHROMA_BOUND, CHROMA_KNEE
-from .core.noise import CHROMA_MIXES as _CHROMA_MIXES
-from .core.noise import NOISE_PATCH, NOISE_PATCHES, texture_threshold
+from .core.noise import CHROMA_MIXES, NOISE_PATCH, NOISE_PATCHES, texture_threshold
 from .presets import METERINGS, Metering
 
 __all__ = [
@@ -66,8 +65,8 @@ __all__ = [
 ]
 
 # Rec. 601 YCbCr (JPEG): rows give Y, Cb, Cr from R, G, B.
-_RGB2YCC = torch.from_numpy(RGB_TO_YCC.copy())
-_YCC2RGB = torch.from_numpy(YCC_TO_RGB.copy())
+RGB2YCC = torch.from_numpy(RGB_TO_YCC.copy())
+YCC2RGB = torch.from_numpy(YCC_TO_RGB.copy())
 
 
 def luma(x: torch.Tensor) -> torch.Tensor:
@@ -202,12 +201,12 @@ def chroma_noise_level(x: torch.Tensor) -> torch.Tensor:
     :func:`noise_level` on Rec. 601 Cb and Cr.
     Cameras and JPEG smooth chroma, so it is often well below the luma's (a third of it on a sharp
     well-exposed photo, nearly equal on a dark noisy one)."""
-    return noise_levels(x, _CHROMA_MIXES).square().mean(1).sqrt()
+    return noise_levels(x, CHROMA_MIXES).square().mean(1).sqrt()
 
 
 def luma_chroma_noise(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`noise_level` and :func:`chroma_noise_level` of RGB images, (B,) each, from one sampling."""
-    levels = noise_levels(x, (LUMA, *_CHROMA_MIXES))
+    levels = noise_levels(x, (LUMA, *CHROMA_MIXES))
     return levels[:, 0], levels[:, 1:].square().mean(1).sqrt()
 
 
@@ -254,7 +253,7 @@ def guided_filter(guide: torch.Tensor, src: torch.Tensor, r: int, eps: torch.Ten
     """
     mean_i = box(guide, r)
     if guide is src:  # self-guided: cov(I, p) = var(I), mean(p) = mean(I)
-        return _self_guided(guide, mean_i, box(guide * guide, r), eps, r)
+        return self_guided(guide, mean_i, box(guide * guide, r), eps, r)
     var_i = (box(guide * guide, r) - mean_i * mean_i).clamp_(min=0.0)
     mean_p = box(src, r)
     cov = box(guide * src, r) - mean_i * mean_p
@@ -263,7 +262,7 @@ def guided_filter(guide: torch.Tensor, src: torch.Tensor, r: int, eps: torch.Ten
     return box(a, r) * guide + box(b, r)
 
 
-def _self_guided(
+def self_guided(
     i: torch.Tensor, mean_i: torch.Tensor, mean_ii: torch.Tensor, eps: torch.Tensor | float, r: int
 ) -> torch.Tensor:
     """The self-guided filter from the window means of ``i`` and ``i^2``; ``a`` and ``b`` boxed in one call."""
@@ -330,17 +329,17 @@ def gain_aware_denoise(
     if strength <= 0:
         return y
     sig = sigma.view(-1, 1, 1, 1)
-    ycc = torch.einsum("ij,bjhw->bihw", _RGB2YCC.to(y), y)
+    ycc = torch.einsum("ij,bjhw->bihw", RGB2YCC.to(y), y)
     lum, chroma = ycc[:, :1], ycc[:, 1:]  # Y is the same Rec. 601 luma as :func:`luma`
     # He et al.'s self-guided filter with the boxes batched: one box call per radius and stage.
     stats = box(torch.cat([lum, luma(x), lum * lum], 1), radius)
     mean_y, lx = stats[:, :1], stats[:, 1:2]
     gain = local_gain(mean_y, lx)
     eps = (strength * gain * sig) ** 2 + 1e-8
-    out_y = _self_guided(lum, mean_y, stats[:, 2:], eps, radius)
+    out_y = self_guided(lum, mean_y, stats[:, 2:], eps, radius)
     c_stats = box(torch.cat([chroma, chroma * chroma], 1), 2 * radius)  # Cb and Cr, each self-guided
-    out_c = _self_guided(chroma, c_stats[:, :2], c_stats[:, 2:], eps, 2 * radius)
+    out_c = self_guided(chroma, c_stats[:, :2], c_stats[:, 2:], eps, 2 * radius)
     if chroma_sigma is not None:
         out_c = bound_change(chroma, out_c, CHROMA_BOUND * chroma_sigma.view(-1, 1, 1, 1) * gain)
     out_c *= chroma_weight(lx, CHROMA_KNEE * strength * sig)
-    return torch.einsum("ij,bjhw->bihw", _YCC2RGB.to(y), torch.cat([out_y, out_c], 1)).clamp_(0.0, 1.0)
+    return torch.einsum("ij,bjhw->bihw", YCC2RGB.to(y), torch.cat([out_y, out_c], 1)).clamp_(0.0, 1.0)

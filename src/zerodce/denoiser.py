@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
 from torch import nn
 
-from .adjust import _RGB2YCC, _YCC2RGB, CHROMA_BOUND, _self_guided, bound_change, box, chroma_weight, local_gain, luma
+from .adjust import CHROMA_BOUND, RGB2YCC, YCC2RGB, bound_change, box, chroma_weight, local_gain, luma, self_guided
 
 # The configuration and the constants are defined once, in the torch-free twin of this module.
 from .core.denoise import CHROMA_BANK, FADE_KNEE, GAIN_RADIUS, LUMA_BANK, NOISE_SCALE, DenoiserConfig
@@ -88,7 +88,7 @@ def _bank(z: torch.Tensor, noise: torch.Tensor, bank: tuple) -> torch.Tensor:
             if r not in stats:
                 both = box(torch.cat([z, z * z], 1), r)
                 stats[r] = (both[:, : z.shape[1]], both[:, z.shape[1] :])
-            out.append(_self_guided(z, *stats[r], (k * noise) ** 2 + 1e-8, r))
+            out.append(self_guided(z, *stats[r], (k * noise) ** 2 + 1e-8, r))
     return torch.stack(out, 1)
 
 
@@ -114,7 +114,7 @@ def blend(
         chroma_bound: optional (B, 1, 1, 1) or scalar: the blended chroma moves at most this many
             ``noise`` from ``y``'s (at inference, not in training: see :func:`learned_denoise`).
     """
-    ycc = torch.einsum("ij,bjhw->bihw", _RGB2YCC.to(y), y)
+    ycc = torch.einsum("ij,bjhw->bihw", RGB2YCC.to(y), y)
     nl = len(LUMA_BANK)
     w_l = logits[:, :nl].softmax(1).unsqueeze(2)  # (B, KL, 1, H, W)
     w_c = logits[:, nl:].softmax(1).unsqueeze(2)  # (B, KC, 1, H, W)
@@ -124,7 +124,7 @@ def blend(
         chroma = bound_change(ycc[:, 1:], chroma, chroma_bound * noise)
     if chroma_gain is not None:
         chroma = chroma * chroma_gain
-    return torch.einsum("ij,bjhw->bihw", _YCC2RGB.to(y), torch.cat([lum, chroma], 1))
+    return torch.einsum("ij,bjhw->bihw", YCC2RGB.to(y), torch.cat([lum, chroma], 1))
 
 
 class DenoiseNet(nn.Module):

@@ -5,6 +5,7 @@ I/O never does the enhancement maths; it hands PIL images to :func:`zerodce.enha
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import os
@@ -65,17 +66,16 @@ FORMATS = {
 }
 
 
-def _register_heif() -> bool:
-    """HEIC/HEIF decoding through pillow-heif when it is installed (extra ``zerodce[heif]``)."""
+@functools.cache
+def heif_available() -> bool:
+    """HEIC/HEIF through pillow-heif when it is installed (extra ``zerodce[heif]``): its opener is
+    registered with Pillow on the first HEIF file read or written, never on import."""
     try:
         from pillow_heif import register_heif_opener
     except ImportError:
         return False
     register_heif_opener()
     return True
-
-
-HEIF = _register_heif()
 
 
 class ImageReadError(ValueError):
@@ -91,6 +91,8 @@ def _open_header(fp: IO[bytes], name: str) -> ImageFile.ImageFile:
     Image.preinit()
     Image.init()
     prefix = fp.read(16)
+    if prefix[4:8] == b"ftyp":  # ISO base media (HEIC/HEIF, also MP4): Pillow needs pillow-heif's opener
+        heif_available()
     for fmt in Image.ID:
         factory, accept = Image.OPEN[fmt]
         try:
@@ -220,6 +222,7 @@ def _prepare(im: Image.Image, fmt: str, source: Image.Image | None, quality: int
         if im.mode not in ("RGB", "RGBA"):
             im = im.convert("RGBA" if "A" in im.mode else "RGB")
     elif fmt == "HEIF":
+        heif_available()
         params["quality"] = quality
         if im.mode not in ("RGB", "RGBA"):
             im = im.convert("RGB")

@@ -31,6 +31,8 @@ import math
 
 import numpy as np
 
+from .core.color import LUMA
+
 __all__ = [
     "psnr",
     "ssim",
@@ -87,9 +89,9 @@ def ssim_gaussian(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> fl
 
 
 def luma(a: np.ndarray) -> np.ndarray:
-    """BT.601 luma of an RGB array, float64 on the input's scale."""
+    """BT.601 luma of an RGB array (..., 3), float64 on the input's scale (weights: zerodce.core.color.LUMA)."""
     a = _f64(a)
-    return 0.299 * a[..., 0] + 0.587 * a[..., 1] + 0.114 * a[..., 2]
+    return a[..., 0] * LUMA[0] + a[..., 1] * LUMA[1] + a[..., 2] * LUMA[2]
 
 
 def ssim_luma(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:

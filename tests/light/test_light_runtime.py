@@ -154,8 +154,9 @@ def test_evaluate_bundled_models_without_torch(tmp_path):
 
 def test_video_without_torch(tmp_path):
     pytest.importorskip("av")
+    from support.clips import synthetic_clip
     from zerodce.cli import main
-    from zerodce.video import synthetic_clip, video_frames
+    from zerodce.video import video_frames
 
     clip = synthetic_clip(tmp_path / "in.mp4", frames=6, size=(64, 48))
     assert main(["enhance", str(clip), "-o", str(tmp_path / "o"), "--quiet"]) == 0

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .color import from_ycc, luma, to_ycc
-from .filters import CHROMA_BOUND, _self_guided, bound_change, box, chroma_weight
+from .filters import CHROMA_BOUND, bound_change, box, chroma_weight, self_guided_inplace
 
 __all__ = [
     "DenoiserConfig",
@@ -113,7 +113,7 @@ def _filters(z: np.ndarray, noise: np.ndarray, filters: tuple) -> Iterator[np.nd
         eps += _F(1e-8)
         uses[r] -= 1  # the last filter of a radius may overwrite its window means
         mean, mean_sq = stats.pop(r) if uses[r] == 0 else (m.copy() for m in stats[r])
-        yield _self_guided(z, mean, mean_sq, eps, r, np.empty_like(mean))
+        yield self_guided_inplace(z, mean, mean_sq, eps, r, np.empty_like(mean))
 
 
 def bank(z: np.ndarray, noise: np.ndarray, filters: tuple) -> np.ndarray:

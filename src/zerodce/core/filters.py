@@ -133,10 +133,10 @@ def self_guided(
         [0.0, 1.0, 0.0]
     """
     out = np.empty(np.broadcast_shapes(i.shape, mean_i.shape), dtype=np.float32) if out is None else out
-    return _self_guided(i, np.array(mean_i, dtype=np.float32), np.array(mean_ii, dtype=np.float32), eps, r, out)
+    return self_guided_inplace(i, np.array(mean_i, dtype=np.float32), np.array(mean_ii, dtype=np.float32), eps, r, out)
 
 
-def _self_guided(
+def self_guided_inplace(
     i: np.ndarray, mean_i: np.ndarray, mean_ii: np.ndarray, eps: np.ndarray | float, r: int, out: np.ndarray
 ) -> np.ndarray:
     """:func:`self_guided` into ``out``, overwriting ``mean_i`` and ``mean_ii`` (no other full-size buffer)."""
@@ -170,7 +170,7 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, r: int, eps: np.ndarray | 
     sq = np.multiply(guide, guide)
     mean_i = box(guide, r)
     if guide is src:  # self-guided: cov(I, p) = var(I), mean(p) = mean(I)
-        return _self_guided(guide, mean_i, box(sq, r, out=sq), eps, r, np.empty_like(mean_i))
+        return self_guided_inplace(guide, mean_i, box(sq, r, out=sq), eps, r, np.empty_like(mean_i))
     var_i = box(sq, r, out=sq)
     var_i -= mean_i * mean_i
     np.maximum(var_i, 0.0, out=var_i)
@@ -274,12 +274,12 @@ def gain_aware_denoise(
     np.square(eps, out=eps)
     eps += np.float32(1e-8)
     out = np.empty_like(ycc)
-    _self_guided(lum, mean_y, mean_yy, eps, radius, out[:, :1])
+    self_guided_inplace(lum, mean_y, mean_yy, eps, radius, out[:, :1])
     del mean_y, mean_yy
     mean_c = box(chroma, 2 * radius)  # Cb and Cr, each self-guided over twice the window
     mean_cc = np.multiply(chroma, chroma)
     box(mean_cc, 2 * radius, out=mean_cc)
-    out_c = _self_guided(chroma, mean_c, mean_cc, eps, 2 * radius, out[:, 1:])
+    out_c = self_guided_inplace(chroma, mean_c, mean_cc, eps, 2 * radius, out[:, 1:])
     del mean_c, mean_cc, eps
     if chroma_sigma is not None:
         gain *= np.float32(CHROMA_BOUND) * np.asarray(chroma_sigma, dtype=np.float32).reshape(-1, 1, 1, 1)

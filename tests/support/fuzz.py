@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .enhance import Enhancer, enhance
-from .highbit import HighBitImage, write_rgb16
-from .io import ImageReadError, read_any, read_image, write_image
+from zerodce.enhance import Pipeline as Enhancer
+from zerodce.enhance import enhance
+from zerodce.highbit import HighBitImage, write_rgb16
+from zerodce.io import ImageReadError, read_any, read_image, write_image
 
 BYTES_ERRORS = (ImageReadError,)
 ARRAY_ERRORS = (TypeError, ValueError)
@@ -87,7 +88,7 @@ def seed_files_16bit() -> list[bytes]:
         return []
     from PIL import Image
 
-    from .highbit import _png_bytes
+    from zerodce.highbit import _png_bytes
 
     rng = np.random.default_rng(1)
     exif = Image.Exif()
@@ -150,7 +151,7 @@ def video_target(data: bytes, enhancer: Enhancer, workdir: Path, suffix: str = "
     """
     import av
 
-    from .video import enhance_video
+    from zerodce.video import enhance_video
 
     src, dst = workdir / f"in{suffix}", workdir / f"out{suffix}"
     src.write_bytes(data)
