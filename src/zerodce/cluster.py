@@ -26,12 +26,15 @@ class _EnhanceActor:
     """A Ray Data callable class: one loaded pipeline per actor, one row per file."""
 
     def __init__(self, options: Options, threads: int, opts: dict) -> None:
-        import torch
-
         from ._runtime import tune_allocator
-        from .enhance import pipeline
+        from .enhance import pipeline, torch_installed
+        from .runtime.graphs import set_threads
 
-        torch.set_num_threads(threads)
+        set_threads(threads)  # the light runtime's onnxruntime sessions
+        if torch_installed():  # the PyTorch pipeline's, when the options need it
+            import torch
+
+            torch.set_num_threads(threads)
         tune_allocator()
         self.enhancer = pipeline(options)
         self.opts = opts

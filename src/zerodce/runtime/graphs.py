@@ -92,8 +92,20 @@ class GraphError(RuntimeError):
     """A shipped graph is missing, unknown, or does not record the weights shipped beside it."""
 
 
+_THREADS: int | None = None
+
+
+def set_threads(n: int | None) -> None:
+    """onnxruntime threads for graphs loaded from now on (None: the CPUs this process may use);
+    Ray's actors share a machine and take a few each."""
+    global _THREADS
+    _THREADS = None if n is None else max(1, int(n))
+
+
 def _default_threads() -> int:
     # The CPUs this process may run on (a container's or taskset's share), not the machine's.
+    if _THREADS is not None:
+        return _THREADS
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
