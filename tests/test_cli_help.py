@@ -279,7 +279,7 @@ def test_overwrite_with_skip_existing_is_one_error(model_file, photo, tmp_path, 
 @pytest.mark.parametrize(
     ("flags", "words"),
     [
-        (["--tile", "8"], "argument --tile: tile must be None, 'auto' or an integer >= 16, got 8"),
+        (["--tile", "8"], "argument --tile: tile must be auto, none or an integer >= 16, got 8"),
         (["--tile", "big"], "argument --tile: tile must be auto, none or an integer >= 16, got 'big'"),
         (["--denoise", "11"], "argument --denoise: denoise strength must be in [0, 10], got 11.0"),
         (["--smooth", "1"], "argument --smooth: must be in [0, 1), got 1"),

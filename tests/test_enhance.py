@@ -192,8 +192,11 @@ def test_with_options_equals_a_fresh_enhancer_and_shares_the_model():
         bound = base.with_options(opts)
         assert bound.model is base.model and bound.options() == fresh.options()
         torch.testing.assert_close(bound(x), fresh(x), atol=1e-6, rtol=0)
-    with pytest.raises(ValueError, match="session"):
+    with pytest.raises(ValueError, match="model='fast': this pipeline was loaded with model='zerodce'"):
         base.with_options(Options(model="fast", tile=None))
+    kw = base.with_options(preset="night")  # keywords, and an Options with the default session, bind too
+    assert kw.options() == Enhancer(options=Options(preset="night", tile=None)).options()
+    assert base.with_options(Options(preset="night")).tile is None  # the session's tile stays
 
 
 def test_pipeline_loads_once_per_session_and_applies_each_calls_controls():

@@ -88,7 +88,7 @@ def test_parse_converts_strings_by_hand():
         ({"denoise": "11"}, "denoise strength must be in [0, 10], got 11.0"),
         ({"paper": "maybe"}, "paper must be true or false, got 'maybe'"),
         ({"tile": "big"}, "tile must be auto, none or an integer >= 16, got 'big'"),
-        ({"tile": "8"}, "tile must be None, 'auto' or an integer >= 16, got 8"),
+        ({"tile": "8"}, "tile must be auto, none or an integer >= 16, got 8"),
         ({"preset": "vivid"}, "unknown preset 'vivid'; choose one of natural, bright, night"),
     ],
 )  # fmt: skip

@@ -492,3 +492,17 @@ def test_serve_defaults_reach_every_request(model_file, small_model):
     assert c.post("/v1/enhance", files={"file": ("a.jpg", data)}, data={"model": "fast"}).status_code == 200
     r = c.post("/v1/enhance", files={"file": ("a.jpg", data)}, data={"model": "/etc/passwd"})
     assert r.status_code == 422 and "unknown model '/etc/passwd'" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "field,message",
+    [
+        ({"strenght": "0.1"}, "unknown form field(s) strenght; known:"),
+        ({"precision": "int8"}, "precision: the server's setting, not a request's (zerodce serve --precision)"),
+        ({"device": "cuda"}, "device: the server's setting"),
+    ],
+)
+def test_a_form_field_that_would_do_nothing_is_422(field, message):
+    client = TestClient(create_app())
+    r = client.post("/v1/enhance", files={"file": ("a.jpg", _jpeg())}, data=field)
+    assert r.status_code == 422 and message in r.json()["detail"], r.text

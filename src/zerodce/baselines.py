@@ -171,7 +171,10 @@ def parse_method(spec: str, device: str = "cpu") -> Method:
     except ValueError:
         raise ValueError(f"bad method parameter in {spec!r}") from None
     if name == "model" and arg:
-        return _model(arg, device)
+        try:
+            return _model(arg, device)
+        except RuntimeError as exc:  # e.g. needs PyTorch, which the light install lacks: one line
+            raise ValueError(f"{spec}: {exc}") from None
     raise ValueError(
         f"unknown method {spec!r}; expected identity, gamma:G, gamma-mean:L, he, clahe, bilateral, "
         "model:PATH or a chain A+B"

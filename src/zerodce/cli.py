@@ -288,6 +288,11 @@ def add_session_arguments(p: argparse.ArgumentParser) -> None:
 
 def _device_error(device: str) -> str | None:
     """Why ``--device`` cannot be used here, in one line (None when it can)."""
+    from .enhance import torch_installed
+    from .errors import needs_torch
+
+    if not torch_installed():
+        return needs_torch(f"--device {device}")
     import torch
 
     try:
@@ -523,9 +528,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import importlib.util
+
     from .evaluate import main_evaluate
 
     error = _device_error(args.device) if args.device != "cpu" else None
+    if not error and args.high and importlib.util.find_spec("skimage") is None:
+        error = "paired evaluation (SSIM) needs scikit-image: scripts/setup.sh eval, or pip install -e '.[eval]'"
     if error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -734,6 +743,9 @@ def run() -> None:
     raise SystemExit(code)
 
 
+TORCH_COMMANDS = ("train", "convert", "export")  # the commands that need PyTorch (the light install has none)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -741,6 +753,13 @@ def main(argv: list[str] | None = None) -> int:
         cmd = _subparsers(parser)[args.command]
         cmd.error(f"unrecognized arguments: {' '.join(extra)}{_did_you_mean(cmd, extra)}")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
+    if args.command in TORCH_COMMANDS:
+        from .enhance import torch_installed
+        from .errors import needs_torch
+
+        if not torch_installed():
+            print(f"error: {needs_torch(f'zerodce {args.command}')}", file=sys.stderr)
+            return 2
     try:
         return int(args.func(args))
     except KeyboardInterrupt:  # before or after a command's own handling: one line, no traceback

@@ -72,10 +72,9 @@ def _load(options: Options) -> Pipeline:
 
         return Session(options)
     if not torch_installed():
-        raise RuntimeError(
-            f"{_needs_torch(options)} needs PyTorch, which is not installed: pip install 'zerodce[torch]' "
-            "(the light install runs the bundled models on the CPU with onnxruntime)"
-        )
+        from .errors import needs_torch
+
+        raise RuntimeError(needs_torch(_needs_torch(options)))
     from .torch_enhance import Enhancer
 
     return Enhancer(options=options)
@@ -91,9 +90,11 @@ def _session_available() -> bool:
 def _needs_torch(o: Options) -> str:
     if o.device != "cpu":
         return f"device {o.device!r}"
-    if o.backend == "torch" or o.precision == "bf16":
-        return f"backend {o.backend!r} / precision {o.precision!r}"
-    return f"model {o.model!r} (not a bundled one)"
+    if o.precision == "bf16":
+        return "precision bf16"
+    if o.backend == "torch":
+        return "backend torch"
+    return f"model {o.model!r} (a weights file; the light install runs the bundled models)"
 
 
 def pipeline(options: Options) -> Pipeline:
@@ -121,10 +122,8 @@ def _is_module(obj: object) -> bool:
 
 def _get_pipeline(model: object, device: str, options: dict[str, object] | None = None) -> Pipeline:
     options = {k: v for k, v in (options or {}).items() if v is not None}
-    if _is_pipeline(model):
-        if options:
-            raise ValueError(f"options {sorted(options)} are a pipeline's: pass them when building it, not with one")
-        return model
+    if _is_pipeline(model):  # per-call controls bind to the loaded pipeline (its session stays)
+        return model.with_options(**options) if options else model
     if _is_module(model):  # a loaded torch module: the PyTorch pipeline
         from .torch_enhance import Enhancer
 

@@ -149,7 +149,7 @@ class Options:
             raise ValueError(f"denoiser {self.denoiser!r}: no effect with denoise 0")
         t = self.tile
         if t is not None and t != "auto" and (isinstance(t, bool) or not isinstance(t, int) or t < 16):
-            raise ValueError(f"tile must be None, 'auto' or an integer >= 16, got {t!r}")
+            raise ValueError(f"tile must be auto, none or an integer >= 16, got {t!r}")
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown backend {self.backend!r}; expected one of {BACKENDS}")
         if self.precision not in PRECISIONS:
@@ -160,8 +160,9 @@ class Options:
                 raise ValueError("int8 runs on onnxruntime on the CPU")
             if self.model not in INT8_MODELS:
                 raise ValueError(
-                    f"int8 precision needs a quantised graph; bundled ones: {sorted(INT8_MODELS)} "
-                    "(make one for other weights with scripts/quantize.py)"
+                    f"int8 precision needs a quantised graph, which only the {', '.join(sorted(INT8_MODELS))} "
+                    f"model has: use --model {DEFAULT_MODEL} or drop --precision int8 "
+                    "(scripts/quantize.py makes one for other weights)"
                 )
         if self.precision == "bf16" and self.backend == "onnxruntime":
             raise ValueError("bf16 runs on the PyTorch backend (--backend torch or auto)")
@@ -192,6 +193,25 @@ class Options:
             else:
                 kw[k] = str(v)
         return cls(**kw)  # type: ignore[arg-type]
+
+    def controls_onto(self, session: Options) -> Options:
+        """``session``'s session (model, backend, precision, device, tile) with these controls: what a
+        loaded pipeline binds (``with_options``). A session field set here to something other than
+        ``session``'s and the default names another pipeline: a ValueError says so.
+
+        Example:
+            >>> Options(preset="night").controls_onto(Options(model="fast")).model
+            'fast'
+        """
+        default = Options()
+        for f in SESSION_FIELDS:
+            mine, theirs = getattr(self, f), getattr(session, f)
+            if mine != theirs and mine != getattr(default, f):
+                raise ValueError(
+                    f"{f}={mine!r}: this pipeline was loaded with {f}={theirs!r}; "
+                    "load one for it with zerodce.pipeline(options)"
+                )
+        return session.replace(**{k: getattr(self, k) for k in CONTROL_FIELDS})
 
     def replace(self, **changes: object) -> Options:
         """A copy with ``changes`` applied (validated again)."""

@@ -198,6 +198,13 @@ def _validation_line(errors: list[dict]) -> str:
     return " ".join("; ".join(parts).split())
 
 
+# The fields /v1/enhance reads; any other is a 422 (a typo must not be silently ignored).
+FORM_FIELDS = frozenset(
+    {"file", "model", "preset", "paper", "strength", "exposure", "metering", "balance", "denoise", "denoiser"}
+    | {"format", "quality"}
+)
+
+
 def create_app(  # noqa: ANN201
     defaults: "Options | str" = "zerodce", limits: Limits | None = None, models: tuple[str, ...] | None = None
 ):
@@ -209,7 +216,7 @@ def create_app(  # noqa: ANN201
             form fields replace its controls and model.
         models: the names a request's ``model`` may take (default: the bundled ones and the default).
     """
-    from fastapi import FastAPI, File, Form, HTTPException, UploadFile
+    from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse, Response
 
@@ -243,6 +250,7 @@ def create_app(  # noqa: ANN201
         },
     )
     async def enhance_endpoint(
+        request: Request,
         file: UploadFile = File(..., description="the photo (JPEG, PNG, TIFF, WebP, BMP, HEIC)"),  # noqa: B008
         model: str | None = Form(None, description=f"one of /healthz's models (default: {base.model})"),
         preset: str | None = Form(None, description="natural (default), bright or night"),
@@ -256,6 +264,18 @@ def create_app(  # noqa: ANN201
         format: str | None = Form(None, description="output format: jpeg, png, tiff, webp (default: the input's)"),
         quality: int = Form(95, ge=1, le=100),
     ) -> Response:
+        fields = set((await request.form()).keys())  # parsed once already, for the parameters above
+        server = sorted(fields & {"device", "backend", "precision", "tile"})
+        if server:
+            flags = " ".join(f"--{f}" for f in server)
+            raise HTTPException(
+                422, f"{', '.join(server)}: the server's setting, not a request's (zerodce serve {flags})"
+            )
+        unknown = sorted(fields - FORM_FIELDS)
+        if unknown:
+            raise HTTPException(
+                422, f"unknown form field(s) {', '.join(unknown)}; known: {', '.join(sorted(FORM_FIELDS))}"
+            )
         if model is not None and model not in allowed:
             raise HTTPException(422, f"unknown model {model!r}; available: {list(allowed)}")
         if format is not None and format.lower() not in FORMATS:

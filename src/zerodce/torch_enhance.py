@@ -174,15 +174,17 @@ class Enhancer:
         self.denoise_radius = 2
         self.denoiser: Denoiser = c.denoiser  # type: ignore[assignment]
 
-    def with_options(self, options: Options) -> Enhancer:
+    def with_options(self, options: Options | None = None, **controls: object) -> Enhancer:
         """This enhancer (its loaded model, backend and denoiser shared) with the controls of ``options``.
 
-        Cheap (no loading): the service calls it per request. ``options`` must have this enhancer's
-        session (:meth:`~zerodce.options.Options.session_key`); a learned denoiser the enhancer has not
-        loaded is loaded here.
+        Cheap (no loading): the service calls it per request. The controls are those of ``options``,
+        then ``controls``; the enhancer's session stays (:meth:`~zerodce.options.Options.controls_onto`).
+        A learned denoiser the enhancer has not loaded is loaded here, once.
         """
-        if options.session_key() != self.options_.session_key():
-            raise ValueError(f"options for session {options.session_key()}, not {self.options_.session_key()}")
+        options = options if options is not None else self.options_
+        if controls:
+            options = options.replace(**controls)
+        options = options.controls_onto(self.options_)
         other = copy.copy(self)
         other._set_controls(options)
         if not (other.denoiser == "learned" and other.denoise > 0):

@@ -114,7 +114,8 @@ def test_cli_asks_for_torch_only_where_it_is_needed(tmp_path, capsys):
     Image.fromarray(_dark()).save(tmp_path / "a.png")
     code = main(["enhance", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--backend", "torch", "-q"])
     assert code != 0
-    assert "pip install 'zerodce[torch]'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "backend torch runs on PyTorch, which is not installed" in err and "scripts/setup.sh torch" in err
 
 
 def test_service_enhances_without_torch():
@@ -161,3 +162,36 @@ def test_video_without_torch(tmp_path):
     clip = synthetic_clip(tmp_path / "in.mp4", frames=6, size=(64, 48))
     assert main(["enhance", str(clip), "-o", str(tmp_path / "o"), "--quiet"]) == 0
     assert video_frames(tmp_path / "o" / "in.mp4") == 6
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["enhance", "x.jpg", "-o", "o", "--device", "cuda"],
+        ["train", "--data", "d", "--out", "o"],
+        ["convert", "a.pth", "b.safetensors"],
+        ["export", "-o", "m.onnx"],
+    ],
+)
+def test_what_needs_torch_says_so_in_one_line(argv, capsys):
+    if __import__("importlib").util.find_spec("torch") is not None:
+        pytest.skip("torch is installed: the light-install message cannot show")
+    from zerodce.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "runs on PyTorch, which is not installed" in err
+    assert "scripts/setup.sh torch" in err and "torch==2.13.0" in err
+
+
+def test_per_call_controls_bind_to_a_loaded_session():
+    import zerodce
+
+    s = zerodce.Session(model="fast", tile=None)
+    img = _dark()
+    a = zerodce.enhance(img, s, preset="night")
+    b = zerodce.enhance(img, s.with_options(preset="night"))
+    c = zerodce.enhance(img, zerodce.Session(model="fast", tile=None, preset="night"))
+    assert np.array_equal(a, b) and np.array_equal(a, c)
+    with pytest.raises(ValueError, match="precision='int8': this pipeline was loaded with precision='fp32'"):
+        s.with_options(zerodce.Options(preset="night", precision="int8"))

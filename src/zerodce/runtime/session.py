@@ -133,10 +133,14 @@ class Session:
     def _learned(self) -> bool:
         return self.denoiser == "learned" and self.denoise > 0 and self._denoiser is not None
 
-    def with_options(self, options: Options) -> Session:
-        """This session (its graphs shared) with the controls of ``options`` (same session key)."""
-        if options.session_key() != self.options_.session_key():
-            raise ValueError(f"options for session {options.session_key()}, not {self.options_.session_key()}")
+    def with_options(self, options: Options | None = None, **controls: object) -> Session:
+        """This session (its graphs shared) with other controls: those of ``options``, then ``controls``
+        (``with_options(preset="night")``); the session's model, precision and tile stay
+        (:meth:`~zerodce.options.Options.controls_onto`)."""
+        options = options if options is not None else self.options_
+        if controls:
+            options = options.replace(**controls)
+        options = options.controls_onto(self.options_)
         other = copy.copy(self)
         other._set_controls(options)
         if self._denoiser is None:  # loaded once, shared from then on
