@@ -13,6 +13,7 @@ rounding, O(1) per pixel whatever the radius), so results agree with numpy to ab
 from __future__ import annotations
 
 import functools
+import math
 import os
 from types import SimpleNamespace
 
@@ -47,32 +48,78 @@ def enabled() -> bool:
 
 
 # ---- pointwise helpers (inlined into the kernels) ----------------------------------------------------
+_LN2, _INV_LN2, _SQRT2 = np.log(2.0), 1.0 / np.log(2.0), np.sqrt(2.0)
+_MANTISSA, _ONE_BITS = np.int64((1 << 52) - 1), np.int64(1023 << 52)
+_L3, _L5, _L7, _L9, _L11, _L13 = (1.0 / k for k in (3, 5, 7, 9, 11, 13))  # atanh's series
+_E2, _E3, _E4, _E5, _E6, _E7, _E8, _E9, _E10, _E11, _E12 = (1.0 / math.factorial(k) for k in range(2, 13))  # exp's
+
+
+def _as_int(v):  # noqa: ANN001, ANN202 - the bits of a float64 (an intrinsic once compiled: _kernels)
+    return np.array([v]).view(np.int64)[0]
+
+
+def _as_float(v):  # noqa: ANN001, ANN202 - the float64 of 64 bits (an intrinsic once compiled)
+    return np.array([v]).view(np.float64)[0]
+
+
+def _pow(x, y):  # noqa: ANN001, ANN202
+    # float32 x ** y for x > 0, as exp2(y log2 x) in float64 from arithmetic alone, so that loops
+    # of it vectorise (numba has no vector pow without Intel's SVML; numpy's float32 power has one).
+    # Relative error about 1e-13 before the final rounding: the float32 result is powf's but for
+    # a rare last-bit tie.
+    bits = _as_int(np.float64(x))
+    e = np.float64((bits >> 52) - 1023)
+    m = _as_float((bits & _MANTISSA) | _ONE_BITS)  # x = m 2^e, m in [1, 2)
+    big = m > _SQRT2
+    m = m * 0.5 if big else m
+    e = e + 1.0 if big else e
+    s = (m - 1.0) / (m + 1.0)  # ln m = 2 atanh(s), |s| < 0.172: the series to s^13 (error < 1e-12)
+    s2 = s * s
+    ln = _L13 * s2 + _L11
+    ln = ((((ln * s2 + _L9) * s2 + _L7) * s2 + _L5) * s2 + _L3) * s2 + 1.0
+    t = np.float64(y) * (e + 2.0 * s * ln * _INV_LN2)
+    t = min(max(t, -1000.0), 1000.0)
+    n = np.floor(t + 0.5)
+    g = (t - n) * _LN2  # |g| <= ln 2 / 2: exp by Taylor to g^12 (error < 1e-15)
+    p = _E12 * g + _E11
+    p = ((((p * g + _E10) * g + _E9) * g + _E8) * g + _E7) * g + _E6
+    p = (((((p * g + _E5) * g + _E4) * g + _E3) * g + _E2) * g + 1.0) * g + 1.0
+    return np.float32(_as_float(_as_int(p) + (np.int64(n) << 52)))
+
+
 def _srgb_to_linear(v):  # noqa: ANN001, ANN202 - color.srgb_to_linear of one value
-    if v <= _S2L_KNEE:
-        return v / _S2L_LIN
     o = max(v, _S2L_KNEE) + _S2L_OFF
-    o = o / _S2L_DIV
-    return o**_S2L_POW
+    o = _pow(o / _S2L_DIV, _S2L_POW)
+    return v / _S2L_LIN if v <= _S2L_KNEE else o
 
 
 def _linear_to_srgb(v):  # noqa: ANN001, ANN202 - color.linear_to_srgb of one value
-    if v <= _L2S_KNEE:
-        return v * _S2L_LIN
-    o = max(v, _L2S_KNEE) ** _L2S_POW
-    o = o * _S2L_DIV
-    return o - _S2L_OFF
+    o = _pow(max(v, _L2S_KNEE), _L2S_POW) * _S2L_DIV
+    o = o - _S2L_OFF
+    return v * _S2L_LIN if v <= _L2S_KNEE else o
 
 
-def _hsum(src, r, out):  # noqa: ANN001, ANN202 - window sums of a row, edges replicated
-    w = src.shape[0]
-    s = 0.0
-    for t in range(-r, r + 1):
-        s += src[min(max(t, 0), w - 1)]
-    out[0] = s
+def _hsums(pad, rad, out):  # noqa: ANN001, ANN202
+    # Window sums of radius rad[p] along rows pad[p] (edges replicated beforehand: 2 max(rad) more
+    # columns than out); the planes' running sums interleave, so their additions overlap.
+    n_p, w = out.shape
+    big = (pad.shape[1] - w) // 2
+    acc = np.zeros(n_p, np.float64)
+    for p in range(n_p):
+        for t in range(-rad[p], rad[p] + 1):
+            acc[p] += pad[p, big + t]
+        out[p, 0] = acc[p]
     for j in range(1, w):
-        s += src[min(j + r, w - 1)]
-        s -= src[max(j - r - 1, 0)]
-        out[j] = s
+        for p in range(n_p):
+            acc[p] += np.float64(pad[p, big + j + rad[p]]) - np.float64(pad[p, big + j - rad[p] - 1])
+            out[p, j] = acc[p]
+
+
+def _replicate(pad, big, w):  # noqa: ANN001, ANN202 - pad[:, big:big + w] filled: replicate its edges
+    for p in range(pad.shape[0]):
+        for t in range(big):
+            pad[p, t] = pad[p, big]
+            pad[p, big + w + t] = pad[p, big + w - 1]
 
 
 def _vsum_step(plane, i, r, h, c0, c1, acc):  # noqa: ANN001, ANN202 - acc: window sums of rows about i
@@ -86,8 +133,7 @@ def _vsum_step(plane, i, r, h, c0, c1, acc):  # noqa: ANN001, ANN202 - acc: wind
     else:
         add, sub = plane[min(i + r, h - 1)], plane[max(i - r - 1, 0)]
         for j in range(c1 - c0):
-            acc[j] += add[c0 + j]
-            acc[j] -= sub[c0 + j]
+            acc[j] += np.float64(add[c0 + j]) - np.float64(sub[c0 + j])
 
 
 # ---- the gain-aware denoiser --------------------------------------------------------------------------
@@ -95,29 +141,21 @@ def _dn_rows(y, x, r, ycc, hs):  # noqa: ANN001, ANN202
     # YCbCr of y and luma of x per row, then horizontal window sums of Y, Y^2, luma(x) (radius r)
     # and Cb, Cb^2, Cr, Cr^2 (2r) into hs (B, 7, H, W).
     b_n, _, h_n, w_n = y.shape
+    big = 2 * r
+    rad = np.array([r, r, r, big, big, big, big])
     for bh in prange(b_n * h_n):
         b, i = bh // h_n, bh % h_n
-        lx = np.empty(w_n, np.float32)
-        sq = np.empty(w_n, np.float32)
-        tmp = np.empty(w_n, np.float64)
+        pad = np.empty((7, w_n + 2 * big), np.float32)  # Y, Y^2, luma(x), Cb, Cb^2, Cr, Cr^2
         for j in range(w_n):
             r0, g0, b0 = y[b, 0, i, j], y[b, 1, i, j], y[b, 2, i, j]
             for k in range(3):
-                ycc[b, k, i, j] = _YCC[k, 0] * r0 + _YCC[k, 1] * g0 + _YCC[k, 2] * b0
-            lx[j] = _LR * x[b, 0, i, j] + _LG * x[b, 1, i, j] + _LB * x[b, 2, i, j]
-        for p in range(7):  # Y, Y^2, luma(x), Cb, Cb^2, Cr, Cr^2
-            rad = r if p < 3 else 2 * r
-            if p == 2:
-                _hsum(lx, r, tmp)
-            elif p == 1 or p == 4 or p == 6:
-                src = ycc[b, 0 if p == 1 else p // 2 - 1, i]
-                for j in range(w_n):
-                    sq[j] = src[j] * src[j]
-                _hsum(sq, rad, tmp)
-            else:
-                _hsum(ycc[b, 0 if p == 0 else (p - 1) // 2, i], rad, tmp)
-            for j in range(w_n):
-                hs[b, p, i, j] = tmp[j]
+                v = _YCC[k, 0] * r0 + _YCC[k, 1] * g0 + _YCC[k, 2] * b0
+                ycc[b, k, i, j] = v
+                pad[2 * k + 1 if k else 0, big + j] = v
+                pad[2 * k + 2 if k else 1, big + j] = v * v
+            pad[2, big + j] = _LR * x[b, 0, i, j] + _LG * x[b, 1, i, j] + _LB * x[b, 2, i, j]
+        _replicate(pad, big, w_n)
+        _hsums(pad, rad, hs[b, :, i])
 
 
 def _dn_coefs(hs, r, strength, sig, bound, knee2, ab):  # noqa: ANN001, ANN202
@@ -158,13 +196,16 @@ def _dn_coefs(hs, r, strength, sig, bound, knee2, ab):  # noqa: ANN001, ANN202
 
 def _dn_rows2(ab, r, hs):  # noqa: ANN001, ANN202 - horizontal window sums of the six a, b planes
     b_n, _, h_n, w_n = ab.shape
+    big = 2 * r
+    rad = np.array([r, r, big, big, big, big])
     for bh in prange(b_n * h_n):
         b, i = bh // h_n, bh % h_n
-        tmp = np.empty(w_n, np.float64)
+        pad = np.empty((6, w_n + 2 * big), np.float32)
         for p in range(6):
-            _hsum(ab[b, p, i], r if p < 2 else 2 * r, tmp)
             for j in range(w_n):
-                hs[b, p, i, j] = tmp[j]
+                pad[p, big + j] = ab[b, p, i, j]
+        _replicate(pad, big, w_n)
+        _hsums(pad, rad, hs[b, :6, i])
 
 
 def _dn_out(hs, ab, ycc, r, has_bound, out):  # noqa: ANN001, ANN202 - the filtered YCbCr, bounded, weighted, to RGB
@@ -176,97 +217,121 @@ def _dn_out(hs, ab, ycc, r, has_bound, out):  # noqa: ANN001, ANN202 - the filte
         b, c0 = bb // blocks, (bb % blocks) * _COLS
         c1 = min(c0 + _COLS, w_n)
         acc = np.empty((6, _COLS), np.float64)
-        f = np.empty(3, np.float32)
         for i in range(h_n):
             for p in range(6):
                 _vsum_step(hs[b, p], i, r if p < 2 else 2 * r, h_n, c0, c1, acc[p])
             for j in range(c1 - c0):
-                for c in range(3):
-                    s = scale1 if c == 0 else scale2
-                    v = ycc[b, c, i, c0 + j]
-                    f[c] = (np.float32(acc[2 * c, j]) * s) * v + np.float32(acc[2 * c + 1, j]) * s
-                    if c > 0:
-                        if has_bound:
-                            lim = ab[b, 6, i, c0 + j]
-                            d = min(max(f[c] - v, -lim), lim)
-                            f[c] = d + v
-                        f[c] = f[c] * ab[b, 7, i, c0 + j]
+                lum = (np.float32(acc[0, j]) * scale1) * ycc[b, 0, i, c0 + j] + np.float32(acc[1, j]) * scale1
+                cb, cr = ycc[b, 1, i, c0 + j], ycc[b, 2, i, c0 + j]
+                fb = (np.float32(acc[2, j]) * scale2) * cb + np.float32(acc[3, j]) * scale2
+                fr = (np.float32(acc[4, j]) * scale2) * cr + np.float32(acc[5, j]) * scale2
+                if has_bound:
+                    lim = ab[b, 6, i, c0 + j]
+                    fb = min(max(fb - cb, -lim), lim) + cb
+                    fr = min(max(fr - cr, -lim), lim) + cr
+                wt = ab[b, 7, i, c0 + j]
+                fb, fr = fb * wt, fr * wt
                 for k in range(3):
-                    o = _RGB[k, 0] * f[0] + _RGB[k, 1] * f[1] + _RGB[k, 2] * f[2]
+                    o = _RGB[k, 0] * lum + _RGB[k, 1] * fb + _RGB[k, 2] * fr
                     out[b, k, i, c0 + j] = min(max(o, _ZERO), _ONE)
 
 
 # ---- the tone chain -------------------------------------------------------------------------------
 def _tone_rows(x, maps, n_iter, mode, u, off, e2, cast, has_cast, out):  # noqa: ANN001, ANN202
-    # mode per image: 0 u = 0, 1 0 < u < 1, 2 u = 1, 3 u > 1, 4 u < 0 (tone._gain's branches).
+    # One image row at a time, each step a loop over the row (so that it vectorises); mode per
+    # image: 0 u = 0, 1 0 < u < 1, 2 u = 1, 3 u > 1, 4 u < 0 (tone._gain's branches).
     b_n, _, h_n, w_n = x.shape
-    m_n = maps.shape[1]
+    per_iter = maps.shape[1] > 3
     for bh in prange(b_n * h_n):
         b, i = bh // h_n, bh % h_n
-        md, ub = mode[b], u[b]
+        md, ub, ob, eb = mode[b], u[b], off[b], e2[b]
         ws = min(max(ub, _ZERO), _ONE)
-        xs = np.empty(3, np.float32)
-        ys = np.empty(3, np.float32)
-        ps = np.empty(3, np.float32)
+        vf = np.empty(w_n, np.float32)
+        g1 = np.empty(w_n, np.float32)  # the value curve, then the model's gain (u = 1)
+        gain = np.empty(w_n, np.float32)  # the value curve with the offset (u > 1), then the gain
+        p = np.empty(w_n, np.float32)
+        ys = np.empty((3, w_n), np.float32)
+        ps = np.empty((3, w_n), np.float32)
+        xr = np.empty((3, w_n), np.float32)  # contiguous (x's row is strided across channels)
+        for c in range(3):
+            xr[c] = x[b, c, i]
         for j in range(w_n):
-            for c in range(3):
-                xs[c] = x[b, c, i, j]
-            v = max(max(xs[0], xs[1]), xs[2])
-            vf = max(v, _V_FLOOR)
-            cv, co = vf, vf  # the value curve, and with the offset (u > 1)
-            for n in range(n_iter):
-                k = 3 * n if m_n > 3 else 0
-                a = (maps[b, k, i, j] + maps[b, k + 1, i, j]) + maps[b, k + 2, i, j]
-                a = a / _THREE
-                cv = cv + (a * cv) * (_ONE - cv)
-                if md == 3:
-                    ao = min(max(a + off[b], -_ONE), _ONE)
-                    co = co + (ao * co) * (_ONE - co)
-            g1 = cv / vf  # the model's gain (u = 1)
+            vf[j] = max(max(max(xr[0, j], xr[1, j]), xr[2, j]), _V_FLOOR)
+            g1[j] = vf[j]
+            gain[j] = vf[j]
+        for n in range(n_iter):
+            k = 3 * n if per_iter else 0
+            a0, a1, a2 = maps[b, k, i], maps[b, k + 1, i], maps[b, k + 2, i]
+            for j in range(w_n):
+                a = ((a0[j] + a1[j]) + a2[j]) / _THREE
+                g1[j] = g1[j] + (a * g1[j]) * (_ONE - g1[j])
             if md == 3:
-                gain = co / vf
-            elif md == 4:
-                gain = _linear_to_srgb(_srgb_to_linear(vf) * e2[b]) / vf
-            elif md == 0:
-                gain = _ONE
+                for j in range(w_n):
+                    a = ((a0[j] + a1[j]) + a2[j]) / _THREE
+                    a = min(max(a + ob, -_ONE), _ONE)
+                    gain[j] = gain[j] + (a * gain[j]) * (_ONE - gain[j])
+        for j in range(w_n):
+            g1[j] = g1[j] / vf[j]
+        if md == 3:
+            for j in range(w_n):
+                gain[j] = gain[j] / vf[j]
+        elif md == 4:
+            for j in range(w_n):
+                gain[j] = _linear_to_srgb(_srgb_to_linear(vf[j]) * eb) / vf[j]
+        elif md == 0:
+            gain[:] = _ONE
+        elif md == 2:
+            for j in range(w_n):
+                gain[j] = max(g1[j], _GAIN_FLOOR)
+        else:
+            for j in range(w_n):
+                gain[j] = _pow(max(g1[j], _GAIN_FLOOR), ub)
+        for j in range(w_n):
+            cap = min(gain[j], _ONE / vf[j])
+            for c in range(3):
+                ys[c, j] = xr[c, j] * cap
+        # curve_saturation: the per-channel curves' colour at this exposure, projected on chroma
+        for c in range(3):
+            if ws == _ZERO:
+                ps[c] = ys[c]
+                continue
+            for j in range(w_n):
+                p[j] = max(xr[c, j], _V_FLOOR)
+            for n in range(n_iter):
+                a = maps[b, 3 * n + c if per_iter else c, i]
+                for j in range(w_n):
+                    p[j] = p[j] + (a[j] * p[j]) * (_ONE - p[j])
+            if ws == _ONE:
+                for j in range(w_n):
+                    ps[c, j] = ys[c, j] * max((p[j] / max(xr[c, j], _V_FLOOR)) / g1[j], _GAIN_FLOOR)
             else:
-                gain = max(g1, _GAIN_FLOOR)
-                if md == 1:
-                    gain = gain**ub
-            cap = min(gain, _ONE / vf)
-            for c in range(3):
-                ys[c] = xs[c] * cap
-            # curve_saturation: the per-channel curves' colour at this exposure, projected on chroma
-            for c in range(3):
-                if ws == _ZERO:
-                    rel = _ONE
-                else:
-                    xf = max(xs[c], _V_FLOOR)
-                    p = xf
-                    for n in range(n_iter):
-                        a = maps[b, 3 * n + c if m_n > 3 else c, i, j]
-                        p = p + (a * p) * (_ONE - p)
-                    rel = max((p / xf) / g1, _GAIN_FLOOR)
-                    if ws != _ONE:
-                        rel = rel**ws
-                ps[c] = ys[c] * rel
-            lum_y = (_LR * ys[0] + _LG * ys[1]) + _LB * ys[2]
-            lum_p = (_LR * ps[0] + _LG * ps[1]) + _LB * ps[2]
-            dyb, dyr = ys[2] - lum_y, ys[0] - lum_y
-            dpb, dpr = ps[2] - lum_p, ps[0] - lum_p
+                for j in range(w_n):
+                    rel = max((p[j] / max(xr[c, j], _V_FLOOR)) / g1[j], _GAIN_FLOOR)
+                    ps[c, j] = ys[c, j] * _pow(rel, ws)
+        for j in range(w_n):
+            y0, y1, y2 = ys[0, j], ys[1, j], ys[2, j]
+            lum_y = (_LR * y0 + _LG * y1) + _LB * y2
+            lum_p = (_LR * ps[0, j] + _LG * ps[1, j]) + _LB * ps[2, j]
+            dyb, dyr = y2 - lum_y, y0 - lum_y
+            dpb, dpr = ps[2, j] - lum_p, ps[0, j] - lum_p
             dot = (_CB2 * dyb) * dpb + (_CR2 * dyr) * dpr
             norm = max((_CB2 * dyb) * dyb + (_CR2 * dyr) * dyr, _NORM_FLOOR)
             kk = min(max(dot / norm, _ZERO), _ONE)
-            for c in range(3):
-                ys[c] = (ys[c] - lum_y) * kk + lum_y
-            if has_cast:  # apply_cast: channel gains in linear light, the brightest channel at most 1
-                for c in range(3):
-                    ps[c] = _srgb_to_linear(min(max(ys[c], _ZERO), _ONE)) * cast[b, c]
-                top = max(max(max(ps[0], ps[1]), ps[2]), _ONE)
-                for c in range(3):
-                    ys[c] = _linear_to_srgb(ps[c] / top)
-            for c in range(3):
-                out[b, c, i, j] = ys[c]
+            ys[0, j] = (y0 - lum_y) * kk + lum_y
+            ys[1, j] = (y1 - lum_y) * kk + lum_y
+            ys[2, j] = (y2 - lum_y) * kk + lum_y
+        if has_cast:  # apply_cast: channel gains in linear light, the brightest channel at most 1
+            for j in range(w_n):
+                l0 = _srgb_to_linear(min(max(ys[0, j], _ZERO), _ONE)) * cast[b, 0]
+                l1 = _srgb_to_linear(min(max(ys[1, j], _ZERO), _ONE)) * cast[b, 1]
+                l2 = _srgb_to_linear(min(max(ys[2, j], _ZERO), _ONE)) * cast[b, 2]
+                top = max(max(max(l0, l1), l2), _ONE)
+                ys[0, j] = _linear_to_srgb(l0 / top)
+                ys[1, j] = _linear_to_srgb(l1 / top)
+                ys[2, j] = _linear_to_srgb(l2 / top)
+        for c in range(3):
+            for j in range(w_n):
+                out[b, c, i, j] = ys[c, j]
 
 
 @functools.cache
@@ -275,14 +340,26 @@ def _kernels() -> SimpleNamespace:
     import numba as nb
 
     prange = nb.prange
+    from llvmlite import ir
+    from numba.core import types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def as_int(typingctx, v):  # noqa: ANN001, ANN202
+        return types.int64(types.float64), lambda context, builder, sig, args: builder.bitcast(args[0], ir.IntType(64))
+
+    @intrinsic
+    def as_float(typingctx, v):  # noqa: ANN001, ANN202
+        return types.float64(types.int64), lambda context, builder, sig, args: builder.bitcast(args[0], ir.DoubleType())
 
     def jit(fn, parallel: bool = True):  # noqa: ANN001, ANN202
         try:  # compiled code cached on disk beside the module (or in the user's cache directory)
-            return nb.njit(parallel=parallel, nogil=True, cache=True)(fn)
+            return nb.njit(parallel=parallel, nogil=True, cache=True, error_model="numpy")(fn)
         except RuntimeError:  # no writable cache location: compile per process
-            return nb.njit(parallel=parallel, nogil=True)(fn)
+            return nb.njit(parallel=parallel, nogil=True, error_model="numpy")(fn)
 
-    globals().update({f.__name__: jit(f, False) for f in (_srgb_to_linear, _linear_to_srgb, _hsum, _vsum_step)})
+    helpers = (_pow, _srgb_to_linear, _linear_to_srgb, _hsums, _replicate, _vsum_step)
+    globals().update({"_as_int": as_int, "_as_float": as_float} | {f.__name__: jit(f, False) for f in helpers})
     return SimpleNamespace(
         dn_rows=jit(_dn_rows),
         dn_coefs=jit(_dn_coefs),
