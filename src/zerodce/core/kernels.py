@@ -99,20 +99,19 @@ def _linear_to_srgb(v):  # noqa: ANN001, ANN202 - color.linear_to_srgb of one va
     return v * _S2L_LIN if v <= _L2S_KNEE else o
 
 
-def _hsums(pad, rad, out):  # noqa: ANN001, ANN202
-    # Window sums of radius rad[p] along rows pad[p] (edges replicated beforehand: 2 max(rad) more
-    # columns than out); the planes' running sums interleave, so their additions overlap.
-    n_p, w = out.shape
-    big = (pad.shape[1] - w) // 2
-    acc = np.zeros(n_p, np.float64)
-    for p in range(n_p):
-        for t in range(-rad[p], rad[p] + 1):
-            acc[p] += pad[p, big + t]
-        out[p, 0] = acc[p]
+def _hsum(pad, r, out):  # noqa: ANN001, ANN202
+    # Window sums of radius r along a row whose edges are replicated in pad (2 big more entries
+    # than out, big >= r): a running sum in float64, one addition of an exact difference per entry.
+    w = out.shape[0]
+    big = (pad.shape[0] - w) // 2
+    s = 0.0
+    for t in range(big - r, big + r + 1):
+        s += pad[t]
+    out[0] = s
+    lo, hi = big - r - 1, big + r
     for j in range(1, w):
-        for p in range(n_p):
-            acc[p] += np.float64(pad[p, big + j + rad[p]]) - np.float64(pad[p, big + j - rad[p] - 1])
-            out[p, j] = acc[p]
+        s += np.float64(pad[hi + j]) - np.float64(pad[lo + j])
+        out[j] = s
 
 
 def _replicate(pad, big, w):  # noqa: ANN001, ANN202 - pad[:, big:big + w] filled: replicate its edges
@@ -122,7 +121,8 @@ def _replicate(pad, big, w):  # noqa: ANN001, ANN202 - pad[:, big:big + w] fille
             pad[p, big + w + t] = pad[p, big + w - 1]
 
 
-def _vsum_step(plane, i, r, h, c0, c1, acc):  # noqa: ANN001, ANN202 - acc: window sums of rows about i
+def _vsum_step(plane, i, r, c0, c1, acc):  # noqa: ANN001, ANN202 - acc: window sums of rows about i
+    h = plane.shape[0]
     if i == 0:
         for j in range(c1 - c0):
             acc[j] = 0.0
@@ -142,20 +142,23 @@ def _dn_rows(y, x, r, ycc, hs):  # noqa: ANN001, ANN202
     # and Cb, Cb^2, Cr, Cr^2 (2r) into hs (B, 7, H, W).
     b_n, _, h_n, w_n = y.shape
     big = 2 * r
-    rad = np.array([r, r, r, big, big, big, big])
     for bh in prange(b_n * h_n):
         b, i = bh // h_n, bh % h_n
         pad = np.empty((7, w_n + 2 * big), np.float32)  # Y, Y^2, luma(x), Cb, Cb^2, Cr, Cr^2
+        y0, y1, y2, x0, x1, x2 = y[b, 0, i], y[b, 1, i], y[b, 2, i], x[b, 0, i], x[b, 1, i], x[b, 2, i]
+        lum, cb, cr = ycc[b, 0, i], ycc[b, 1, i], ycc[b, 2, i]
+        p0, p1, p2, p3, p4, p5, p6 = pad[0], pad[1], pad[2], pad[3], pad[4], pad[5], pad[6]
         for j in range(w_n):
-            r0, g0, b0 = y[b, 0, i, j], y[b, 1, i, j], y[b, 2, i, j]
-            for k in range(3):
-                v = _YCC[k, 0] * r0 + _YCC[k, 1] * g0 + _YCC[k, 2] * b0
-                ycc[b, k, i, j] = v
-                pad[2 * k + 1 if k else 0, big + j] = v
-                pad[2 * k + 2 if k else 1, big + j] = v * v
-            pad[2, big + j] = _LR * x[b, 0, i, j] + _LG * x[b, 1, i, j] + _LB * x[b, 2, i, j]
+            v0 = _YCC[0, 0] * y0[j] + _YCC[0, 1] * y1[j] + _YCC[0, 2] * y2[j]
+            v1 = _YCC[1, 0] * y0[j] + _YCC[1, 1] * y1[j] + _YCC[1, 2] * y2[j]
+            v2 = _YCC[2, 0] * y0[j] + _YCC[2, 1] * y1[j] + _YCC[2, 2] * y2[j]
+            lum[j], cb[j], cr[j] = v0, v1, v2
+            p0[big + j], p1[big + j], p3[big + j], p4[big + j] = v0, v0 * v0, v1, v1 * v1
+            p5[big + j], p6[big + j] = v2, v2 * v2
+            p2[big + j] = _LR * x0[j] + _LG * x1[j] + _LB * x2[j]
         _replicate(pad, big, w_n)
-        _hsums(pad, rad, hs[b, :, i])
+        for p in range(7):
+            _hsum(pad[p], r if p < 3 else big, hs[b, p, i])
 
 
 def _dn_coefs(hs, r, strength, sig, bound, knee2, ab):  # noqa: ANN001, ANN202
@@ -164,76 +167,79 @@ def _dn_coefs(hs, r, strength, sig, bound, knee2, ab):  # noqa: ANN001, ANN202
     b_n, _, h_n, w_n = hs.shape
     blocks = (w_n + _COLS - 1) // _COLS
     k1, k2 = 2 * r + 1, 4 * r + 1
-    scale1, scale2 = np.float32(1.0 / (k1 * k1)), np.float32(1.0 / (k2 * k2))
+    s1, s2 = np.float32(1.0 / (k1 * k1)), np.float32(1.0 / (k2 * k2))
     for bb in prange(b_n * blocks):
         b, c0 = bb // blocks, (bb % blocks) * _COLS
         c1 = min(c0 + _COLS, w_n)
         acc = np.empty((7, _COLS), np.float64)
+        a0, a1, a2, a3, a4, a5, a6 = acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6]
+        sb, bd, k2b = sig[b], bound[b], knee2[b]
         for i in range(h_n):
             for p in range(7):
-                _vsum_step(hs[b, p], i, r if p < 3 else 2 * r, h_n, c0, c1, acc[p])
+                _vsum_step(hs[b, p], i, r if p < 3 else 2 * r, c0, c1, acc[p])
+            o0, o1, o2, o3 = ab[b, 0, i, c0:c1], ab[b, 1, i, c0:c1], ab[b, 2, i, c0:c1], ab[b, 3, i, c0:c1]
+            o4, o5, o6, o7 = ab[b, 4, i, c0:c1], ab[b, 5, i, c0:c1], ab[b, 6, i, c0:c1], ab[b, 7, i, c0:c1]
             for j in range(c1 - c0):
-                mean_y, mean_yy = np.float32(acc[0, j]) * scale1, np.float32(acc[1, j]) * scale1
-                mean_x = np.float32(acc[2, j]) * scale1
+                mean_y, mean_yy, mean_x = np.float32(a0[j]) * s1, np.float32(a1[j]) * s1, np.float32(a2[j]) * s1
                 gain = mean_y / max(mean_x, _LX_FLOOR)
                 eps = gain * strength
-                eps = eps * sig[b]
+                eps = eps * sb
                 eps = eps * eps + _EPS0
-                for c in range(3):
-                    if c == 0:
-                        m, mm = mean_y, mean_yy
-                    else:
-                        m = np.float32(acc[2 * c + 1, j]) * scale2
-                        mm = np.float32(acc[2 * c + 2, j]) * scale2
-                    var = max(mm - m * m, _ZERO)
-                    a = var / (var + eps)
-                    ab[b, 2 * c, i, c0 + j] = a
-                    ab[b, 2 * c + 1, i, c0 + j] = m - a * m
-                ab[b, 6, i, c0 + j] = gain * bound[b]
-                t = max(mean_x * mean_x + knee2[b], _W_FLOOR)
-                ab[b, 7, i, c0 + j] = _ONE - knee2[b] / t
+                var = max(mean_yy - mean_y * mean_y, _ZERO)  # filters._self_guided's order
+                a = var / (var + eps)
+                o0[j], o1[j] = a, mean_y - a * mean_y
+                m, mm = np.float32(a3[j]) * s2, np.float32(a4[j]) * s2
+                var = max(mm - m * m, _ZERO)
+                a = var / (var + eps)
+                o2[j], o3[j] = a, m - a * m
+                m, mm = np.float32(a5[j]) * s2, np.float32(a6[j]) * s2
+                var = max(mm - m * m, _ZERO)
+                a = var / (var + eps)
+                o4[j], o5[j] = a, m - a * m
+                o6[j] = gain * bd
+                o7[j] = _ONE - k2b / max(mean_x * mean_x + k2b, _W_FLOOR)
 
 
 def _dn_rows2(ab, r, hs):  # noqa: ANN001, ANN202 - horizontal window sums of the six a, b planes
     b_n, _, h_n, w_n = ab.shape
     big = 2 * r
-    rad = np.array([r, r, big, big, big, big])
     for bh in prange(b_n * h_n):
         b, i = bh // h_n, bh % h_n
         pad = np.empty((6, w_n + 2 * big), np.float32)
         for p in range(6):
-            for j in range(w_n):
-                pad[p, big + j] = ab[b, p, i, j]
+            pad[p, big : big + w_n] = ab[b, p, i]
         _replicate(pad, big, w_n)
-        _hsums(pad, rad, hs[b, :6, i])
+        for p in range(6):
+            _hsum(pad[p], r if p < 2 else big, hs[b, p, i])
 
 
 def _dn_out(hs, ab, ycc, r, has_bound, out):  # noqa: ANN001, ANN202 - the filtered YCbCr, bounded, weighted, to RGB
     b_n, _, h_n, w_n = ycc.shape
     blocks = (w_n + _COLS - 1) // _COLS
     k1, k2 = 2 * r + 1, 4 * r + 1
-    scale1, scale2 = np.float32(1.0 / (k1 * k1)), np.float32(1.0 / (k2 * k2))
+    s1, s2 = np.float32(1.0 / (k1 * k1)), np.float32(1.0 / (k2 * k2))
     for bb in prange(b_n * blocks):
         b, c0 = bb // blocks, (bb % blocks) * _COLS
         c1 = min(c0 + _COLS, w_n)
         acc = np.empty((6, _COLS), np.float64)
+        a0, a1, a2, a3, a4, a5 = acc[0], acc[1], acc[2], acc[3], acc[4], acc[5]
         for i in range(h_n):
             for p in range(6):
-                _vsum_step(hs[b, p], i, r if p < 2 else 2 * r, h_n, c0, c1, acc[p])
+                _vsum_step(hs[b, p], i, r if p < 2 else 2 * r, c0, c1, acc[p])
+            lum, cb, cr = ycc[b, 0, i, c0:c1], ycc[b, 1, i, c0:c1], ycc[b, 2, i, c0:c1]
+            lim, wt = ab[b, 6, i, c0:c1], ab[b, 7, i, c0:c1]
+            q0, q1, q2 = out[b, 0, i, c0:c1], out[b, 1, i, c0:c1], out[b, 2, i, c0:c1]
             for j in range(c1 - c0):
-                lum = (np.float32(acc[0, j]) * scale1) * ycc[b, 0, i, c0 + j] + np.float32(acc[1, j]) * scale1
-                cb, cr = ycc[b, 1, i, c0 + j], ycc[b, 2, i, c0 + j]
-                fb = (np.float32(acc[2, j]) * scale2) * cb + np.float32(acc[3, j]) * scale2
-                fr = (np.float32(acc[4, j]) * scale2) * cr + np.float32(acc[5, j]) * scale2
-                if has_bound:
-                    lim = ab[b, 6, i, c0 + j]
-                    fb = min(max(fb - cb, -lim), lim) + cb
-                    fr = min(max(fr - cr, -lim), lim) + cr
-                wt = ab[b, 7, i, c0 + j]
-                fb, fr = fb * wt, fr * wt
-                for k in range(3):
-                    o = _RGB[k, 0] * lum + _RGB[k, 1] * fb + _RGB[k, 2] * fr
-                    out[b, k, i, c0 + j] = min(max(o, _ZERO), _ONE)
+                fy = (np.float32(a0[j]) * s1) * lum[j] + np.float32(a1[j]) * s1
+                fb = (np.float32(a2[j]) * s2) * cb[j] + np.float32(a3[j]) * s2
+                fr = (np.float32(a4[j]) * s2) * cr[j] + np.float32(a5[j]) * s2
+                if has_bound:  # filters.bound_change
+                    fb = min(max(fb - cb[j], -lim[j]), lim[j]) + cb[j]
+                    fr = min(max(fr - cr[j], -lim[j]), lim[j]) + cr[j]
+                fb, fr = fb * wt[j], fr * wt[j]
+                q0[j] = min(max(_RGB[0, 0] * fy + _RGB[0, 1] * fb + _RGB[0, 2] * fr, _ZERO), _ONE)
+                q1[j] = min(max(_RGB[1, 0] * fy + _RGB[1, 1] * fb + _RGB[1, 2] * fr, _ZERO), _ONE)
+                q2[j] = min(max(_RGB[2, 0] * fy + _RGB[2, 1] * fb + _RGB[2, 2] * fr, _ZERO), _ONE)
 
 
 # ---- the tone chain -------------------------------------------------------------------------------
@@ -358,7 +364,7 @@ def _kernels() -> SimpleNamespace:
         except RuntimeError:  # no writable cache location: compile per process
             return nb.njit(parallel=parallel, nogil=True, error_model="numpy")(fn)
 
-    helpers = (_pow, _srgb_to_linear, _linear_to_srgb, _hsums, _replicate, _vsum_step)
+    helpers = (_pow, _srgb_to_linear, _linear_to_srgb, _hsum, _replicate, _vsum_step)
     globals().update({"_as_int": as_int, "_as_float": as_float} | {f.__name__: jit(f, False) for f in helpers})
     return SimpleNamespace(
         dn_rows=jit(_dn_rows),
