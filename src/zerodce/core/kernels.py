@@ -114,128 +114,122 @@ def _hsum(pad, r, out):  # noqa: ANN001, ANN202
         out[j] = s
 
 
-def _replicate(pad, big, w):  # noqa: ANN001, ANN202 - pad[:, big:big + w] filled: replicate its edges
+def _edges(pad, lo, hi):  # noqa: ANN001, ANN202 - pad[:, lo:hi] filled: replicate its edges outwards
     for p in range(pad.shape[0]):
-        for t in range(big):
-            pad[p, t] = pad[p, big]
-            pad[p, big + w + t] = pad[p, big + w - 1]
+        for t in range(lo):
+            pad[p, t] = pad[p, lo]
+        for t in range(hi, pad.shape[1]):
+            pad[p, t] = pad[p, hi - 1]
 
 
-def _vsum_step(plane, i, r, c0, c1, acc):  # noqa: ANN001, ANN202 - acc: window sums of rows about i
-    h = plane.shape[0]
-    if i == 0:
-        for j in range(c1 - c0):
-            acc[j] = 0.0
+def _vstep(ring, p, m, r, h, acc):  # noqa: ANN001, ANN202
+    # acc = sums of plane p of rows m - r .. m + r (clamped to 0 .. h - 1) of ring (row i in slot
+    # i % len(ring)), from those of row m - 1: one exact float64 difference per entry.
+    k = ring.shape[0]
+    if m == 0:
+        acc[:] = 0.0
         for t in range(-r, r + 1):
-            row = plane[min(max(t, 0), h - 1)]
-            for j in range(c1 - c0):
-                acc[j] += row[c0 + j]
+            row = ring[min(max(t, 0), h - 1) % k, p]
+            for j in range(acc.shape[0]):
+                acc[j] += row[j]
     else:
-        add, sub = plane[min(i + r, h - 1)], plane[max(i - r - 1, 0)]
-        for j in range(c1 - c0):
-            acc[j] += np.float64(add[c0 + j]) - np.float64(sub[c0 + j])
+        add, sub = ring[min(m + r, h - 1) % k, p], ring[max(m - r - 1, 0) % k, p]
+        for j in range(acc.shape[0]):
+            acc[j] += np.float64(add[j]) - np.float64(sub[j])
 
 
 # ---- the gain-aware denoiser --------------------------------------------------------------------------
-def _dn_rows(y, x, r, ycc, hs):  # noqa: ANN001, ANN202
-    # YCbCr of y and luma of x per row, then horizontal window sums of Y, Y^2, luma(x) (radius r)
-    # and Cb, Cb^2, Cr, Cr^2 (2r) into hs (B, 7, H, W).
+def _dn_strips(y, x, r, strength, sig, bound, knee2, has_bound, out):  # noqa: ANN001, ANN202, C901
+    # filters._gain_aware_denoise on strips of _COLS columns (in parallel), each streamed row by
+    # row through ring buffers that stay in cache: (1) luma/chroma planes of a row, their
+    # horizontal window sums; (2) once the rows below are in, the vertical sums (means) of row m,
+    # the self-guided filters' a and b, the chroma bound and weight, a and b's horizontal sums;
+    # (3) with a lag of 2r rows, their vertical sums and the output row. A strip computes 4r
+    # columns either side of its own (the windows' reach), so strips are independent.
     b_n, _, h_n, w_n = y.shape
-    big = 2 * r
-    for bh in prange(b_n * h_n):
-        b, i = bh // h_n, bh % h_n
-        pad = np.empty((7, w_n + 2 * big), np.float32)  # Y, Y^2, luma(x), Cb, Cb^2, Cr, Cr^2
-        y0, y1, y2, x0, x1, x2 = y[b, 0, i], y[b, 1, i], y[b, 2, i], x[b, 0, i], x[b, 1, i], x[b, 2, i]
-        lum, cb, cr = ycc[b, 0, i], ycc[b, 1, i], ycc[b, 2, i]
-        p0, p1, p2, p3, p4, p5, p6 = pad[0], pad[1], pad[2], pad[3], pad[4], pad[5], pad[6]
-        for j in range(w_n):
-            v0 = _YCC[0, 0] * y0[j] + _YCC[0, 1] * y1[j] + _YCC[0, 2] * y2[j]
-            v1 = _YCC[1, 0] * y0[j] + _YCC[1, 1] * y1[j] + _YCC[1, 2] * y2[j]
-            v2 = _YCC[2, 0] * y0[j] + _YCC[2, 1] * y1[j] + _YCC[2, 2] * y2[j]
-            lum[j], cb[j], cr[j] = v0, v1, v2
-            p0[big + j], p1[big + j], p3[big + j], p4[big + j] = v0, v0 * v0, v1, v1 * v1
-            p5[big + j], p6[big + j] = v2, v2 * v2
-            p2[big + j] = _LR * x0[j] + _LG * x1[j] + _LB * x2[j]
-        _replicate(pad, big, w_n)
-        for p in range(7):
-            _hsum(pad[p], r if p < 3 else big, hs[b, p, i])
-
-
-def _dn_coefs(hs, r, strength, sig, bound, knee2, ab):  # noqa: ANN001, ANN202
-    # Window means, local gain, eps, and the self-guided filters' a and b for Y, Cb, Cr, the chroma
-    # bound and the chroma weight: ab (B, 8, H, W) = aY, bY, aCb, bCb, aCr, bCr, bound, weight.
-    b_n, _, h_n, w_n = hs.shape
     blocks = (w_n + _COLS - 1) // _COLS
-    k1, k2 = 2 * r + 1, 4 * r + 1
-    s1, s2 = np.float32(1.0 / (k1 * k1)), np.float32(1.0 / (k2 * k2))
+    big = 2 * r  # the chroma radius; the lag of each vertical stage
+    k = 2 * big + 2  # ring rows: a window and the row leaving it
+    s1, s2 = np.float32(1.0 / ((2 * r + 1) ** 2)), np.float32(1.0 / ((2 * big + 1) ** 2))
     for bb in prange(b_n * blocks):
         b, c0 = bb // blocks, (bb % blocks) * _COLS
         c1 = min(c0 + _COLS, w_n)
-        acc = np.empty((7, _COLS), np.float64)
-        a0, a1, a2, a3, a4, a5, a6 = acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6]
+        cw = c1 - c0
+        w2 = cw + 2 * big  # stage 2: columns c0 - big .. c1 + big
+        w1 = w2 + 2 * big  # stage 1: columns c0 - 2 big .. c1 + 2 big
+        e1a, e1b = max(c0 - 2 * big, 0), min(c1 + 2 * big, w_n)  # those in the image
+        e2a, e2b = max(c0 - big, 0), min(c1 + big, w_n)
+        t1a, t1b, t2a, t2b = e1a - (c0 - 2 * big), e1b - (c0 - 2 * big), e2a - (c0 - big), e2b - (c0 - big)
         sb, bd, k2b = sig[b], bound[b], knee2[b]
-        for i in range(h_n):
-            for p in range(7):
-                _vsum_step(hs[b, p], i, r if p < 3 else 2 * r, c0, c1, acc[p])
-            o0, o1, o2, o3 = ab[b, 0, i, c0:c1], ab[b, 1, i, c0:c1], ab[b, 2, i, c0:c1], ab[b, 3, i, c0:c1]
-            o4, o5, o6, o7 = ab[b, 4, i, c0:c1], ab[b, 5, i, c0:c1], ab[b, 6, i, c0:c1], ab[b, 7, i, c0:c1]
-            for j in range(c1 - c0):
-                mean_y, mean_yy, mean_x = np.float32(a0[j]) * s1, np.float32(a1[j]) * s1, np.float32(a2[j]) * s1
-                gain = mean_y / max(mean_x, _LX_FLOOR)
-                eps = gain * strength
-                eps = eps * sb
-                eps = eps * eps + _EPS0
-                var = max(mean_yy - mean_y * mean_y, _ZERO)  # filters._self_guided's order
-                a = var / (var + eps)
-                o0[j], o1[j] = a, mean_y - a * mean_y
-                m, mm = np.float32(a3[j]) * s2, np.float32(a4[j]) * s2
-                var = max(mm - m * m, _ZERO)
-                a = var / (var + eps)
-                o2[j], o3[j] = a, m - a * m
-                m, mm = np.float32(a5[j]) * s2, np.float32(a6[j]) * s2
-                var = max(mm - m * m, _ZERO)
-                a = var / (var + eps)
-                o4[j], o5[j] = a, m - a * m
-                o6[j] = gain * bd
-                o7[j] = _ONE - k2b / max(mean_x * mean_x + k2b, _W_FLOOR)
-
-
-def _dn_rows2(ab, r, hs):  # noqa: ANN001, ANN202 - horizontal window sums of the six a, b planes
-    b_n, _, h_n, w_n = ab.shape
-    big = 2 * r
-    for bh in prange(b_n * h_n):
-        b, i = bh // h_n, bh % h_n
-        pad = np.empty((6, w_n + 2 * big), np.float32)
-        for p in range(6):
-            pad[p, big : big + w_n] = ab[b, p, i]
-        _replicate(pad, big, w_n)
-        for p in range(6):
-            _hsum(pad[p], r if p < 2 else big, hs[b, p, i])
-
-
-def _dn_out(hs, ab, ycc, r, has_bound, out):  # noqa: ANN001, ANN202 - the filtered YCbCr, bounded, weighted, to RGB
-    b_n, _, h_n, w_n = ycc.shape
-    blocks = (w_n + _COLS - 1) // _COLS
-    k1, k2 = 2 * r + 1, 4 * r + 1
-    s1, s2 = np.float32(1.0 / (k1 * k1)), np.float32(1.0 / (k2 * k2))
-    for bb in prange(b_n * blocks):
-        b, c0 = bb // blocks, (bb % blocks) * _COLS
-        c1 = min(c0 + _COLS, w_n)
-        acc = np.empty((6, _COLS), np.float64)
-        a0, a1, a2, a3, a4, a5 = acc[0], acc[1], acc[2], acc[3], acc[4], acc[5]
-        for i in range(h_n):
+        pad1 = np.empty((7, w1), np.float32)  # Y, Y^2, luma(x), Cb, Cb^2, Cr, Cr^2
+        ring1 = np.empty((k, 7, w2), np.float32)  # their horizontal sums
+        acc1 = np.empty((7, w2), np.float64)
+        pad2 = np.empty((6, w2), np.float32)  # aY, bY, aCb, bCb, aCr, bCr
+        ring2 = np.empty((k, 8, cw), np.float32)  # their horizontal sums; the bound; the weight
+        acc2 = np.empty((6, cw), np.float64)
+        nxt = 0  # the next input row
+        for m in range(h_n + big):
+            if m < h_n:
+                while nxt <= min(m + big, h_n - 1):
+                    y0, y1, y2 = y[b, 0, nxt, e1a:e1b], y[b, 1, nxt, e1a:e1b], y[b, 2, nxt, e1a:e1b]
+                    x0, x1, x2 = x[b, 0, nxt, e1a:e1b], x[b, 1, nxt, e1a:e1b], x[b, 2, nxt, e1a:e1b]
+                    for j in range(e1b - e1a):
+                        t = t1a + j
+                        v0 = _YCC[0, 0] * y0[j] + _YCC[0, 1] * y1[j] + _YCC[0, 2] * y2[j]
+                        v1 = _YCC[1, 0] * y0[j] + _YCC[1, 1] * y1[j] + _YCC[1, 2] * y2[j]
+                        v2 = _YCC[2, 0] * y0[j] + _YCC[2, 1] * y1[j] + _YCC[2, 2] * y2[j]
+                        pad1[0, t], pad1[1, t], pad1[3, t], pad1[4, t] = v0, v0 * v0, v1, v1 * v1
+                        pad1[5, t], pad1[6, t] = v2, v2 * v2
+                        pad1[2, t] = _LR * x0[j] + _LG * x1[j] + _LB * x2[j]
+                    _edges(pad1, t1a, t1b)
+                    for p in range(7):
+                        _hsum(pad1[p], r if p < 3 else big, ring1[nxt % k, p])
+                    nxt += 1
+                for p in range(7):
+                    _vstep(ring1, p, m, r if p < 3 else big, h_n, acc1[p])
+                lim, wt = ring2[m % k, 6], ring2[m % k, 7]
+                for t in range(t2a, t2b):
+                    mean_y, mean_yy = np.float32(acc1[0, t]) * s1, np.float32(acc1[1, t]) * s1
+                    mean_x = np.float32(acc1[2, t]) * s1
+                    gain = mean_y / max(mean_x, _LX_FLOOR)
+                    eps = gain * strength
+                    eps = eps * sb
+                    eps = eps * eps + _EPS0
+                    var = max(mean_yy - mean_y * mean_y, _ZERO)  # filters._self_guided's order
+                    a = var / (var + eps)
+                    pad2[0, t], pad2[1, t] = a, mean_y - a * mean_y
+                    mc, mcc = np.float32(acc1[3, t]) * s2, np.float32(acc1[4, t]) * s2
+                    var = max(mcc - mc * mc, _ZERO)
+                    a = var / (var + eps)
+                    pad2[2, t], pad2[3, t] = a, mc - a * mc
+                    mc, mcc = np.float32(acc1[5, t]) * s2, np.float32(acc1[6, t]) * s2
+                    var = max(mcc - mc * mc, _ZERO)
+                    a = var / (var + eps)
+                    pad2[4, t], pad2[5, t] = a, mc - a * mc
+                    if big <= t < big + cw:
+                        lim[t - big] = gain * bd
+                        wt[t - big] = _ONE - k2b / max(mean_x * mean_x + k2b, _W_FLOOR)
+                _edges(pad2, t2a, t2b)
+                for p in range(6):
+                    _hsum(pad2[p], r if p < 2 else big, ring2[m % k, p])
+            o = m - big  # the output row
+            if o < 0:
+                continue
             for p in range(6):
-                _vsum_step(hs[b, p], i, r if p < 2 else 2 * r, c0, c1, acc[p])
-            lum, cb, cr = ycc[b, 0, i, c0:c1], ycc[b, 1, i, c0:c1], ycc[b, 2, i, c0:c1]
-            lim, wt = ab[b, 6, i, c0:c1], ab[b, 7, i, c0:c1]
-            q0, q1, q2 = out[b, 0, i, c0:c1], out[b, 1, i, c0:c1], out[b, 2, i, c0:c1]
-            for j in range(c1 - c0):
-                fy = (np.float32(a0[j]) * s1) * lum[j] + np.float32(a1[j]) * s1
-                fb = (np.float32(a2[j]) * s2) * cb[j] + np.float32(a3[j]) * s2
-                fr = (np.float32(a4[j]) * s2) * cr[j] + np.float32(a5[j]) * s2
+                _vstep(ring2, p, o, r if p < 2 else big, h_n, acc2[p])
+            lim, wt = ring2[o % k, 6], ring2[o % k, 7]
+            y0, y1, y2 = y[b, 0, o, c0:c1], y[b, 1, o, c0:c1], y[b, 2, o, c0:c1]
+            q0, q1, q2 = out[b, 0, o, c0:c1], out[b, 1, o, c0:c1], out[b, 2, o, c0:c1]
+            for j in range(cw):
+                lum = _YCC[0, 0] * y0[j] + _YCC[0, 1] * y1[j] + _YCC[0, 2] * y2[j]
+                cb = _YCC[1, 0] * y0[j] + _YCC[1, 1] * y1[j] + _YCC[1, 2] * y2[j]
+                cr = _YCC[2, 0] * y0[j] + _YCC[2, 1] * y1[j] + _YCC[2, 2] * y2[j]
+                fy = (np.float32(acc2[0, j]) * s1) * lum + np.float32(acc2[1, j]) * s1
+                fb = (np.float32(acc2[2, j]) * s2) * cb + np.float32(acc2[3, j]) * s2
+                fr = (np.float32(acc2[4, j]) * s2) * cr + np.float32(acc2[5, j]) * s2
                 if has_bound:  # filters.bound_change
-                    fb = min(max(fb - cb[j], -lim[j]), lim[j]) + cb[j]
-                    fr = min(max(fr - cr[j], -lim[j]), lim[j]) + cr[j]
+                    fb = min(max(fb - cb, -lim[j]), lim[j]) + cb
+                    fr = min(max(fr - cr, -lim[j]), lim[j]) + cr
                 fb, fr = fb * wt[j], fr * wt[j]
                 q0[j] = min(max(_RGB[0, 0] * fy + _RGB[0, 1] * fb + _RGB[0, 2] * fr, _ZERO), _ONE)
                 q1[j] = min(max(_RGB[1, 0] * fy + _RGB[1, 1] * fb + _RGB[1, 2] * fr, _ZERO), _ONE)
@@ -364,13 +358,10 @@ def _kernels() -> SimpleNamespace:
         except RuntimeError:  # no writable cache location: compile per process
             return nb.njit(parallel=parallel, nogil=True, error_model="numpy")(fn)
 
-    helpers = (_pow, _srgb_to_linear, _linear_to_srgb, _hsum, _replicate, _vsum_step)
+    helpers = (_pow, _srgb_to_linear, _linear_to_srgb, _hsum, _edges, _vstep)
     globals().update({"_as_int": as_int, "_as_float": as_float} | {f.__name__: jit(f, False) for f in helpers})
     return SimpleNamespace(
-        dn_rows=jit(_dn_rows),
-        dn_coefs=jit(_dn_coefs),
-        dn_rows2=jit(_dn_rows2),
-        dn_out=jit(_dn_out),
+        denoise=jit(_dn_strips),
         tone_rows=jit(_tone_rows),
     )
 
@@ -388,15 +379,9 @@ def denoise(
     bound = np.ascontiguousarray(np.broadcast_to(_F(3.0) * csig, (b,)))  # filters.CHROMA_BOUND
     knee = _F(2.0 * strength) * sig  # filters.CHROMA_KNEE
     knee2 = knee * knee
-    ycc = np.empty((b, 3, h, w), np.float32)
-    hs = np.empty((b, 7, h, w), np.float32)
-    ab = np.empty((b, 8, h, w), np.float32)
     out = np.empty((b, 3, h, w), np.float32)
     with _LAUNCH:
-        k.dn_rows(y, x, radius, ycc, hs)
-        k.dn_coefs(hs, radius, _F(strength), sig, bound, knee2, ab)
-        k.dn_rows2(ab, radius, hs)
-        k.dn_out(hs, ab, ycc, radius, has_bound, out)
+        k.denoise(y, x, radius, _F(strength), sig, bound, knee2, has_bound, out)
     return out
 
 
