@@ -9,4 +9,4 @@ scripts/setup.sh test
 scripts/setup.sh light-test .venv-light
 .venv-light/bin/python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is not None)" \
   || { echo "error: the light install has torch" >&2; exit 1; }
-.venv-light/bin/python -m pytest -p no:cacheprovider tests/light -q
+.venv-light/bin/python -m pytest -p no:cacheprovider tests/light tests/test_kernels.py -q
