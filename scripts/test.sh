@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Both installs: the full one (test extras, PyTorch) runs lint and the whole suite (doctests
-# included); the light one (no PyTorch, .venv-light) runs the inference tests in tests/light.
+# included); the light one (no PyTorch, .venv-light) runs the inference tests in tests/light
+# and the numba kernels' tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test
