@@ -98,3 +98,9 @@ def test_public_functions_dispatch(monkeypatch):
     tone.tone(y, maps, 8, us)
     assert calls == ["denoise", "tone"]
     assert not kernels.enabled()
+
+
+def test_tone_rejects_maps_of_another_size():
+    x = _images(7, 5, "full")
+    with pytest.raises(ValueError, match="do not cover"):
+        kernels.tone(x, np.zeros((2, 3, 7, 4), np.float32), 8, np.ones(2, np.float32), None)

@@ -402,6 +402,8 @@ def denoise(
 
 def tone(x: np.ndarray, maps: np.ndarray, n_iter: int, u: np.ndarray, cast: np.ndarray | None) -> np.ndarray:
     """:func:`~zerodce.core.tone.tone` of float32 ``x`` (B, 3, H, W) in one pass; a new array."""
+    if maps.shape[0] != x.shape[0] or maps.shape[2:] != x.shape[2:]:
+        raise ValueError(f"maps {maps.shape} do not cover images {x.shape}")
     k = _kernels()
     b = x.shape[0]
     u = np.ascontiguousarray(np.broadcast_to(np.asarray(u, dtype=np.float32).reshape(-1), (b,)))
