@@ -269,7 +269,7 @@ def _tone_rows(x, maps, n_iter, mode, u, off, e2, cast, has_cast, out):  # noqa:
         p = np.empty(w_n, np.float32)
         ys = np.empty((3, w_n), np.float32)
         ps = np.empty((3, w_n), np.float32)
-        xr = np.empty((3, w_n), np.float32)  # contiguous rows (vectorised loads; maps may be a strided crop)
+        xr = np.empty((3, w_n), np.float32)  # rows copied: in L1 through every loop over them
         for c in range(3):
             xr[c] = x[b, c, i]
         mr = np.empty((maps.shape[1], w_n), np.float32)
@@ -422,6 +422,9 @@ def tone(x: np.ndarray, maps: np.ndarray, n_iter: int, u: np.ndarray, cast: np.n
     has_cast = cast is not None
     g = np.asarray(cast if has_cast else np.ones((b, 3)), dtype=np.float32).reshape(b, 3)
     out = np.empty(x.shape, np.float32)
+    # Contiguous copies of crops (DCE-Net's maps of a tile or band): one compiled specialisation
+    # (each takes about 10 s to compile on first use), for a copy of a few milliseconds.
+    x, maps = np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(maps, dtype=np.float32)
     with _LAUNCH:
         k.tone_rows(x, maps, n_iter, mode, u, off, e2, np.ascontiguousarray(g), has_cast, out)
     return out
