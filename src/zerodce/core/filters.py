@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kernels
 from .color import from_ycc, luma, to_ycc
 
 __all__ = [
@@ -250,6 +251,9 @@ def gain_aware_denoise(
         chroma_sigma: the input's chroma noise std (B,): if given, no pixel's chroma moves by more
             than :data:`CHROMA_BOUND` times it, times the local gain.
 
+    With numba installed (and ``ZERODCE_NO_NUMBA`` not 1), float32 C-contiguous inputs run as one
+    fused kernel (:mod:`zerodce.core.kernels`), equal to this numpy code to float rounding.
+
     Returns:
         A new array (B, 3, H, W), clipped to [0, 1].
 
@@ -260,6 +264,15 @@ def gain_aware_denoise(
     """
     if strength <= 0:
         return y
+    if kernels.enabled() and all(a.dtype == np.float32 and a.flags.c_contiguous for a in (y, x)):
+        return kernels.denoise(y, x, strength, sigma, radius, chroma_sigma)
+    return _gain_aware_denoise(y, x, strength, sigma, radius, chroma_sigma)
+
+
+def _gain_aware_denoise(
+    y: np.ndarray, x: np.ndarray, strength: float, sigma: np.ndarray, radius: int, chroma_sigma: np.ndarray | None
+) -> np.ndarray:
+    """:func:`gain_aware_denoise` in numpy (the reference the kernel is tested against)."""
     sig = np.asarray(sigma, dtype=np.float32).reshape(-1, 1, 1, 1)
     ycc = to_ycc(y)  # (B, 3, H, W); Y is the same Rec. 601 luma as luma()
     lum, chroma = ycc[:, :1], ycc[:, 1:]

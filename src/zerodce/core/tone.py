@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kernels
 from ._bands import row_bands
 from .color import LUMINANCE_709, Metering, linear_to_srgb, luma, metered, mix, srgb_to_linear, thumbnail
 from .curves import apply_curves, check_map_channels
@@ -29,6 +30,7 @@ __all__ = [
     "solve_exposure",
     "cast_gains",
     "apply_cast",
+    "tone",
     "key",
     "auto_strength",
 ]
@@ -280,6 +282,32 @@ def apply_cast(y: np.ndarray, gains: np.ndarray) -> np.ndarray:
         lin /= np.maximum(value(lin), _F(1.0))  # hue-safe: the brightest channel at most 1
         out[..., rows, :] = linear_to_srgb(lin)
     return out
+
+
+def tone(x: np.ndarray, maps: np.ndarray, n_iter: int, u: np.ndarray, cast: np.ndarray | None = None) -> np.ndarray:
+    """The hue-safe tone of ``x`` (B, 3, H, W) at exposure ``u`` (B,): the value gain, its cap,
+    the curves' saturation, and the cast gains (B, 3) when given (:mod:`zerodce.tone`).
+
+    ``maps`` are the curve maps (B, 3n, H, W) or (B, 3, H, W). One fused pass with numba
+    (:mod:`zerodce.core.kernels`) when it is installed, else the numpy functions above in turn.
+
+    Example:
+        >>> x = np.full((1, 3, 2, 2), 0.2, np.float32)
+        >>> maps = np.full((1, 24, 2, 2), 0.5, np.float32)
+        >>> y = tone(x, maps, 8, np.array([1.0], np.float32))
+        >>> bool(np.allclose(y, apply_gain(x, value_gain(value(x), mean_maps(maps, 8), 8, np.array([1.0])))))
+        True
+    """
+    check_map_channels(maps.shape[1], n_iter)
+    if kernels.enabled() and x.dtype == np.float32 and maps.dtype == np.float32:
+        return kernels.tone(x, maps, n_iter, u, cast)
+    return _tone(x, maps, n_iter, u, cast)
+
+
+def _tone(x: np.ndarray, maps: np.ndarray, n_iter: int, u: np.ndarray, cast: np.ndarray | None) -> np.ndarray:
+    """:func:`tone` in numpy (the reference the kernel is tested against)."""
+    y = curve_saturation(x, maps, n_iter, apply_gain(x, value_gain(value(x), mean_maps(maps, n_iter), n_iter, u)), u)
+    return y if cast is None else apply_cast(y, cast)
 
 
 def key(x: np.ndarray, eps: float = 1e-3) -> np.ndarray:

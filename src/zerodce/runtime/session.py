@@ -35,13 +35,12 @@ from ..core.filters import denoise_halo, gain_aware_denoise
 from ..core.noise import luma_chroma_noise
 from ..core.resample import downscale, upsample_cols, upsample_rows
 from ..core.tone import (
-    apply_cast,
     apply_gain,
     auto_strength,
     cast_gains,
-    curve_saturation,
     mean_maps,
     solve_exposure,
+    tone,
     value,
     value_gain,
 )
@@ -225,9 +224,7 @@ class Session:
             if isinstance(a, CodedMaps):
                 return apply_coded_curves(y, a, n)
             return apply_curves(y, a, n, inplace=True)
-        a = dense_maps(a)
-        y = curve_saturation(x, a, n, apply_gain(x, value_gain(value(x), mean_maps(a, n), n, ctl.u)), ctl.u)
-        return y if ctl.cast is None else apply_cast(y, ctl.cast)
+        return tone(x, dense_maps(a), n, ctl.u, ctl.cast)
 
     def _finish(self, x: np.ndarray, a: np.ndarray | CodedMaps, ctl: _Controls, owned: bool = False) -> np.ndarray:
         y = self._tone(x, a, ctl, owned and ctl.sigma is None)

@@ -1,0 +1,106 @@
+"""The numba kernels (zerodce.core.kernels) against the numpy code they replace, and their dispatch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from zerodce.core import filters, kernels, tone
+
+if not kernels.NUMBA_INSTALLED:
+    pytest.skip("numba not installed", allow_module_level=True)
+
+TOL = 1e-5
+SIZES = [(1, 9), (1, 300), (7, 5), (37, 53), (9, 600)]  # 300 and 600 columns: several strips of 256
+
+
+def _images(h: int, w: int, level: str, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = rng.random((2, 3, h, w), dtype=np.float32)
+    if level == "dark":
+        x *= np.float32(0.01)
+    elif level == "bright":
+        x = np.float32(1.0) - x * np.float32(0.01)
+    return x
+
+
+@pytest.mark.parametrize(("h", "w"), SIZES)
+@pytest.mark.parametrize("level", ["full", "dark", "bright"])
+@pytest.mark.parametrize("bounded", [False, True])
+def test_denoise_matches_numpy(h, w, level, bounded):
+    y = _images(h, w, level)
+    x = y * np.float32(0.3)
+    sigma = np.array([0.02, 0.005], np.float32)
+    chroma = np.array([0.01, 0.03], np.float32) if bounded else None
+    want = filters._gain_aware_denoise(y, x, 1.0, sigma, 2, chroma)
+    got = kernels.denoise(y, x, 1.0, sigma, 2, chroma)
+    assert got.shape == want.shape and got.dtype == np.float32
+    assert np.abs(got - want).max() <= TOL
+
+
+@pytest.mark.parametrize("radius", [1, 3])
+def test_denoise_other_radii(radius):
+    y = _images(23, 290, "full", seed=1)
+    x = y * np.float32(0.5)
+    sigma, chroma = np.array([0.03, 0.01], np.float32), np.array([0.02, 0.02], np.float32)
+    want = filters._gain_aware_denoise(y, x, 0.7, sigma, radius, chroma)
+    assert np.abs(kernels.denoise(y, x, 0.7, sigma, radius, chroma) - want).max() <= TOL
+
+
+def test_denoise_sigma_zero_is_nearly_identity():
+    y = _images(37, 53, "full", seed=2)
+    zero = np.zeros(2, np.float32)
+    got = kernels.denoise(y, y * np.float32(0.3), 1.0, zero, 2, None)
+    assert np.abs(got - filters._gain_aware_denoise(y, y * np.float32(0.3), 1.0, zero, 2, None)).max() <= TOL
+    assert np.abs(got - y).max() < 1e-3  # eps = 1e-8: the guided filter keeps its input
+
+
+@pytest.mark.parametrize(("h", "w"), [(1, 9), (7, 5), (37, 53)])
+@pytest.mark.parametrize("channels", [3, 24])
+@pytest.mark.parametrize("u", [-1.5, 0.0, 0.4, 1.0, 2.2])
+@pytest.mark.parametrize("cast", [False, True])
+def test_tone_matches_numpy(h, w, channels, u, cast):
+    x = _images(h, w, "full", seed=3)
+    x[:, :, :, 0] = 0.0  # black pixels: the value floor
+    x[1, :, 0, -1] = np.float32(1.0 - 1e-4)  # near white
+    maps = np.random.default_rng(4).uniform(-1, 1, (2, channels, h, w)).astype(np.float32)
+    us = np.array([u, 0.7], np.float32)  # the second image: another branch of the gain
+    gains = np.array([[1.1, 1.0, 0.9], [0.95, 1.0, 1.05]], np.float32) if cast else None
+    want = tone._tone(x, maps, 8, us, gains)
+    got = kernels.tone(x, maps, 8, us, gains)
+    assert got.shape == want.shape and got.dtype == np.float32
+    assert np.abs(got - want).max() <= TOL
+
+
+def test_tone_strided_maps():
+    """DCE-Net maps arrive as crops of a larger array (tiles, bands)."""
+    x = _images(9, 31, "dark", seed=5)
+    full = np.random.default_rng(6).uniform(-1, 1, (2, 24, 20, 40)).astype(np.float32)
+    maps = full[..., 3:12, 5:36]
+    us = np.array([0.4, 2.2], np.float32)
+    assert np.abs(kernels.tone(x, maps, 8, us, None) - tone._tone(x, maps, 8, us, None)).max() <= TOL
+
+
+def test_public_functions_dispatch(monkeypatch):
+    y = _images(7, 5, "full")
+    maps = np.full((2, 3, 7, 5), 0.5, np.float32)
+    us = np.array([0.4, 1.0], np.float32)
+    calls = []
+    monkeypatch.setattr(kernels, "denoise", lambda *a: calls.append("denoise") or filters._gain_aware_denoise(*a))
+    monkeypatch.setattr(kernels, "tone", lambda *a: calls.append("tone") or tone._tone(*a))
+    monkeypatch.delenv("ZERODCE_NO_NUMBA", raising=False)
+    filters.gain_aware_denoise(y, y, 1.0, np.array([0.01, 0.01]))
+    tone.tone(y, maps, 8, us)
+    filters.gain_aware_denoise(np.asfortranarray(y), y, 1.0, np.array([0.01, 0.01]))  # not C-contiguous: numpy
+    assert calls == ["denoise", "tone"]
+    monkeypatch.setenv("ZERODCE_NO_NUMBA", "1")  # the numpy code, whatever is installed
+    filters.gain_aware_denoise(y, y, 1.0, np.array([0.01, 0.01]))
+    tone.tone(y, maps, 8, us)
+    assert calls == ["denoise", "tone"]
+    assert not kernels.enabled()
+
+
+def test_tone_rejects_maps_of_another_size():
+    x = _images(7, 5, "full")
+    with pytest.raises(ValueError, match="do not cover"):
+        kernels.tone(x, np.zeros((2, 3, 7, 4), np.float32), 8, np.ones(2, np.float32), None)
