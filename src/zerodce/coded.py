@@ -11,25 +11,17 @@ maps (:meth:`CodedMaps.dense`) and take their channel mean (:mod:`zerodce.tone`)
 
 from __future__ import annotations
 
-import functools
-import importlib.util
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
-from .curves import apply_curves, check_map_channels
+from .core import coded as core
+from .curves import apply_curves
 
 __all__ = ["CodedMaps", "apply_coded_curves", "dense_maps", "tanh_table"]
 
-# Optional accelerator: one fused loop instead of 2 full-image passes per iteration. Imported on
-# first use (_kernel) only: importing numba adds about 55 MB to a process, compiling more.
-NUMBA_INSTALLED = importlib.util.find_spec("numba") is not None
-numba = None
-# numba's parallel loops must not be launched from two threads at once with its fallback
-# (workqueue) threading layer; the service enhances in several threads. A few ms per image.
-_LAUNCH = threading.Lock()
+# Optional accelerator: zerodce.core.coded's fused loop (numba, imported on first use there).
+NUMBA_INSTALLED = core.NUMBA_INSTALLED
 
 
 def tanh_table(scale: float, zero_point: int, batch: int, channels: int) -> torch.Tensor:
@@ -63,46 +55,14 @@ def dense_maps(maps: torch.Tensor | CodedMaps) -> torch.Tensor:
     return maps.dense() if isinstance(maps, CodedMaps) else maps
 
 
-def _fused_loop(x, codes, lut, n_iter):  # noqa: ANN001, ANN202 - compiled by numba below
-    # One image row of one channel at a time: it stays in L1 through all iterations, and the
-    # inner loop (table lookup, two multiply-adds) vectorises with gathers.
-    b_n, _, h_n, w_n = x.shape
-    m = codes.shape[1]
-    for bh in numba.prange(b_n * h_n):
-        b, h = bh // h_n, bh % h_n
-        for c in range(3):
-            row = x[b, c, h]
-            for n in range(n_iter):
-                k = 3 * n + c if m > 3 else c
-                table, q = lut[b, k], codes[b, k, h]
-                for w in range(w_n):
-                    v = row[w]
-                    row[w] = v + table[q[w]] * (v - v * v)
-
-
-@functools.cache
-def _kernel() -> Callable:
-    global numba
-    import numba as nb
-
-    numba = nb  # the loop's prange
-    try:  # compiled code cached on disk beside the module (or in the user's cache directory)
-        return nb.njit(parallel=True, cache=True, nogil=True, fastmath=True)(_fused_loop)
-    except RuntimeError:  # no writable cache location: compile per process
-        return nb.njit(parallel=True, nogil=True, fastmath=True)(_fused_loop)
-
-
 def apply_coded_curves(x: torch.Tensor, maps: CodedMaps, n_iter: int) -> torch.Tensor:
     """:func:`~zerodce.curves.apply_curves` (in place on ``x``) with coded maps.
 
     Each row's iterations run in L1 cache (``v + a * (v - v^2)``, the unfused loop's arithmetic
     up to fused multiply-add), so ``x`` and the codes are read from memory once.
     """
-    if not NUMBA_INSTALLED or x.device.type != "cpu" or x.dtype != torch.float32:
+    if not NUMBA_INSTALLED or x.device.type != "cpu" or x.dtype != torch.float32 or not x.is_contiguous():
         return apply_curves(x, maps.dense(), n_iter, inplace=True)
-    check_map_channels(maps.codes.shape[1], n_iter)
-    kernel = _kernel()
-    with _LAUNCH:
-        numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-        kernel(x.numpy(), maps.codes.numpy(), maps.lut.numpy(), n_iter)
+    # The one fused kernel (zerodce.core.coded), on numpy views of the tensors: x changes in place.
+    core.apply_coded_curves(x.numpy(), core.CodedMaps(maps.codes.numpy(), maps.lut.numpy()), n_iter)
     return x
