@@ -90,6 +90,41 @@ def gradient_form(k: int) -> np.ndarray:
     return q
 
 
+def _weak_texture_variance(p: np.ndarray, k: int, tau: float, iters: int) -> float:
+    """The noise variance of patches ``p`` (N, k*k), float64: the smallest covariance eigenvalue over
+    all patches, then ``iters`` times over those whose gradient energy is at most ``tau`` times it.
+
+    The same values as the torch version's (``zerodce.adjust.noise_levels``), computed with less work:
+    the energy from the patches' differences (not the quadratic form's GEMM), and each selection's
+    covariance from one Gram matrix of all patches, minus the rejected ones when they are fewer.
+    """
+    n, d = p.shape
+    p3 = p.reshape(n, k, k)
+    energy = np.square(np.diff(p3, axis=1)).sum(axis=(1, 2)) + np.square(np.diff(p3, axis=2)).sum(axis=(1, 2))
+    gram, total = p.T @ p, p.sum(axis=0)
+    var = _bias_corrected_low(gram, total, n, d)
+    for _ in range(iters):
+        keep = energy <= tau * var
+        nk = int(keep.sum())
+        if nk < 4 * k * k:  # too few flat patches to say more
+            break
+        if nk >= n - nk:
+            r = p[~keep]
+            g, m = gram - r.T @ r, total - r.sum(axis=0)
+        else:
+            s = p[keep]
+            g, m = s.T @ s, s.sum(axis=0)
+        var = _bias_corrected_low(g, m, nk, d)
+    return var
+
+
+def _bias_corrected_low(gram: np.ndarray, total: np.ndarray, n: int, d: int) -> float:
+    """:func:`smallest_eigenvalue` from the Gram matrix and the column sums of the rows."""
+    cov = (gram - np.outer(total, total) / n) / max(n - 1, 1)
+    low = float(np.linalg.eigvalsh(cov)[0])
+    return low / max(1.0 - math.sqrt(d / n), 0.05) ** 2
+
+
 def smallest_eigenvalue(p: np.ndarray) -> float:
     """The smallest eigenvalue of the covariance of the rows of ``p`` (N, d), corrected for the
     downward bias of a sample eigenvalue (Marchenko-Pastur edge: ``(1 - sqrt(d / N))^2``)."""
@@ -126,7 +161,6 @@ def noise_levels(x: np.ndarray, mixes: tuple[tuple[float, ...], ...], iters: int
         return np.zeros((b, len(mixes)), dtype=np.float32)
     stride = max(1, math.ceil(math.sqrt((h - k + 1) * (w - k + 1) / NOISE_PATCHES)))
     tau = texture_threshold(k)
-    q = gradient_form(k)
     weights = np.asarray(mixes, dtype=np.float32)  # (M, C)
     out = np.zeros((b, len(mixes)), dtype=np.float64)
     for i in range(b):
@@ -136,14 +170,7 @@ def noise_levels(x: np.ndarray, mixes: tuple[tuple[float, ...], ...], iters: int
         mixed = (weights @ cols).reshape(len(mixes), -1, k * k)  # (M, N, k*k), float32 as the image
         for j in range(len(mixes)):
             p = mixed[j].astype(np.float64)  # (N, k*k)
-            energy = np.einsum("nd,nd->n", p @ q, p)  # sum of squared neighbour differences
-            var = smallest_eigenvalue(p)
-            for _ in range(iters):
-                keep = energy <= tau * var
-                if int(keep.sum()) < 4 * k * k:  # too few flat patches to say more
-                    break
-                var = smallest_eigenvalue(p[keep])
-            out[i, j] = math.sqrt(max(var, 0.0))
+            out[i, j] = math.sqrt(max(_weak_texture_variance(p, k, tau, iters), 0.0))
     return out.astype(np.float32)
 
 
