@@ -21,8 +21,10 @@ How each architecture tiles:
 
 from __future__ import annotations
 
+import contextvars
 import copy
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,6 +80,30 @@ class _Controls:
     cast: np.ndarray | None = None  # (B, 3) linear-light cast gains
     sigma: np.ndarray | None = None  # (B,) input noise level times the effect's strength
     sigma_c: np.ndarray | None = None  # (B,) the same for chroma
+    pending: Future | None = None  # the noise estimate still running (sigma and sigma_c from it)
+    effect: np.ndarray | None = None
+
+    @property
+    def denoised(self) -> bool:
+        return self.sigma is not None or self.pending is not None
+
+    def resolve(self) -> None:
+        """Wait for the noise estimate, if it is still running, and set sigma and sigma_c from it."""
+        if self.pending is not None:
+            sigma, sigma_c = self.pending.result()
+            self.sigma = (sigma * self.effect).astype(np.float32)
+            self.sigma_c = (sigma_c * self.effect).astype(np.float32)
+            self.pending = None
+
+
+_NOISE_POOL: ThreadPoolExecutor | None = None
+
+
+def _noise_pool() -> ThreadPoolExecutor:
+    global _NOISE_POOL
+    if _NOISE_POOL is None:
+        _NOISE_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="zerodce-noise")
+    return _NOISE_POOL
 
 
 class Session:
@@ -206,13 +232,14 @@ class Session:
             toned = apply_gain(small, value_gain(value(small), mm, n, ctl.u))
             ctl.cast = cast_gains(toned, (self.balance * effect).astype(np.float32))
         if with_noise and self.denoise > 0 and bool((effect > 0).any()):
-            sigma, sigma_c = luma_chroma_noise(x)
-            ctl.sigma = (sigma * effect).astype(np.float32)
-            ctl.sigma_c = (sigma_c * effect).astype(np.float32)
+            # The noise estimate (about 0.1 s per megapixel of numpy) runs beside the network, which
+            # is busy in onnxruntime's threads meanwhile; the first region that needs it waits for it.
+            ctl.pending = _noise_pool().submit(contextvars.copy_context().run, luma_chroma_noise, x)
+            ctl.effect = effect
         return ctl
 
     def _halo(self, ctl: _Controls) -> int:
-        if ctl.sigma is None:
+        if not ctl.denoised:
             return 0
         return learned_halo(self._denoiser_config) if self._learned else denoise_halo(self.denoise_radius)
 
@@ -227,6 +254,7 @@ class Session:
         return tone(x, dense_maps(a), n, ctl.u, ctl.cast)
 
     def _finish(self, x: np.ndarray, a: np.ndarray | CodedMaps, ctl: _Controls, owned: bool = False) -> np.ndarray:
+        ctl.resolve()
         y = self._tone(x, a, ctl, owned and ctl.sigma is None)
         if ctl.sigma is not None:
             if self._learned:
