@@ -11,19 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from support.cli import run_cli as _exit
 from zerodce import __version__
-from zerodce.cli import _subparsers, build_parser, main
+from zerodce.cli import _subparsers, build_parser
 from zerodce.weights import BUNDLED_MODELS, bundled_path, load_model
-
-
-def _exit(argv: list[str], capsys) -> tuple[int, str, str]:  # noqa: ANN001
-    """``main(argv)`` run in-process: exit code, stdout, stderr (argparse exits through SystemExit)."""
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from support.cli import run_cli as _exit
 from zerodce.baselines import model_options, parse_method
 from zerodce.cli import build_parser, main, options_from_args
 from zerodce.options import CONTROL_FIELDS, Options
@@ -49,14 +50,6 @@ def _spec(values: dict[str, str]) -> str:
     opts = ["paper" if k == "paper" else f"{k}={v}" for k, v in rest.items()]
     return ",".join([f"model:{values.get('model', 'zerodce')}", *opts])
 
-
-def _exit(argv: list[str], capsys) -> tuple[int, str, str]:  # noqa: ANN001
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _jpeg() -> bytes:

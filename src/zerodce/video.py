@@ -30,16 +30,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ._atomic import atomic_write
+from .enhance import Pipeline
 from .io import VIDEO_EXTENSIONS
 from .metrics import luma
 from .tiling import BYTES_PER_PIXEL, auto_tile
-
-Pipeline = Any  # zerodce.enhance.pipeline(...): a Session or a torch Enhancer
 
 __all__ = ["VIDEO_EXTENSIONS", "VideoStats", "enhance_video", "video_frames"]
 
