@@ -43,7 +43,16 @@ from .presets import (
     get_preset,
 )
 
-__all__ = ["Options", "Controls", "BUNDLED_MODELS", "DEFAULT_MODEL", "INT8_MODELS", "CONTROL_FIELDS", "SESSION_FIELDS"]
+__all__ = [
+    "Options",
+    "Controls",
+    "BoundControls",
+    "BUNDLED_MODELS",
+    "DEFAULT_MODEL",
+    "INT8_MODELS",
+    "CONTROL_FIELDS",
+    "SESSION_FIELDS",
+]
 
 # Bundled weights (src/zerodce/models/); zerodce.weights re-exports these.
 BUNDLED_MODELS = {"zerodce": "zerodce.safetensors", "fast": "fast.safetensors"}
@@ -251,6 +260,34 @@ class Options:
             denoiser=self.denoiser or p.denoiser,
             denoise=float(denoise),
         )
+
+
+class BoundControls:
+    """What every pipeline (the light ``Session``, the PyTorch ``Enhancer``) keeps of its bound
+    options: ``options_``, the resolved ``controls`` and one attribute per control, in one place."""
+
+    options_: Options
+    controls: Controls
+
+    def _bind_controls(self, options: Options) -> None:
+        c = options.controls()
+        self.options_, self.controls = options, c
+        self.preset, self.paper, self.strength = c.preset, c.paper, c.strength
+        self.exposure = options.exposure  # explicit: honoured on every image
+        self.level, self.adaptive = c.exposure, c.adaptive
+        self.metering, self.balance = c.metering, c.balance
+        self.denoiser, self.denoise, self.denoise_radius = c.denoiser, c.denoise, 2
+
+    def _rebound(self, options: Options | None, controls: dict[str, object]) -> Options:
+        """The options ``with_options(options, **controls)`` binds: this pipeline's session, their controls."""
+        options = options if options is not None else self.options_
+        if controls:
+            options = options.replace(**controls)
+        return options.controls_onto(self.options_)
+
+    def options(self) -> dict[str, object]:
+        """The resolved controls (preset values with the explicit options applied), for reports and logs."""
+        return self.controls.as_dict()
 
 
 def _check_range(name: str, v: float | None, lo: float, hi: float) -> None:

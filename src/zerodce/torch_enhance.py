@@ -34,7 +34,7 @@ from .coded import CodedMaps, apply_coded_curves, dense_maps
 from .curves import apply_curves
 from .denoiser import learned_denoise, learned_halo, load_denoiser
 from .model import upsample_rows
-from .options import Options
+from .options import BoundControls, Options
 from .tiling import BYTES_PER_PIXEL, auto_tile, between_tiles
 from .tone import (
     apply_cast,
@@ -68,7 +68,7 @@ class _Controls:
     sigma_c: torch.Tensor | None = None  # (B,) the same for the input's chroma (bounds the chroma change)
 
 
-class Enhancer:
+class Enhancer(BoundControls):
     """Apply a curve-estimation model to image tensors, exactly and in bounded memory.
 
     Args:
@@ -159,20 +159,7 @@ class Enhancer:
         self._layout = torch.contiguous_format if plain else torch.channels_last
 
     def _set_controls(self, options: Options) -> None:
-        c = options.controls()
-        self.options_ = options
-        self.controls = c
-        self.preset = c.preset
-        self.paper = c.paper
-        self.strength = c.strength
-        self.exposure = options.exposure  # explicit: honoured on every image
-        self.level = c.exposure
-        self.adaptive = c.adaptive
-        self.metering: Metering = c.metering  # type: ignore[assignment]
-        self.balance = c.balance
-        self.denoise = c.denoise
-        self.denoise_radius = 2
-        self.denoiser: Denoiser = c.denoiser  # type: ignore[assignment]
+        self._bind_controls(options)
 
     def with_options(self, options: Options | None = None, **controls: object) -> Enhancer:
         """This enhancer (its loaded model, backend and denoiser shared) with the controls of ``options``.
@@ -181,10 +168,7 @@ class Enhancer:
         then ``controls``; the enhancer's session stays (:meth:`~zerodce.options.Options.controls_onto`).
         A learned denoiser the enhancer has not loaded is loaded here, once.
         """
-        options = options if options is not None else self.options_
-        if controls:
-            options = options.replace(**controls)
-        options = options.controls_onto(self.options_)
+        options = self._rebound(options, controls)
         other = copy.copy(self)
         other._set_controls(options)
         if not (other.denoiser == "learned" and other.denoise > 0):
@@ -195,10 +179,6 @@ class Enhancer:
             other._net = other._loaded_net = self._loaded_net
             other._align = other._net.config.scale
         return other
-
-    def options(self) -> dict[str, object]:
-        """The resolved controls (preset values with the explicit options applied), for reports and logs."""
-        return self.controls.as_dict()
 
     def _tile_for(self, h: int, w: int) -> int | None:
         if self.tile is None:

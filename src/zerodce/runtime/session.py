@@ -46,7 +46,7 @@ from ..core.tone import (
     value,
     value_gain,
 )
-from ..options import Options
+from ..options import BoundControls, Options
 from ..tiling import BYTES_PER_PIXEL, RECEPTIVE_RADIUS, auto_tile, between_tiles
 from . import graphs
 
@@ -106,7 +106,7 @@ def _noise_pool() -> ThreadPoolExecutor:
     return _NOISE_POOL
 
 
-class Session:
+class Session(BoundControls):
     """A bundled model on onnxruntime with numpy around it; the same interface as the PyTorch
     :class:`~zerodce.torch_enhance.Enhancer` (``run_float``, ``run_integer``, ``follow_scalars``,
     ``options()``, ``with_options``).
@@ -143,12 +143,7 @@ class Session:
 
     # ---- options -------------------------------------------------------------------------------------
     def _set_controls(self, options: Options) -> None:
-        c = options.controls()
-        self.options_, self.controls = options, c
-        self.preset, self.paper, self.strength = c.preset, c.paper, c.strength
-        self.exposure, self.level, self.adaptive = options.exposure, c.exposure, c.adaptive
-        self.metering, self.balance = c.metering, c.balance
-        self.denoiser, self.denoise, self.denoise_radius = c.denoiser, c.denoise, 2
+        self._bind_controls(options)
         if self.denoiser == "learned" and self.denoise > 0 and self._denoiser is None:
             self._denoiser = graphs.DenoiserLogitsGraph()
             self._denoiser_config = DenoiserConfig(**self._denoiser.config)
@@ -162,19 +157,12 @@ class Session:
         """This session (its graphs shared) with other controls: those of ``options``, then ``controls``
         (``with_options(preset="night")``); the session's model, precision and tile stay
         (:meth:`~zerodce.options.Options.controls_onto`)."""
-        options = options if options is not None else self.options_
-        if controls:
-            options = options.replace(**controls)
-        options = options.controls_onto(self.options_)
+        options = self._rebound(options, controls)
         other = copy.copy(self)
         other._set_controls(options)
         if self._denoiser is None:  # loaded once, shared from then on
             self._denoiser, self._denoiser_config = other._denoiser, other._denoiser_config
         return other
-
-    def options(self) -> dict[str, object]:
-        """The resolved controls, for reports and logs."""
-        return self.controls.as_dict()
 
     # ---- the networks --------------------------------------------------------------------------------
     def _maps(self, x: np.ndarray) -> np.ndarray | CodedMaps:
