@@ -104,3 +104,40 @@ def test_tone_rejects_maps_of_another_size():
     x = _images(7, 5, "full")
     with pytest.raises(ValueError, match="do not cover"):
         kernels.tone(x, np.zeros((2, 3, 7, 4), np.float32), 8, np.ones(2, np.float32), None)
+
+
+@pytest.mark.parametrize(("h", "w"), SIZES)
+@pytest.mark.parametrize("channels", [3, 24])
+def test_curves_match_numpy(h, w, channels):
+    from zerodce.core.curves import apply_curves
+
+    x = _images(h, w, "full")
+    maps = np.random.default_rng(1).uniform(-1, 1, (2, channels, h, w)).astype(np.float32)
+    want = apply_curves(x.copy(), maps, 8, inplace=True)
+    got = kernels.curves(x.copy(), maps, 8)
+    assert np.abs(got - want).max() <= 1e-6
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_to_float_of_interleaved_samples_is_astype(dtype):
+    scale = np.iinfo(dtype).max
+    hwc = np.random.default_rng(2).integers(0, scale + 1, (2, 37, 53, 3)).astype(dtype)
+    x = hwc.transpose(0, 3, 1, 2)  # the layout enhance() hands over: a view of interleaved samples
+    got = kernels.to_float(x, scale)
+    assert got.flags.c_contiguous and got.dtype == np.float32
+    np.testing.assert_array_equal(got, x.astype(np.float32) * np.float32(1.0 / scale))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_to_integer_is_numpys_rounding_into_a_region(dtype):
+    scale = int(np.iinfo(dtype).max)
+    rng = np.random.default_rng(3)
+    y = rng.uniform(-0.2, 1.2, (2, 3, 9, 11)).astype(np.float32)
+    y[0, 0, 0, :4] = (np.arange(4, dtype=np.float32) + np.float32(0.5)) / np.float32(scale)  # near ties
+    y[0, 1, 0, :2] = np.float32(np.inf), -np.float32(np.inf)
+    region = y[..., 1:8, 2:9]  # a strided crop, as a band's inner rows
+    out = np.zeros((2, 20, 30, 3), dtype)
+    kernels.to_integer(region, scale, out, slice(5, 12), slice(10, 17))
+    want = np.zeros_like(out)
+    want[:, 5:12, 10:17, :] = np.rint(np.clip(region * np.float32(scale), 0, scale)).transpose(0, 2, 3, 1)
+    np.testing.assert_array_equal(out, want)

@@ -27,7 +27,7 @@ import numpy as np
 from .coded import _LAUNCH, NUMBA_INSTALLED
 from .color import LUMA, RGB_TO_YCC, YCC_TO_RGB
 
-__all__ = ["enabled", "denoise", "tone"]
+__all__ = ["enabled", "denoise", "tone", "curves", "to_float", "to_integer"]
 
 _F = np.float32
 prange = range  # numba.prange once compiled (_kernels)
@@ -354,6 +354,46 @@ def _tone_rows(x, maps, n_iter, mode, u, off, e2, cast, has_cast, out):  # noqa:
                 out[b, c, i, j] = ys[c, j]
 
 
+# ---- the curves alone, and the conversions at either end -----------------------------------------------
+def _curve_rows(x, maps, n_iter):  # noqa: ANN001, ANN202
+    # curves.apply_curves in place (its in-place arithmetic, x += a (x - x^2)), one row of one
+    # channel at a time through all iterations, in L1.
+    b_n, _, h_n, w_n = x.shape
+    per_iter = maps.shape[1] > 3
+    for bh in prange(b_n * h_n):
+        b, i = bh // h_n, bh % h_n
+        for c in range(3):
+            row = x[b, c, i]
+            for n in range(n_iter):
+                a = maps[b, 3 * n + c if per_iter else c, i]
+                for j in range(w_n):
+                    v = row[j]
+                    row[j] = v + (v - v * v) * a[j]
+
+
+def _to_float_rows(x, inv, out):  # noqa: ANN001, ANN202
+    # out = float32(x) * inv: integer samples (any strides, e.g. a (B, H, W, 3) image seen as
+    # (B, 3, H, W)) to contiguous float32 planes, one image row at a time.
+    b_n, c_n, h_n, w_n = x.shape
+    for bh in prange(b_n * h_n):
+        b, i = bh // h_n, bh % h_n
+        for j in range(w_n):
+            for c in range(c_n):
+                out[b, c, i, j] = np.float32(x[b, c, i, j]) * inv
+
+
+def _to_integer_rows(y, s, out, r0, c0):  # noqa: ANN001, ANN202
+    # out[:, r0 + i, c0 + j, c] = rint(clip(y[:, c, i, j] * s, 0, s)): float planes of a region to
+    # the interleaved integer image, one row at a time.
+    b_n, c_n, h_n, w_n = y.shape
+    for bh in prange(b_n * h_n):
+        b, i = bh // h_n, bh % h_n
+        for j in range(w_n):
+            for c in range(c_n):
+                v = min(max(y[b, c, i, j] * s, _ZERO), s)
+                out[b, r0 + i, c0 + j, c] = np.rint(v)
+
+
 @functools.cache
 def _kernels() -> SimpleNamespace:
     global prange
@@ -387,6 +427,9 @@ def _kernels() -> SimpleNamespace:
     return SimpleNamespace(
         denoise=jit(_dn_strips),
         tone_rows=jit(_tone_rows),
+        curve_rows=jit(_curve_rows),
+        to_float=jit(_to_float_rows),
+        to_integer=jit(_to_integer_rows),
     )
 
 
@@ -428,3 +471,32 @@ def tone(x: np.ndarray, maps: np.ndarray, n_iter: int, u: np.ndarray, cast: np.n
     with _LAUNCH:
         k.tone_rows(x, maps, n_iter, mode, u, off, e2, np.ascontiguousarray(g), has_cast, out)
     return out
+
+
+def curves(x: np.ndarray, maps: np.ndarray, n_iter: int) -> np.ndarray:
+    """:func:`~zerodce.core.curves.apply_curves` in place on float32 C-contiguous ``x`` (B, 3, H, W),
+    with float32 maps (B, 3n or 3, H, W) of the same size; returns ``x``."""
+    if maps.shape[0] != x.shape[0] or maps.shape[2:] != x.shape[2:]:
+        raise ValueError(f"maps {maps.shape} do not cover images {x.shape}")
+    k = _kernels()
+    maps = np.ascontiguousarray(maps, dtype=np.float32)  # one compiled layout (crops are copied)
+    with _LAUNCH:
+        k.curve_rows(x, maps, n_iter)
+    return x
+
+
+def to_float(x: np.ndarray, scale: int) -> np.ndarray:
+    """Integer samples (B, C, H, W) on 0..``scale``, any strides, as contiguous float32 in [0, 1]:
+    ``x.astype(float32) * float32(1 / scale)``, in one parallel pass."""
+    out = np.empty(x.shape, np.float32)
+    with _LAUNCH:
+        _kernels().to_float(x, _F(1.0 / scale), out)
+    return out
+
+
+def to_integer(y: np.ndarray, scale: int, out: np.ndarray, rows: slice, cols: slice) -> None:
+    """Store float32 ``y`` (B, C, h, w) as ``rint(clip(y * scale, 0, scale))`` into ``out[:, rows, cols, :]``
+    of the integer image ``out`` (B, H, W, C); ``rows`` and ``cols`` are slices with unit steps."""
+    r0, c0 = rows.indices(out.shape[1])[0], cols.indices(out.shape[2])[0]
+    with _LAUNCH:
+        _kernels().to_integer(y, _F(scale), out, r0, c0)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.coded import CodedMaps, apply_coded_curves, dense_maps, tanh_table
+from ..core import kernels
 from ..core.color import luma, thumbnail
 from ..core.curves import apply_curves
 from ..core.denoise import DenoiserConfig, learned_denoise, learned_halo
@@ -238,6 +239,8 @@ class Session(BoundControls):
             y = x if owned else x.copy()
             if isinstance(a, CodedMaps):
                 return apply_coded_curves(y, a, n)
+            if kernels.enabled() and y.flags.c_contiguous and a.dtype == np.float32:
+                return kernels.curves(y, a, n)
             return apply_curves(y, a, n, inplace=True)
         return tone(x, dense_maps(a), n, ctl.u, ctl.cast)
 
@@ -348,13 +351,22 @@ class Session(BoundControls):
         """Enhance integer samples (B, 3, H, W) on 0..``scale`` (uint8: 255, uint16: 65535), any strides;
         the result is (B, 3, H, W) of the input's dtype, a view of a contiguous (B, H, W, 3) array."""
         self._check(x)
-        xf = x.astype(np.float32)
-        xf *= np.float32(1.0 / scale)
         b, _, h, w = x.shape
+        fused = kernels.enabled()
+        # Contiguous planes (not astype's copy of the caller's interleaved layout): every band and
+        # the fast model's downscale then read contiguous rows (the downscale 10x faster at 12 MP).
+        if fused:
+            xf = kernels.to_float(x, scale)
+        else:
+            xf = np.empty((b, 3, h, w), np.float32)
+            np.multiply(x, np.float32(1.0 / scale), out=xf)
         out = np.empty((b, h, w, 3), dtype=x.dtype)
         s = np.float32(scale)
 
         def put(rows: slice, cols: slice, y: np.ndarray) -> None:
+            if fused:
+                kernels.to_integer(y, scale, out, rows, cols)
+                return
             y = np.clip(y * s, 0.0, s)
             np.rint(y, out=y)
             out[:, rows, cols, :] = y.transpose(0, 2, 3, 1)
