@@ -51,7 +51,6 @@ def _spec(values: dict[str, str]) -> str:
     return ",".join([f"model:{values.get('model', 'zerodce')}", *opts])
 
 
-
 def _jpeg() -> bytes:
     buf = io.BytesIO()
     Image.fromarray((np.random.default_rng(0).random((30, 40, 3)) * 50).astype(np.uint8)).save(buf, "JPEG")

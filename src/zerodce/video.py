@@ -42,7 +42,6 @@ from .tiling import BYTES_PER_PIXEL, auto_tile
 __all__ = ["VIDEO_EXTENSIONS", "VideoStats", "enhance_video", "video_frames"]
 
 
-
 @dataclass
 class VideoStats:
     """What :func:`enhance_video` did: frames, and the mean brightness of every output frame."""

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.coded import CodedMaps, apply_coded_curves, dense_maps, tanh_table
 from ..core import kernels
+from ..core.coded import CodedMaps, apply_coded_curves, dense_maps, tanh_table
 from ..core.color import luma, thumbnail
 from ..core.curves import apply_curves
 from ..core.denoise import DenoiserConfig, learned_denoise, learned_halo
