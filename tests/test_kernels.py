@@ -141,3 +141,15 @@ def test_to_integer_is_numpys_rounding_into_a_region(dtype):
     want = np.zeros_like(out)
     want[:, 5:12, 10:17, :] = np.rint(np.clip(region * np.float32(scale), 0, scale)).transpose(0, 2, 3, 1)
     np.testing.assert_array_equal(out, want)
+
+
+@pytest.mark.parametrize(("hs", "hp", "r0", "r1"), [(5, 37, 0, 37), (5, 37, 11, 29), (2, 300, 256, 300)])
+def test_lerp_rows_is_upsample_rows(hs, hp, r0, r1, monkeypatch):
+    from zerodce.core.resample import upsample_rows
+
+    cols = np.random.default_rng(4).uniform(-1, 1, (2, 3, hs, 53)).astype(np.float32)
+    got = upsample_rows(cols, hp, r0, r1)
+    monkeypatch.setenv("ZERODCE_NO_NUMBA", "1")
+    want = upsample_rows(cols, hp, r0, r1)
+    assert got.shape == want.shape == (2, 3, r1 - r0, 53)
+    np.testing.assert_array_equal(got, want)

@@ -27,7 +27,7 @@ import numpy as np
 from .coded import _LAUNCH, NUMBA_INSTALLED
 from .color import LUMA, RGB_TO_YCC, YCC_TO_RGB
 
-__all__ = ["enabled", "denoise", "tone", "curves", "to_float", "to_integer"]
+__all__ = ["enabled", "denoise", "tone", "curves", "to_float", "to_integer", "lerp_rows"]
 
 _F = np.float32
 prange = range  # numba.prange once compiled (_kernels)
@@ -394,6 +394,18 @@ def _to_integer_rows(y, s, out, r0, c0):  # noqa: ANN001, ANN202
                 out[b, r0 + i, c0 + j, c] = np.rint(v)
 
 
+def _lerp_rows_of(cols, i0, i1, wgt, out):  # noqa: ANN001, ANN202
+    # resample.upsample_rows' arithmetic: top + (bottom - top) * weight, one output row at a time.
+    b_n, c_n, h_n, w_n = out.shape
+    for bh in prange(b_n * h_n):
+        b, i = bh // h_n, bh % h_n
+        t, u, g = i0[i], i1[i], wgt[i]
+        for c in range(c_n):
+            top, bottom, o = cols[b, c, t], cols[b, c, u], out[b, c, i]
+            for j in range(w_n):
+                o[j] = top[j] + (bottom[j] - top[j]) * g
+
+
 @functools.cache
 def _kernels() -> SimpleNamespace:
     global prange
@@ -430,6 +442,7 @@ def _kernels() -> SimpleNamespace:
         curve_rows=jit(_curve_rows),
         to_float=jit(_to_float_rows),
         to_integer=jit(_to_integer_rows),
+        lerp_rows=jit(_lerp_rows_of),
     )
 
 
@@ -500,3 +513,13 @@ def to_integer(y: np.ndarray, scale: int, out: np.ndarray, rows: slice, cols: sl
     r0, c0 = rows.indices(out.shape[1])[0], cols.indices(out.shape[2])[0]
     with _LAUNCH:
         _kernels().to_integer(y, _F(scale), out, r0, c0)
+
+
+def lerp_rows(cols: np.ndarray, i0: np.ndarray, i1: np.ndarray, wgt: np.ndarray) -> np.ndarray:
+    """Rows ``cols[..., i0, :] + (cols[..., i1, :] - cols[..., i0, :]) * wgt[:, None]`` of float32
+    C-contiguous ``cols`` (B, C, hs, W), in one parallel pass; a new array (B, C, len(i0), W)."""
+    b, c, _, w = cols.shape
+    out = np.empty((b, c, len(i0), w), np.float32)
+    with _LAUNCH:
+        _kernels().lerp_rows(cols, i0, i1, np.ascontiguousarray(wgt, dtype=np.float32), out)
+    return out

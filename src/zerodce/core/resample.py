@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kernels
 from ._bands import row_bands
 
 __all__ = ["downscale", "upsample_rows", "upsample_cols", "upsample_bilinear"]
@@ -64,6 +65,8 @@ def upsample_rows(cols: np.ndarray, hp: int, r0: int, r1: int) -> np.ndarray:
     pos = np.arange(r0, r1, dtype=np.float64) * ((hs - 1) / (hp - 1))
     i0 = np.minimum(np.floor(pos).astype(np.int64), hs - 1)
     i1 = np.minimum(i0 + 1, hs - 1)
+    if kernels.enabled() and cols.dtype == np.float32 and cols.flags.c_contiguous:
+        return kernels.lerp_rows(cols, i0, i1, (pos - i0).astype(np.float32))
     wgt = (pos - i0).astype(cols.dtype)[:, None]
     top, bottom = np.take(cols, i0, axis=-2), np.take(cols, i1, axis=-2)
     bottom -= top
