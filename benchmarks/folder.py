@@ -24,8 +24,8 @@ def main() -> None:
     args = p.parse_args()
 
     from zerodce._runtime import tune_allocator
-    from zerodce.batch import enhance_file, enhance_files, plan_jobs
     from zerodce.enhance import Enhancer
+    from zerodce.files.batch import enhance_file, enhance_files, plan_jobs
 
     tune_allocator()
     enhancer = Enhancer(args.model)

@@ -48,7 +48,7 @@ IN_PROCESS = r"""
 import json, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
-from zerodce.batch import enhance_files, plan_jobs
+from zerodce.files.batch import enhance_files, plan_jobs
 from zerodce.enhance import pipeline
 from zerodce.options import Options
 t1 = time.perf_counter()

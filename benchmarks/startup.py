@@ -11,7 +11,7 @@ every child process). Figures, median and best of ``--repeats`` fresh processes 
   on a 1200x900 JPEG (``examples/lime1.jpg`` resized), default preset.
 - ``in-process``: in a fresh process, after the imports, what the CLI does for the file: the
   allocator tuned (``zerodce._runtime.tune_allocator``), ``Enhancer("zerodce")`` built, the file
-  read, enhanced and written (``zerodce.batch.enhance_files``); timed inside the process. Its
+  read, enhanced and written (``zerodce.files.batch.enhance_files``); timed inside the process. Its
   import time and the split between building the enhancer and the call are printed with it, and
   the wall time of that whole process: its ratio to the process's own in-process time is the
   headline, as both figures of one process see the same load (on a shared machine the CLI and
@@ -40,7 +40,7 @@ import json, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
 from zerodce._runtime import tune_allocator
-from zerodce.batch import Job, enhance_files
+from zerodce.files.batch import Job, enhance_files
 from zerodce.enhance import Enhancer
 t1 = time.perf_counter()
 tune_allocator()  # as the CLI does
@@ -119,7 +119,7 @@ def main() -> None:
         "in-process": '`Enhancer("zerodce")` built + file read, enhanced, written (in-process, after import)',
         "build": "of which `Enhancer(...)`",
         "call": "of which read + enhance + write",
-        "import": "import of `zerodce.enhance` + `zerodce.batch` (in the same process)",
+        "import": "import of `zerodce.enhance` + `zerodce.files.batch` (in the same process)",
     }
     lines = [
         f"CPU: {cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}, torch {torch.__version__}; "

@@ -22,8 +22,8 @@ from pathlib import Path
 
 def _local(images: str, out: Path) -> float:
     from zerodce._runtime import tune_allocator
-    from zerodce.batch import enhance_file, plan_jobs
     from zerodce.enhance import Enhancer
+    from zerodce.files.batch import enhance_file, plan_jobs
 
     tune_allocator()
     jobs = plan_jobs([images], out)
@@ -37,8 +37,8 @@ def _local(images: str, out: Path) -> float:
 def _ray(images: str, out: Path, workers: int) -> float:
     import ray
 
-    from zerodce.batch import plan_jobs
-    from zerodce.cluster import enhance_on_ray
+    from zerodce.apps.cluster import enhance_on_ray
+    from zerodce.files.batch import plan_jobs
     from zerodce.options import Options
 
     cpus = os.cpu_count() or 2

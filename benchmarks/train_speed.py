@@ -22,7 +22,7 @@ import sys
 CHILD = r"""
 import json, sys, time, torch
 from zerodce._runtime import tune_allocator
-from zerodce.losses import zero_dce_loss
+from zerodce.training.losses import zero_dce_loss
 from zerodce.model import DCENet, init_weights
 cfg = json.loads(sys.argv[1])
 if cfg["mallopt"]:

@@ -92,8 +92,8 @@ def _int8(check: bool) -> bool:
     import numpy as np
     import onnxruntime as ort
 
-    from zerodce._atomic import atomic_write_bytes
     from zerodce.export import graph_metadata, quantised_weights_error, with_metadata
+    from zerodce.files._atomic import atomic_write_bytes
     from zerodce.runtime.graphs import KINDS, REQUANTISE, bundled_graph_path, bundled_weights_path, file_sha256
     from zerodce.weights import load_model
 
@@ -131,7 +131,6 @@ def _int8(check: bool) -> bool:
 def main() -> int:
     import onnx
 
-    from zerodce._atomic import atomic_write_bytes
     from zerodce.denoiser import load_denoiser
     from zerodce.export import (
         denoiser_logits_graph_bytes,
@@ -140,6 +139,7 @@ def main() -> int:
         small_maps_graph_bytes,
         with_metadata,
     )
+    from zerodce.files._atomic import atomic_write_bytes
     from zerodce.runtime.graphs import GRAPHS, KINDS, bundled_graph_path, bundled_weights_path, file_sha256
     from zerodce.weights import load_model
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from zerodce import Enhancer, enhance
-from zerodce.io import read_image
+from zerodce.files.io import read_image
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,10 +17,10 @@ import numpy as np
 
 
 def main() -> None:
-    from zerodce.data import list_images
     from zerodce.enhance import Enhancer, enhance
-    from zerodce.evaluate import read_rgb8
-    from zerodce.metrics import psnr
+    from zerodce.evaluation.evaluate import read_rgb8
+    from zerodce.evaluation.metrics import psnr
+    from zerodce.training.data import list_images
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", required=True)

@@ -7,7 +7,7 @@
    the setting with the best mean ``PSNR + 20 SSIM`` on the other four folds is scored on it; the
    table quotes only these held-out scores (100 images, each scored by a setting chosen without it).
    The shipped value of each preset is the one chosen on all 100 pairs (``chosen`` in the table).
-2. **Hue fidelity** (output against its own input, :func:`zerodce.metrics.hue_fidelity`) on
+2. **Hue fidelity** (output against its own input, :func:`zerodce.evaluation.metrics.hue_fidelity`) on
    ``real-lowlight`` (73 photos) and on well-exposed photos: lol-val100's references and the SICE
    frames of the shipped model's held-out split whose mean luma is 0.35..0.6 with under 5% clipped
    pixels. Methods: each preset, the paper's method, and the documented ``--exposure`` range (0.3,
@@ -144,9 +144,9 @@ def _read(path: str) -> np.ndarray:
 
 
 def _lol_task(pair: tuple[str, str]) -> dict[str, tuple[float, float]]:
-    from zerodce.baselines import bilateral, gamma_to_mean
     from zerodce.enhance import enhance
-    from zerodce.metrics import psnr, ssim
+    from zerodce.evaluation.baselines import bilateral, gamma_to_mean
+    from zerodce.evaluation.metrics import psnr, ssim
 
     x, ref = _read(pair[0]), _read(pair[1])
     out: dict[str, tuple[float, float]] = {}
@@ -183,7 +183,7 @@ def _thumb(a: np.ndarray, side: int = 224) -> np.ndarray:
 def _sweep_task(job: tuple[str, str, bool]) -> dict[str, object]:
     """One photo through every sweep method: hue fidelity, PSNR against the input, thumbnails."""
     from zerodce.enhance import enhance
-    from zerodce.metrics import hue_fidelity, psnr
+    from zerodce.evaluation.metrics import hue_fidelity, psnr
 
     path, group, sheet = job
     x = _thumb(_read(path), SWEEP_SIDE)

@@ -28,9 +28,9 @@ from PIL import Image
 def main() -> None:
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-    from zerodce.data import read_split
     from zerodce.export import coded_graph, graph_metadata, maps_graph_bytes, pad_input_channels, with_metadata
     from zerodce.runtime.graphs import KINDS, file_sha256
+    from zerodce.training.data import read_split
     from zerodce.weights import load_model, resolve_model
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

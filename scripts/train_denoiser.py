@@ -28,9 +28,9 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from zerodce.adjust import noise_sigma
-from zerodce.data import load_resized, read_split
 from zerodce.denoiser import DenoiseNet, DenoiserConfig, denoise_features, load_denoiser, save_denoiser
 from zerodce.enhance import Enhancer
+from zerodce.training.data import load_resized, read_split
 
 ROOT = Path(__file__).resolve().parents[1]
 

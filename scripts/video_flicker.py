@@ -18,9 +18,10 @@ import numpy as np
 
 def main() -> None:
     from zerodce.enhance import Enhancer
+
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test helpers
     from support.clips import synthetic_clip
-    from zerodce.video import enhance_video, jitter
+    from zerodce.apps.video import enhance_video, jitter
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="docs/video")

@@ -18,7 +18,7 @@ from zerodce.adjust import (
     noise_sigma,
 )
 from zerodce.enhance import Enhancer
-from zerodce.metrics import noise_sigma as noise_sigma_np
+from zerodce.evaluation.metrics import noise_sigma as noise_sigma_np
 
 # Rec. 601 YCbCr (JPEG) from RGB, written out here independently of zerodce.adjust.
 _YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
@@ -171,7 +171,7 @@ def _grass(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 def test_denoiser_chroma_bound_keeps_the_hue_of_fine_colour_detail():
     """Strong smoothing (as a texture misread as noise would ask for) averages green and brown blades
     into olive; bounded by CHROMA_BOUND chroma noise stds, no pixel's chroma moves further than that."""
-    from zerodce.metrics import hue_fidelity
+    from zerodce.evaluation.metrics import hue_fidelity
 
     x, y = _grass()
     sigma = torch.tensor([0.06])  # far above the true 0.004: what a texture-fooled estimate gives

@@ -40,7 +40,7 @@ def test_enhance_folder_end_to_end(photos, tmp_path, model_file):
 
 
 def test_enhance_exposure_option_sets_brightness(photos, tmp_path, model_file):
-    from zerodce.metrics import luma
+    from zerodce.evaluation.metrics import luma
 
     means = []
     for level in ("0.35", "0.6"):

@@ -13,7 +13,7 @@ from PIL import Image
 
 from support.cli import run_cli as _exit
 from zerodce import __version__
-from zerodce.cli import _subparsers, build_parser
+from zerodce.apps.cli import _subparsers, build_parser
 from zerodce.weights import BUNDLED_MODELS, bundled_path, load_model
 
 
@@ -102,11 +102,11 @@ MODEL_COMMANDS = [
 
 @pytest.mark.parametrize("command", MODEL_COMMANDS)
 def test_unknown_model_lists_the_names(command, capsys, monkeypatch):
-    import zerodce.cli
+    import zerodce.apps.cli
 
     for name in ("_cmd_enhance", "_cmd_serve", "_cmd_export", "_cmd_evaluate", "_cmd_train"):
         # a regression must fail here, not serve forever
-        monkeypatch.setattr(zerodce.cli, name, lambda args: pytest.fail("ran with an unknown model"))
+        monkeypatch.setattr(zerodce.apps.cli, name, lambda args: pytest.fail("ran with an unknown model"))
     flag = [] if command[-1] == "--teacher" else ["--model"]
     code, _, err = _exit([*command, *flag, "fastt"], capsys)
     assert code == 2
@@ -218,7 +218,7 @@ def test_output_folder_equal_to_input_suggests_suffix(model_file, photo, capsys)
 def test_video_progress_shows_the_frame_total(model_file, tmp_path, capsys):
     pytest.importorskip("av")
     from support.clips import synthetic_clip
-    from zerodce.video import video_frames
+    from zerodce.apps.video import video_frames
 
     clip = synthetic_clip(tmp_path / "clip.mp4", frames=12, size=(32, 24))
     assert video_frames(clip) == 12

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zerodce.batch import plan_jobs
+from zerodce.files.batch import plan_jobs
 from zerodce.options import Options
 from zerodce.weights import save_weights
 
@@ -17,7 +17,7 @@ pytest.importorskip("ray")
 
 
 def test_ray_matches_local_cli(tmp_path, small_model):
-    from zerodce.cluster import enhance_on_ray
+    from zerodce.apps.cluster import enhance_on_ray
 
     src = tmp_path / "in"
     src.mkdir()
@@ -51,8 +51,8 @@ def test_ray_path_carries_every_option(tmp_path, monkeypatch):
     import importlib
     import pickle
 
-    import zerodce.cluster
-    from zerodce.cli import main
+    import zerodce.apps.cluster
+    from zerodce.apps.cli import main
 
     enhance_module = importlib.import_module("zerodce.enhance")  # the module, not the function of that name
     seen: dict = {}
@@ -61,7 +61,7 @@ def test_ray_path_carries_every_option(tmp_path, monkeypatch):
         seen.update(kwargs, jobs=jobs, options=options)
         return [(j, "done", "") for j in jobs]
 
-    monkeypatch.setattr(zerodce.cluster, "enhance_on_ray", fake_on_ray)
+    monkeypatch.setattr(zerodce.apps.cluster, "enhance_on_ray", fake_on_ray)
     Image.new("RGB", (8, 8), (20, 20, 20)).save(tmp_path / "a.png")
     argv = [str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--ray", "--smooth", "0.3", "--preset", "night"]
     assert main(["enhance", *argv, "--backend", "torch", "--precision", "bf16", "--tile", "64", "--quiet"]) == 0
@@ -70,8 +70,8 @@ def test_ray_path_carries_every_option(tmp_path, monkeypatch):
 
     made, calls = [], []
     monkeypatch.setattr(enhance_module, "pipeline", lambda options: made.append(options) or "enhancer")
-    monkeypatch.setattr(zerodce.cluster, "enhance_file", lambda job, enh, **kw: calls.append((enh, kw)) or "done")
+    monkeypatch.setattr(zerodce.apps.cluster, "enhance_file", lambda job, enh, **kw: calls.append((enh, kw)) or "done")
     options = pickle.loads(pickle.dumps(Options(preset="night", device="cuda:1")))  # as Ray ships it
-    actor = zerodce.cluster._EnhanceActor(options, 1, {"smooth": 0.3})
+    actor = zerodce.apps.cluster._EnhanceActor(options, 1, {"smooth": 0.3})
     actor({"src": np.array([str(tmp_path / "a.png")]), "dst": np.array([str(tmp_path / "b.png")])})
     assert made == [Options(preset="night", device="cuda:1")] and calls == [("enhancer", {"smooth": 0.3})]

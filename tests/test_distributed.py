@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from zerodce.train import TrainConfig, train
+from zerodce.training.train import TrainConfig, train
 
 # 9 training images with a global batch of 4: steps of 4, 4 and 1 image, so the last step
 # gives one rank nothing (the zero-weighted dummy path) and the shares are unequal.

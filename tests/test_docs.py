@@ -78,7 +78,7 @@ def _options(parser: argparse.ArgumentParser) -> set[str]:
 
 @pytest.fixture(scope="module")
 def cli_flags() -> dict[str, set[str]]:
-    from zerodce.cli import build_parser
+    from zerodce.apps.cli import build_parser
 
     parser = build_parser()
     subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001

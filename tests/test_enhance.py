@@ -113,7 +113,7 @@ def test_tiled_plus_equals_untiled():
 
 
 def test_bad_inputs_rejected(enh):
-    from zerodce.io import ImageReadError
+    from zerodce.files.io import ImageReadError
 
     with pytest.raises(ImageReadError, match="^not an image: no such file$"):  # a string is a path
         enhance("not an image", enh)
@@ -162,7 +162,7 @@ def test_a_file_path_is_read_upright_and_enhanced_like_its_pil_image(enh, tmp_pa
     """A path gives the PIL result of the image as read: EXIF orientation applied (a 6 = rotate 90
     photo 8x6 comes back 6x8), the same pixels as enhancing the upright image; a broken file is an
     ImageReadError naming it."""
-    from zerodce.io import ImageReadError
+    from zerodce.files.io import ImageReadError
 
     rng = np.random.default_rng(0)
     im = Image.fromarray(rng.integers(0, 60, (6, 8, 3), dtype=np.uint8))

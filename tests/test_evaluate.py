@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from zerodce.baselines import gamma_to_mean, parse_method
-from zerodce.evaluate import evaluate_paired, pair_folders, summarise
-from zerodce.metrics import colourfulness, mae, no_reference_stats, noise_sigma, psnr, ssim
+from zerodce.evaluation.baselines import gamma_to_mean, parse_method
+from zerodce.evaluation.evaluate import evaluate_paired, pair_folders, summarise
+from zerodce.evaluation.metrics import colourfulness, mae, no_reference_stats, noise_sigma, psnr, ssim
 
 
 def test_psnr_closed_form():
@@ -184,7 +184,7 @@ def test_model_spec_with_preset_strength_and_paper(paired):
 
 
 def test_hue_fidelity_columns_in_both_modes(paired, tmp_path):
-    from zerodce.evaluate import evaluate_paired, evaluate_unpaired, summarise
+    from zerodce.evaluation.evaluate import evaluate_paired, evaluate_unpaired, summarise
 
     pairs = list(zip(sorted(paired[0].iterdir()), sorted(paired[1].iterdir()), strict=True))[:2]
     swap = lambda rgb: rgb[..., [1, 2, 0]].copy()  # every coloured pixel turned by 120 degrees
@@ -197,7 +197,7 @@ def test_hue_fidelity_columns_in_both_modes(paired, tmp_path):
 
 
 def test_exposure_plot_in_report(paired, small_model, tmp_path):
-    from zerodce.evaluate import exposure_series, write_report
+    from zerodce.evaluation.evaluate import exposure_series, write_report
     from zerodce.weights import save_weights
 
     path = save_weights(small_model, tmp_path / "m.safetensors")
@@ -216,7 +216,7 @@ def test_exposure_plot_in_report(paired, small_model, tmp_path):
 def test_options_without_effect_warn(paired, tmp_path, capsys, caplog):
     import logging
 
-    from zerodce.cli import main
+    from zerodce.apps.cli import main
 
     low, _ = paired
     with caplog.at_level(logging.WARNING):

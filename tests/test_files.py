@@ -70,7 +70,7 @@ def test_tiff16_roundtrip_keeps_depth_icc_and_exif(tmp_path, model):
 
 def test_png16_rgb_keeps_depth_and_metadata(tmp_path, model):
     pytest.importorskip("cv2")
-    from zerodce.highbit import HighBitImage, read_rgb16, write_rgb16
+    from zerodce.files.highbit import HighBitImage, read_rgb16, write_rgb16
 
     arr = _dark16(channels=4)
     src = tmp_path / "dark.png"

@@ -109,8 +109,8 @@ def test_16bit_bombs_refused_from_the_header_and_the_batch_goes_on(tmp_path, mod
 
 def test_read_rgb16_goes_through_the_guarded_entry(tmp_path):
     pytest.importorskip("cv2")
-    from zerodce.highbit import read_rgb16
-    from zerodce.io import ImageReadError
+    from zerodce.files.highbit import read_rgb16
+    from zerodce.files.io import ImageReadError
 
     (tmp_path / "h.png").write_bytes(bomb_png(30000, 30000, depth=16))
     with pytest.raises(ImageReadError, match=r"h\.png: 30000x30000 exceeds the 100,000,000-pixel limit"):
@@ -120,7 +120,7 @@ def test_read_rgb16_goes_through_the_guarded_entry(tmp_path):
 def test_pixel_limit_is_100_mp_not_pillows_warning(tmp_path, monkeypatch):
     """The limit applied is ours (100 MP), whatever Pillow's process-wide MAX_IMAGE_PIXELS says
     (its 89.5 MP warning used to refuse images under the documented limit); nothing is changed globally."""
-    from zerodce.io import ImageReadError, read_image
+    from zerodce.files.io import ImageReadError, read_image
 
     default = Image.MAX_IMAGE_PIXELS
     (tmp_path / "g90.png").write_bytes(zeros_png(9500, 9500, depth=8, colour=0))  # 90.25 MP grey

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zerodce._atomic import atomic_write, remove_stale_parts
-from zerodce.io import ImageReadError, read_image, write_image
+from zerodce.files._atomic import atomic_write, remove_stale_parts
+from zerodce.files.io import ImageReadError, read_image, write_image
 
 
 def test_atomic_write_failure_leaves_nothing(tmp_path):
@@ -77,7 +77,7 @@ def test_read_errors_are_one_line_and_name_the_file(tmp_path):
 
 def test_quality_applies_to_webp(tmp_path):
     """--quality reaches WebP (Pillow's own default, 80, would otherwise be used whatever was asked)."""
-    from zerodce.io import encode_image, takes_quality
+    from zerodce.files.io import encode_image, takes_quality
 
     rng = np.random.default_rng(0)
     im = Image.fromarray((rng.random((48, 64, 3)) * 255).astype(np.uint8))

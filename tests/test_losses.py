@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from zerodce.losses import (
+from zerodce.training.losses import (
     COLOR_EPS,
     LossWeights,
     color_constancy,

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from zerodce.losses import zero_dce_loss
 from zerodce.model import DCENet, DCENetPP, ModelConfig, build_model, count_parameters, init_weights
+from zerodce.training.losses import zero_dce_loss
 
 
 def test_parameter_counts():

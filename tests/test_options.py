@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from support.cli import run_cli as _exit
-from zerodce.baselines import model_options, parse_method
-from zerodce.cli import build_parser, main, options_from_args
+from zerodce.apps.cli import build_parser, main, options_from_args
+from zerodce.evaluation.baselines import model_options, parse_method
 from zerodce.options import CONTROL_FIELDS, Options
 
 enhance_module = importlib.import_module("zerodce.enhance")  # the module, not the function of that name
@@ -107,8 +107,8 @@ def test_the_same_strings_give_the_same_options_on_every_surface(tmp_path, monke
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
 
-    import zerodce.cluster
-    from zerodce.service import create_app
+    import zerodce.apps.cluster
+    from zerodce.apps.service import create_app
 
     expected = Options.parse({**CONTROLS, **SESSION})
     got: dict[str, Options] = {}
@@ -117,7 +117,9 @@ def test_the_same_strings_give_the_same_options_on_every_surface(tmp_path, monke
 
     photo = tmp_path / "a.png"
     Image.new("RGB", (8, 8), (20, 20, 20)).save(photo)
-    monkeypatch.setattr(zerodce.cluster, "enhance_on_ray", lambda jobs, options, **kw: got.update(ray=options) or [])
+    monkeypatch.setattr(
+        zerodce.apps.cluster, "enhance_on_ray", lambda jobs, options, **kw: got.update(ray=options) or []
+    )
     assert main(["enhance", str(photo), "-o", str(tmp_path / "o"), "--ray", *_flags({**CONTROLS, **SESSION})]) == 0
 
     real = enhance_module.pipeline
@@ -139,9 +141,9 @@ def test_the_same_strings_give_the_same_options_on_every_surface(tmp_path, monke
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: ",".join(r))
 def test_every_rule_is_refused_on_every_surface_with_one_message(rule, tmp_path, monkeypatch, capsys):
-    import zerodce.batch
-    import zerodce.cluster
-    import zerodce.service
+    import zerodce.apps.cluster
+    import zerodce.apps.service
+    import zerodce.files.batch
 
     with pytest.raises(ValueError) as exc:
         Options.parse(rule)
@@ -150,9 +152,9 @@ def test_every_rule_is_refused_on_every_surface_with_one_message(rule, tmp_path,
     # CLI, local and --ray: one line, exit 2, before a file is listed or a model loaded
     never = lambda *a, **k: pytest.fail("ran past an invalid combination")  # noqa: E731
     monkeypatch.setattr(enhance_module, "pipeline", never)
-    monkeypatch.setattr(zerodce.batch, "plan_jobs", never)
-    monkeypatch.setattr(zerodce.cluster, "enhance_on_ray", never)
-    monkeypatch.setattr(zerodce.service, "serve", never)
+    monkeypatch.setattr(zerodce.files.batch, "plan_jobs", never)
+    monkeypatch.setattr(zerodce.apps.cluster, "enhance_on_ray", never)
+    monkeypatch.setattr(zerodce.apps.service, "serve", never)
     for extra in ([], ["--ray"]):
         code, out, err = _exit(["enhance", tmp_path / "a.png", "-o", tmp_path / "o", *_flags(rule), *extra], capsys)
         assert (code, out, err) == (2, "", f"error: {message}\n"), extra
@@ -171,7 +173,7 @@ def test_every_rule_is_refused_on_every_surface_with_one_message(rule, tmp_path,
     else:  # the service's form completes what serve was given
         from fastapi.testclient import TestClient  # zerodce[serve], installed for the tests
 
-        client = TestClient(zerodce.service.create_app(Options.parse(server)))
+        client = TestClient(zerodce.apps.service.create_app(Options.parse(server)))
         r = client.post("/v1/enhance", files={"file": ("a.jpg", _jpeg())}, data=form)
         assert (r.status_code, r.json()["detail"]) == (422, message)
 
@@ -190,7 +192,7 @@ def test_the_service_loads_one_pipeline_for_requests_with_different_controls(mon
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
 
-    from zerodce.service import create_app
+    from zerodce.apps.service import create_app
 
     monkeypatch.setattr(enhance_module, "_PIPELINES", {})
     loads: list[str] = []
@@ -215,11 +217,11 @@ def test_the_service_loads_one_pipeline_for_requests_with_different_controls(mon
 
 
 def test_serve_checks_and_loads_its_options_before_listening(monkeypatch, capsys):
-    import zerodce.service
+    import zerodce.apps.service
 
     monkeypatch.setattr(enhance_module, "_PIPELINES", {})
     started = []
-    monkeypatch.setattr(zerodce.service, "serve", lambda host, port, defaults, limits: started.append(defaults))
+    monkeypatch.setattr(zerodce.apps.service, "serve", lambda host, port, defaults, limits: started.append(defaults))
     code, _, err = _exit(["serve", "--model", "fast", "--backend", "torch", "--tile", "none"], capsys)
     assert code == 0, err
     assert started == [Options(model="fast", backend="torch", tile=None)]

@@ -17,7 +17,7 @@ from PIL import Image
 fastapi = pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from zerodce.service import Limits, create_app  # noqa: E402
+from zerodce.apps.service import Limits, create_app  # noqa: E402
 
 
 def _jpeg(w=40, h=30, seed=0, **save) -> bytes:
@@ -367,7 +367,7 @@ def hostile_server():
     """A real uvicorn server built as ``zerodce serve`` builds it, with short client deadlines."""
     import uvicorn
 
-    from zerodce.service import server_config
+    from zerodce.apps.service import server_config
 
     port = _free_port()
     limits = Limits(max_upload_bytes=1_000_000, header_timeout_s=1.0, idle_timeout_s=1.0)

@@ -20,11 +20,11 @@ def _run(code: str) -> subprocess.CompletedProcess:
 
 def test_import_help_and_options_do_not_import_torch():
     res = _run(
-        "import sys, zerodce, zerodce.cli\n"
-        "zerodce.cli.build_parser().format_help()\n"
-        "args = zerodce.cli.build_parser().parse_args(['enhance', 'x.jpg', '-o', 'o', '--preset', 'night',\n"
+        "import sys, zerodce, zerodce.apps.cli\n"
+        "zerodce.apps.cli.build_parser().format_help()\n"
+        "args = zerodce.apps.cli.build_parser().parse_args(['enhance', 'x.jpg', '-o', 'o', '--preset', 'night',\n"
         "    '--strength', '0.5', '--tile', '64', '--precision', 'bf16', '--model', 'fast'])\n"
-        "assert zerodce.cli.options_from_args(args).tile == 64\n"
+        "assert zerodce.apps.cli.options_from_args(args).tile == 64\n"
         "print(sorted(m for m in ('torch', 'onnxruntime', 'onnx') if m in sys.modules))"
     )
     assert res.returncode == 0, res.stderr

@@ -16,7 +16,7 @@ import torch
 from zerodce.adjust import metered, noise_level, noise_sigma
 from zerodce.curves import apply_curves
 from zerodce.enhance import Enhancer
-from zerodce.metrics import hue_fidelity, hue_rotation
+from zerodce.evaluation.metrics import hue_fidelity, hue_rotation
 from zerodce.tone import (
     MAX_CAST_RATIO,
     apply_cast,
@@ -119,7 +119,7 @@ def test_value_gain_ends_and_monotonicity():
 
 def test_curve_saturation_keeps_hue_and_luma_and_only_desaturates():
     from zerodce.adjust import luma
-    from zerodce.metrics import _hue_sat_val
+    from zerodce.evaluation.metrics import _hue_sat_val
 
     g = torch.Generator().manual_seed(16)
     x = torch.rand(1, 3, 9, 11, generator=g) * 0.4

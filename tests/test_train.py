@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from zerodce.train import TrainConfig, train
+from zerodce.training.train import TrainConfig, train
 from zerodce.weights import load_model
 
 

@@ -8,8 +8,8 @@ import pytest
 av = pytest.importorskip("av")
 
 from support.clips import synthetic_clip  # noqa: E402
+from zerodce.apps.video import enhance_video  # noqa: E402
 from zerodce.enhance import Enhancer  # noqa: E402
-from zerodce.video import enhance_video  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -125,7 +125,7 @@ def thumbnail(x: torch.Tensor, side: int = THUMB_SIDE) -> torch.Tensor:
 def noise_sigma(x: torch.Tensor) -> torch.Tensor:
     """Immerkaer's noise standard deviation of each image's luma, (B, 1, H, W) or (B, 3, H, W) -> (B,).
 
-    Same estimator as :func:`zerodce.metrics.noise_sigma` (there on 0..255 numpy arrays), here on
+    Same estimator as :func:`zerodce.evaluation.metrics.noise_sigma` (there on 0..255 numpy arrays), here on
     tensors in the input's units; 0 for images smaller than 3x3.
     """
     y = luma(x) if x.shape[1] == 3 else x

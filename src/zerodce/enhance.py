@@ -213,7 +213,7 @@ def enhance(
         image: a numpy array (uint8, uint16, or float in [0, 1]; HxW grey, HxWx3 RGB, HxWx4 RGBA
             with alpha kept untouched), a PIL image, a float tensor (B, 3, H, W) or (3, H, W), or
             the path of an image file (read with the pixel limit and EXIF orientation of
-            :func:`zerodce.io.read_image`; a PIL image is returned, its metadata in ``info``).
+            :func:`zerodce.files.io.read_image`; a PIL image is returned, its metadata in ``info``).
         model: bundled name, weights path, loaded module, or a pipeline (:func:`pipeline`).
         device: where to compute.
         preset, strength, options: the controls and session options of :class:`~zerodce.options.Options`
@@ -232,7 +232,7 @@ def enhance(
         True
     """
     if isinstance(image, (str, Path)):
-        from .io import read_image
+        from .files.io import read_image
 
         image = read_image(Path(image))  # type: ignore[assignment]
     pipe = _get_pipeline(model, str(device), {"preset": preset, "strength": strength, **options})

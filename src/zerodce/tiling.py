@@ -57,7 +57,7 @@ def interruptible(check: Callable[[], None]) -> Iterator[None]:
     """Call ``check()`` between the tiles and bands of every enhancement run inside this block.
 
     ``check`` raises (any exception) to abandon the enhancement; the exception propagates to the
-    caller. Used by :mod:`zerodce.service` to stop work whose request timed out.
+    caller. Used by :mod:`zerodce.apps.service` to stop work whose request timed out.
     """
     token = _BETWEEN_TILES.set(check)
     try:

@@ -19,7 +19,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 from torch import nn
 
-from ._atomic import atomic_write_bytes
+from .files._atomic import atomic_write_bytes
 from .model import ModelConfig, build_model
 
 __all__ = [

@@ -29,11 +29,11 @@ def _dark(h: int = 60, w: int = 80, seed: int = 0) -> np.ndarray:
 def test_enhance_cli_service_paths_import_no_torch():
     code = (
         "import sys, numpy as np, zerodce\n"
-        "from zerodce.cli import main\n"
+        "from zerodce.apps.cli import main\n"
         "out = zerodce.enhance(np.full((20, 30, 3), 20, np.uint8))\n"
         "assert out.mean() > 20, out.mean()\n"
         "out = zerodce.enhance(np.full((20, 30, 3), 20, np.uint8), model='fast', preset='night')\n"
-        "import zerodce.service, zerodce.video, zerodce.batch, zerodce.evaluate\n"
+        "import zerodce.apps.service, zerodce.apps.video, zerodce.files.batch, zerodce.evaluation.evaluate\n"
         "print('torch' in sys.modules)\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
@@ -83,7 +83,7 @@ def test_enhance_keeps_a_well_exposed_photo_and_brightens_a_dark_one():
 
 
 def test_cli_enhances_the_bundled_examples(tmp_path):
-    from zerodce.cli import main
+    from zerodce.apps.cli import main
 
     assert main(["enhance", str(ROOT / "examples"), "-o", str(tmp_path), "--quiet"]) == 0
     outs = sorted(p.name for p in tmp_path.iterdir())
@@ -95,7 +95,7 @@ def test_cli_enhances_the_bundled_examples(tmp_path):
 
 
 def test_cli_int8_and_fast_model(tmp_path):
-    from zerodce.cli import main
+    from zerodce.apps.cli import main
 
     Image.fromarray(_dark()).save(tmp_path / "a.png")
     assert main(["enhance", str(tmp_path / "a.png"), "-o", str(tmp_path / "i8"), "--precision", "int8", "-q"]) == 0
@@ -109,7 +109,7 @@ def test_cli_asks_for_torch_only_where_it_is_needed(tmp_path, capsys):
     pytest.importorskip("onnxruntime")
     if __import__("importlib").util.find_spec("torch") is not None:
         pytest.skip("torch is installed: the light-install message cannot show")
-    from zerodce.cli import main
+    from zerodce.apps.cli import main
 
     Image.fromarray(_dark()).save(tmp_path / "a.png")
     code = main(["enhance", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--backend", "torch", "-q"])
@@ -125,7 +125,7 @@ def test_service_enhances_without_torch():
 
     from fastapi.testclient import TestClient
 
-    from zerodce.service import create_app
+    from zerodce.apps.service import create_app
 
     buf = io.BytesIO()
     Image.fromarray(_dark()).save(buf, "PNG")
@@ -138,7 +138,7 @@ def test_service_enhances_without_torch():
 
 def test_evaluate_bundled_models_without_torch(tmp_path):
     pytest.importorskip("skimage")
-    from zerodce.cli import main
+    from zerodce.apps.cli import main
 
     low, high = tmp_path / "low", tmp_path / "high"
     low.mkdir()
@@ -156,8 +156,8 @@ def test_evaluate_bundled_models_without_torch(tmp_path):
 def test_video_without_torch(tmp_path):
     pytest.importorskip("av")
     from support.clips import synthetic_clip
-    from zerodce.cli import main
-    from zerodce.video import video_frames
+    from zerodce.apps.cli import main
+    from zerodce.apps.video import video_frames
 
     clip = synthetic_clip(tmp_path / "in.mp4", frames=6, size=(64, 48))
     assert main(["enhance", str(clip), "-o", str(tmp_path / "o"), "--quiet"]) == 0
@@ -176,7 +176,7 @@ def test_video_without_torch(tmp_path):
 def test_what_needs_torch_says_so_in_one_line(argv, capsys):
     if __import__("importlib").util.find_spec("torch") is not None:
         pytest.skip("torch is installed: the light-install message cannot show")
-    from zerodce.cli import main
+    from zerodce.apps.cli import main
 
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
@@ -195,3 +195,4 @@ def test_per_call_controls_bind_to_a_loaded_session():
     assert np.array_equal(a, b) and np.array_equal(a, c)
     with pytest.raises(ValueError, match="precision='int8': this pipeline was loaded with precision='fp32'"):
         s.with_options(zerodce.Options(preset="night", precision="int8"))
+

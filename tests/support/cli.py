@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zerodce.cli import main
+from zerodce.apps.cli import main
 
 
 def run_cli(argv: list, capsys) -> tuple[int, str, str]:  # noqa: ANN001

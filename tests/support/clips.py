@@ -16,7 +16,7 @@ def synthetic_clip(
     """
     import av
 
-    from zerodce.video import _pix_fmt
+    from zerodce.apps.video import _pix_fmt
 
     w, h = size
     rng = np.random.default_rng(seed)

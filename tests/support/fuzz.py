@@ -14,8 +14,8 @@ import numpy as np
 
 from zerodce.enhance import Pipeline as Enhancer
 from zerodce.enhance import enhance
-from zerodce.highbit import HighBitImage, write_rgb16
-from zerodce.io import ImageReadError, read_any, read_image, write_image
+from zerodce.files.highbit import HighBitImage, write_rgb16
+from zerodce.files.io import ImageReadError, read_any, read_image, write_image
 
 BYTES_ERRORS = (ImageReadError,)
 ARRAY_ERRORS = (TypeError, ValueError)
@@ -88,7 +88,7 @@ def seed_files_16bit() -> list[bytes]:
         return []
     from PIL import Image
 
-    from zerodce.highbit import _png_bytes
+    from zerodce.files.highbit import _png_bytes
 
     rng = np.random.default_rng(1)
     exif = Image.Exif()
@@ -147,11 +147,11 @@ def video_target(data: bytes, enhancer: Enhancer, workdir: Path, suffix: str = "
     """Enhance ``data`` as a video file and decode the result; returns the outcome.
 
     Either the output decodes with as many frames as were reported and the input's size, or
-    :func:`zerodce.video.enhance_video` raises a ValueError and leaves no output; anything else is a bug.
+    :func:`zerodce.apps.video.enhance_video` raises a ValueError and leaves no output; anything else is a bug.
     """
     import av
 
-    from zerodce.video import enhance_video
+    from zerodce.apps.video import enhance_video
 
     src, dst = workdir / f"in{suffix}", workdir / f"out{suffix}"
     src.write_bytes(data)

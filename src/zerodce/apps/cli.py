@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .model import ModelConfig
-    from .options import Options
-    from .train import TrainConfig
+    from ..model import ModelConfig
+    from ..options import Options
+    from ..training.train import TrainConfig
 
 __all__ = ["main", "run"]
 
@@ -35,9 +35,9 @@ def _bar(total: int, desc: str):  # noqa: ANN202 - tqdm instance
 def _cmd_train(args: argparse.Namespace) -> int:
     import torch
 
-    from ._runtime import tune_allocator
-    from .model import ModelConfig
-    from .train import train
+    from .._runtime import tune_allocator
+    from ..model import ModelConfig
+    from ..training.train import train
 
     if args.nproc and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         return _relaunch_with_torchrun(args.nproc)
@@ -71,9 +71,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _train_config(args: argparse.Namespace, model: ModelConfig, smooth: float) -> TrainConfig:
     """The run's configuration; a ValueError names the first bad argument."""
-    from .losses import LossWeights
-    from .train import TrainConfig
-    from .weights import resolve_model
+    from ..training.losses import LossWeights
+    from ..training.train import TrainConfig
+    from ..weights import resolve_model
 
     return TrainConfig(
         data=Path(args.data),
@@ -138,7 +138,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
     """
     import dataclasses
 
-    from .options import Options
+    from ..options import Options
 
     names = [f.name for f in dataclasses.fields(Options)]
     return Options.parse({n: getattr(args, n) for n in names if hasattr(args, n)})
@@ -149,7 +149,7 @@ def _option(name: str):  # noqa: ANN202 - an argparse type
     (same rule, same message), returned as given for :func:`options_from_args` to parse."""
 
     def check(value: str) -> str:
-        from .options import Options
+        from ..options import Options
 
         try:
             Options.parse({name: value})
@@ -162,7 +162,7 @@ def _option(name: str):  # noqa: ANN202 - an argparse type
 
 
 def _smooth(value: str) -> float:
-    """--smooth: a number in [0, 1), as :func:`zerodce.video.enhance_video` accepts."""
+    """--smooth: a number in [0, 1), as :func:`zerodce.apps.video.enhance_video` accepts."""
     try:
         v = float(value)
     except ValueError:
@@ -188,7 +188,7 @@ def model_name(value: str) -> str:
     listing the bundled ones (a path to a missing file is left to the loader, which names it)."""
     from difflib import get_close_matches
 
-    from .options import BUNDLED_MODELS
+    from ..options import BUNDLED_MODELS
 
     path = Path(value)
     looks_like_path = path.suffix in (".safetensors", ".pth", ".pt") or "/" in value or os.sep in value
@@ -202,7 +202,7 @@ def model_name(value: str) -> str:
 
 def add_adjust_arguments(p: argparse.ArgumentParser) -> None:
     """--preset, --strength, --exposure, --metering, --balance, --denoise, --denoiser (every command that enhances)."""
-    from .presets import DEFAULT_DENOISE, DEFAULT_PRESET, DENOISERS, LEARNED_STRENGTH, METERINGS, PRESETS
+    from ..presets import DEFAULT_DENOISE, DEFAULT_PRESET, DENOISERS, LEARNED_STRENGTH, METERINGS, PRESETS
 
     def by_preset(field: str) -> str:
         """Each preset's value of ``field``, said once when they agree."""
@@ -272,7 +272,7 @@ def add_adjust_arguments(p: argparse.ArgumentParser) -> None:
 def add_session_arguments(p: argparse.ArgumentParser) -> None:
     """--device, --backend, --precision, --tile: how the model runs (the options' session), for
     every command that loads one (``enhance``, ``serve``)."""
-    from .presets import BACKENDS, PRECISIONS
+    from ..presets import BACKENDS, PRECISIONS
 
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default: %(default)s)")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
@@ -288,8 +288,8 @@ def add_session_arguments(p: argparse.ArgumentParser) -> None:
 
 def _device_error(device: str) -> str | None:
     """Why ``--device`` cannot be used here, in one line (None when it can)."""
-    from .enhance import torch_installed
-    from .errors import needs_torch
+    from ..enhance import torch_installed
+    from ..errors import needs_torch
 
     if not torch_installed():
         return needs_torch(f"--device {device}")
@@ -312,10 +312,10 @@ def _run_enhance(args: argparse.Namespace, options: Options, jobs: list, opts: d
     that an interrupted batch can say how many were done); an exit code when it cannot start."""
     from tqdm import tqdm
 
-    from ._runtime import tune_allocator
-    from .batch import claim_error, enhance_file, error_line
-    from .enhance import pipeline
-    from .errors import WeightsError
+    from .._runtime import tune_allocator
+    from ..enhance import pipeline
+    from ..errors import WeightsError
+    from ..files.batch import claim_error, enhance_file, error_line
 
     smooth = SMOOTH if args.smooth is None else args.smooth
     if args.ray is not None:
@@ -338,7 +338,7 @@ def _run_enhance(args: argparse.Namespace, options: Options, jobs: list, opts: d
         except (WeightsError, ValueError, RuntimeError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        from .batch import enhance_files
+        from ..files.batch import enhance_files
         from .video import VIDEO_EXTENSIONS, video_frames
 
         videos = [j for j in jobs if j.src.suffix.lower() in VIDEO_EXTENSIONS]
@@ -384,7 +384,7 @@ def _enhance_flags_error(args: argparse.Namespace) -> str | None:
 def _warn_without_effect(args: argparse.Namespace, options: Options, jobs: list) -> None:
     """One warning line for each option given where it changes nothing (it is not an error: the
     same command line may be meant for other inputs)."""
-    from .io import takes_quality
+    from ..files.io import takes_quality
     from .video import VIDEO_EXTENSIONS
 
     videos = sum(j.src.suffix.lower() in VIDEO_EXTENSIONS for j in jobs)
@@ -401,7 +401,7 @@ def _warn_without_effect(args: argparse.Namespace, options: Options, jobs: list)
 
 
 def _cmd_enhance(args: argparse.Namespace) -> int:
-    from .batch import plan_jobs
+    from ..files.batch import plan_jobs
 
     try:  # every option and combination is checked before a file is listed or a model loaded
         options = options_from_args(args)
@@ -434,7 +434,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         for job in jobs:
             (there if job.clash is None and job.dst.exists() else todo).append(job)
         jobs = todo
-    from ._atomic import remove_stale_parts
+    from ..files._atomic import remove_stale_parts
 
     folders: dict[Path, set[str]] = {}
     for job in jobs:
@@ -468,7 +468,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from .weights import WeightsError, convert_checkpoint
+    from ..weights import WeightsError, convert_checkpoint
 
     try:
         path = convert_checkpoint(args.src, args.dst, scale=args.scale)
@@ -480,8 +480,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from .enhance import pipeline
-    from .errors import WeightsError
+    from ..enhance import pipeline
+    from ..errors import WeightsError
     from .service import Limits, serve
 
     try:
@@ -514,8 +514,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .export import ExportError, export_onnx
-    from .weights import WeightsError, load_model
+    from ..export import ExportError, export_onnx
+    from ..weights import WeightsError, load_model
 
     try:
         net = load_model(args.model)
@@ -530,7 +530,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import importlib.util
 
-    from .evaluate import main_evaluate
+    from ..evaluation.evaluate import main_evaluate
 
     error = _device_error(args.device) if args.device != "cpu" else None
     if not error and args.high and importlib.util.find_spec("skimage") is None:
@@ -542,8 +542,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from .options import BUNDLED_MODELS, DEFAULT_MODEL
-    from .runtime.graphs import bundled_weights_path, weights_summary
+    from ..options import BUNDLED_MODELS, DEFAULT_MODEL
+    from ..runtime.graphs import bundled_weights_path, weights_summary
 
     for name in BUNDLED_MODELS:
         path = bundled_weights_path("maps", name)
@@ -557,7 +557,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .. import __version__
 
     model_help = "a bundled model (see: zerodce models) or a weights file (default: %(default)s)"
     p = argparse.ArgumentParser(prog="zerodce", description="Low-light image enhancement with Zero-DCE.")
@@ -704,7 +704,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "the authors': 12)")  # fmt: skip
     c.set_defaults(func=_cmd_convert)
 
-    from .evaluate import add_evaluate_parser
+    from ..evaluation.evaluate import add_evaluate_parser
 
     add_evaluate_parser(sub, _cmd_evaluate, parents=[common], model_type=model_name)
     return p
@@ -754,8 +754,8 @@ def main(argv: list[str] | None = None) -> int:
         cmd.error(f"unrecognized arguments: {' '.join(extra)}{_did_you_mean(cmd, extra)}")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
     if args.command in TORCH_COMMANDS:
-        from .enhance import torch_installed
-        from .errors import needs_torch
+        from ..enhance import torch_installed
+        from ..errors import needs_torch
 
         if not torch_installed():
             print(f"error: {needs_torch(f'zerodce {args.command}')}", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 Each actor loads the pipeline of one :class:`~zerodce.options.Options` (the driver's, pickled) once
 and enhances batches of files with the same per-file logic as the local CLI
-(:func:`zerodce.batch.enhance_file`): outputs are written atomically, failures are reported per
+(:func:`zerodce.files.batch.enhance_file`): outputs are written atomically, failures are reported per
 file, nothing stops the rest of the batch. Inputs and outputs must be visible to every
 node at the same paths (a shared filesystem), as on most clusters.
 """
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .batch import Job, enhance_file, error_line
-from .options import BUNDLED_MODELS, Options
+from ..files.batch import Job, enhance_file, error_line
+from ..options import BUNDLED_MODELS, Options
 
 __all__ = ["enhance_on_ray"]
 
@@ -26,9 +26,9 @@ class _EnhanceActor:
     """A Ray Data callable class: one loaded pipeline per actor, one row per file."""
 
     def __init__(self, options: Options, threads: int, opts: dict) -> None:
-        from ._runtime import tune_allocator
-        from .enhance import pipeline, torch_installed
-        from .runtime.graphs import set_threads
+        from .._runtime import tune_allocator
+        from ..enhance import pipeline, torch_installed
+        from ..runtime.graphs import set_threads
 
         set_threads(threads)  # the light runtime's onnxruntime sessions
         if torch_installed():  # the PyTorch pipeline's, when the options need it
@@ -73,7 +73,7 @@ def enhance_on_ray(
             that runs an actor.
         address: a running cluster (``"auto"`` or ``"ray://head:10001"``); ``None`` starts a local
             Ray instance sized to ``workers * threads_per_worker`` CPUs.
-        smooth: temporal smoothing of videos (:func:`zerodce.video.enhance_video`), as the local CLI.
+        smooth: temporal smoothing of videos (:func:`zerodce.apps.video.enhance_video`), as the local CLI.
     """
     model = Path(options.model)
     if options.model not in BUNDLED_MODELS and model.exists():  # actors may run elsewhere: an absolute path

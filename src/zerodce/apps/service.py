@@ -38,10 +38,10 @@ from importlib import resources
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from .io import FORMATS, ImageReadError, encode_image, read_image
+from ..files.io import FORMATS, ImageReadError, encode_image, read_image
 
 if TYPE_CHECKING:
-    from .options import Options
+    from ..options import Options
 
 __all__ = ["Limits", "create_app", "serve", "server_config", "content_disposition"]
 
@@ -220,9 +220,9 @@ def create_app(  # noqa: ANN201
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-    from . import __version__
-    from .enhance import enhance, interruptible, pipeline
-    from .options import BUNDLED_MODELS, Options
+    from .. import __version__
+    from ..enhance import enhance, interruptible, pipeline
+    from ..options import BUNDLED_MODELS, Options
 
     base = Options(model=defaults) if isinstance(defaults, str) else defaults
     limits = limits or Limits()

@@ -33,11 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_write
-from .enhance import Pipeline
-from .io import VIDEO_EXTENSIONS
-from .metrics import luma
-from .tiling import BYTES_PER_PIXEL, auto_tile
+from ..enhance import Pipeline
+from ..evaluation.metrics import luma
+from ..files._atomic import atomic_write
+from ..files.io import VIDEO_EXTENSIONS
+from ..tiling import BYTES_PER_PIXEL, auto_tile
 
 __all__ = ["VIDEO_EXTENSIONS", "VideoStats", "enhance_video", "video_frames"]
 

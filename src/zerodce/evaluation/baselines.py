@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 if TYPE_CHECKING:
-    from .options import Options
+    from ..options import Options
 
 __all__ = ["Method", "parse_method", "model_options", "DEFAULT_BASELINES", "gamma", "gamma_to_mean", "hist_eq", "clahe",
            "bilateral"]  # fmt: skip
@@ -107,7 +107,7 @@ def model_options(spec: str, device: str = "cpu") -> Options:
         ...
         ValueError: model:zerodce,vivid=2: unknown option(s) vivid; known: backend, balance, denoise, ...
     """
-    from .options import Options
+    from ..options import Options
 
     name, *opts = spec.split(",")
     given: dict[str, str] = {"model": name, "device": device}
@@ -131,7 +131,7 @@ def model_options(spec: str, device: str = "cpu") -> Options:
 
 
 def _model(spec: str, device: str) -> Method:
-    from .enhance import enhance, pipeline
+    from ..enhance import enhance, pipeline
 
     enhancer = pipeline(model_options(spec, device))
     return lambda rgb: enhance(rgb, enhancer)

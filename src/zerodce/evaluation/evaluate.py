@@ -1,7 +1,7 @@
 """Evaluation harness: paired (PSNR, SSIM, MAE) and unpaired (no-reference) metrics for any
 set of methods, measured in one run, with CSV, JSON, Markdown and a PNG grid as the report.
 
-Metric definitions: :mod:`zerodce.metrics`. Method specs: :mod:`zerodce.baselines`.
+Metric definitions: :mod:`zerodce.evaluation.metrics`. Method specs: :mod:`zerodce.evaluation.baselines`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 def pair_folders(low: Path, high: Path) -> list[tuple[Path, Path]]:
     """Pair files by name; a clear error when the folders hold different names."""
-    from .io import list_images
+    from ..files.io import list_images
 
     lows = {p.name: p for p in list_images(low, recursive=False)}
     highs = {p.name: p for p in list_images(high, recursive=False)}
@@ -46,7 +46,7 @@ def pair_folders(low: Path, high: Path) -> list[tuple[Path, Path]]:
 
 def read_rgb8(path: Path) -> np.ndarray:
     """Decode a file to uint8 RGB (H, W, 3), upright."""
-    from .io import read_image
+    from ..files.io import read_image
 
     im = read_image(path)
     if im.mode.startswith("I;16") or im.mode == "I":
@@ -273,7 +273,7 @@ def write_report(
 
 def default_methods() -> list[str]:
     """Every classical baseline and every bundled model."""
-    from .options import BUNDLED_MODELS
+    from ..options import BUNDLED_MODELS
 
     return [*DEFAULT_BASELINES, *(f"model:{name}" for name in BUNDLED_MODELS)]
 
@@ -340,7 +340,7 @@ def add_evaluate_parser(
 def main_evaluate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .io import list_images
+    from ..files.io import list_images
 
     specs = list(args.method or ([] if args.model else default_methods())) + [f"model:{m}" for m in args.model]
     if args.show and not args.report:

@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from .core.color import LUMA
+from ..core.color import LUMA
 
 __all__ = [
     "psnr",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from .enhance import Pipeline, enhance
+from ..enhance import Pipeline, enhance
 from .highbit import HighBitImage
 from .io import FORMATS, INPUT_EXTENSIONS, VIDEO_EXTENSIONS, read_any, write_image
 
@@ -150,7 +150,7 @@ def enhance_file(
     if _skip(job, overwrite, skip_existing):
         return "skipped"
     if job.src.suffix.lower() in VIDEO_EXTENSIONS:
-        from .video import enhance_video
+        from ..apps.video import enhance_video
 
         enhance_video(job.src, job.dst, enhancer, smooth=smooth, progress=progress)  # type: ignore[arg-type]
         return "done"

@@ -48,7 +48,7 @@ def is_rgb16(head: bytes, im: Image.Image | None = None) -> bool:
 
 
 def read_rgb16(path: str | Path, max_pixels: int | None = None) -> HighBitImage:
-    """Read a 16-bit colour PNG/TIFF through :func:`zerodce.io.read_any` (the pixel limit applies).
+    """Read a 16-bit colour PNG/TIFF through :func:`zerodce.files.io.read_any` (the pixel limit applies).
 
     Raises:
         ImageReadError: oversized, broken, or not a 16-bit colour PNG/TIFF.
@@ -63,7 +63,7 @@ def read_rgb16(path: str | Path, max_pixels: int | None = None) -> HighBitImage:
 
 def decode_rgb16(fp: BinaryIO, header: Image.Image, max_pixels: int) -> HighBitImage:
     """Decode the pixels of a 16-bit colour file whose ``header`` Pillow has parsed and whose
-    declared size :func:`zerodce.io.read_any` has checked; only that entry calls this.
+    declared size :func:`zerodce.files.io.read_any` has checked; only that entry calls this.
 
     The decoders' own idea of the size is checked too (the same header, read by another parser),
     before tifffile allocates anything; OpenCV reads PNG's IHDR, which Pillow has checked.

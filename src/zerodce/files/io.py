@@ -130,7 +130,7 @@ def read_any(
 
     Returns a PIL image, upright (EXIF orientation applied), metadata in ``.info``, format in
     ``.format``; or, with ``high_bit``, a 16-bit colour PNG/TIFF as a
-    :class:`~zerodce.highbit.HighBitImage` (decoded by OpenCV / tifffile, which Pillow cannot do).
+    :class:`~zerodce.files.highbit.HighBitImage` (decoded by OpenCV / tifffile, which Pillow cannot do).
     Only regular files are read. Animated files: the first frame, with a logged warning.
 
     Raises:

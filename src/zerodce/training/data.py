@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .io import IMAGE_EXTENSIONS, list_images  # noqa: F401 - re-exported
+from ..files.io import IMAGE_EXTENSIONS, list_images  # noqa: F401 - re-exported
 
 __all__ = ["IMAGE_EXTENSIONS", "list_images", "split_files", "split_json", "read_split", "load_resized", "ImageSet"]
 

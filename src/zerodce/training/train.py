@@ -22,11 +22,11 @@ from typing import Any, Protocol
 
 import torch
 
-from ._atomic import atomic_write_bytes, remove_stale_parts
+from ..files._atomic import atomic_write_bytes, remove_stale_parts
+from ..model import ModelConfig, build_model, count_parameters, init_weights
+from ..weights import save_weights
 from .data import ImageSet, list_images, read_split, split_files, split_json
 from .losses import LossWeights, zero_dce_loss
-from .model import ModelConfig, build_model, count_parameters, init_weights
-from .weights import save_weights
 
 __all__ = ["TrainConfig", "train", "Progress"]
 
@@ -206,7 +206,7 @@ def _load_checkpoint(
     """Restore model and optimiser from the run's checkpoint, with one-line errors and nothing changed on failure."""
     import warnings
 
-    from .weights import load_state_dict
+    from ..weights import load_state_dict
 
     run = _run_config(cfg.out)
     if run is not None and isinstance(run.get("model"), dict):
@@ -236,7 +236,7 @@ class _Teacher:
     """A trained model's outputs on the training images, computed once and kept (float16)."""
 
     def __init__(self, path: Path, n: int, device: torch.device) -> None:
-        from .weights import load_model
+        from ..weights import load_model
 
         self.net = load_model(path).to(device).eval()
         self.device = device
@@ -454,7 +454,7 @@ def train(cfg: TrainConfig, progress: ProgressFactory | None = None) -> Path:
 
     final = out / WEIGHTS
     if dist.main:
-        meta = {"zerodce.epochs": str(len(history)), "zerodce.train": json.dumps(cfg.to_json())}
+        meta = {"zerodce.epochs": str(len(history)), "zerodce.training.train": json.dumps(cfg.to_json())}
         if history:
             meta["zerodce.heldout_loss"] = f"{history[-1]['heldout_loss']:.6f}"
         _save_as(net.to(memory_format=torch.contiguous_format), cfg.model, final, meta)

@@ -1,0 +1,1 @@
+"""The applications over the pipeline: the command line, the web service, video and the Ray path."""

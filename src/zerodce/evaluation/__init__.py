@@ -1,0 +1,1 @@
+"""Evaluation: metrics, the methods compared and the evaluate command."""
