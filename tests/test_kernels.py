@@ -72,6 +72,36 @@ def test_tone_matches_numpy(h, w, channels, u, cast):
     assert np.abs(got - want).max() <= TOL
 
 
+def test_transfer_tables_match_color():
+    """The kernels' sRGB curves (tables, linearly interpolated) against color's on a dense sweep of
+    [0, 1], both sides of each knee ulp by ulp, 0 and 1: well within TOL (a table of 4096 cells
+    uniform in v has 1.6e-5 at linear_to_srgb's knee; one of 256 cells 6e-6 anywhere)."""
+    import numba
+
+    from zerodce.core import color
+
+    kernels._kernels()  # the helpers, now numba functions (inlined where called)
+    s2l, l2s = kernels._srgb_to_linear, kernels._linear_to_srgb
+
+    @numba.njit
+    def curves(v, lin, coded):  # noqa: ANN001, ANN202
+        for j in range(v.shape[0]):
+            lin[j], coded[j] = s2l(v[j]), l2s(v[j])
+
+    sweeps = [np.linspace(0, 1, 2**20 + 1, dtype=np.float32), np.array([0.0, 1.0], np.float32)]
+    for knee in (np.float32(0.04045), np.float32(0.0031308)):
+        sweeps.append(knee * np.linspace(0.9, 1.1, 20001, dtype=np.float32))
+        ulps = np.float32(np.spacing(knee)) * np.arange(-64, 65, dtype=np.float32)
+        sweeps.append(knee + ulps)
+    v = np.concatenate(sweeps)
+    lin, coded = np.empty_like(v), np.empty_like(v)
+    curves(v, lin, coded)
+    ends = np.isin(v, [0.0, 1.0])
+    assert np.array_equal(lin[ends], v[ends]) and np.array_equal(coded[ends], v[ends])  # exact
+    assert np.abs(lin - color.srgb_to_linear(v)).max() <= 1e-6
+    assert np.abs(coded - color.linear_to_srgb(v)).max() <= 1e-6
+
+
 def test_tone_strided_maps():
     """DCE-Net maps arrive as crops of a larger array (tiles, bands)."""
     x = _images(9, 31, "dark", seed=5)
