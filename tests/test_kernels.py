@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zerodce.core import filters, kernels, tone
+from zerodce.core import filters, kernels, noise, tone
 
 if not kernels.NUMBA_INSTALLED:
     pytest.skip("numba not installed", allow_module_level=True)
@@ -109,6 +109,28 @@ def test_tone_strided_maps():
     maps = full[..., 3:12, 5:36]
     us = np.array([0.4, 2.2], np.float32)
     assert np.abs(kernels.tone(x, maps, 8, us, None) - tone._tone(x, maps, 8, us, None)).max() <= TOL
+
+
+@pytest.mark.parametrize("k", [2, 3, 7])
+def test_patches_match_numpy(k, monkeypatch):
+    mixed = np.random.default_rng(k).random((1001, k * k), dtype=np.float32)
+    p, energy = kernels.patches(mixed, k)
+    monkeypatch.setenv("ZERODCE_NO_NUMBA", "1")
+    want_p, want_energy = noise._patches(mixed, k)
+    assert p.dtype == np.float64 and np.array_equal(p, want_p)
+    np.testing.assert_allclose(energy, want_energy, rtol=1e-13, atol=0)  # exact differences: sums' order only
+
+
+def test_noise_levels_with_and_without_kernels(monkeypatch):
+    rng = np.random.default_rng(7)
+    ramp = np.linspace(0.2, 0.8, 120, dtype=np.float32)
+    x = np.clip(ramp + np.float32(0.02) * rng.standard_normal((2, 3, 90, 120), np.float32), 0, 1)
+    x[1, :, 40:] += np.float32(0.1) * (np.arange(120) % 2)  # texture: patches rejected
+    got = noise.luma_chroma_noise(x)
+    monkeypatch.setenv("ZERODCE_NO_NUMBA", "1")
+    want = noise.luma_chroma_noise(x)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-6)
 
 
 def test_public_functions_dispatch(monkeypatch):

@@ -1,10 +1,12 @@
-"""Fused numba kernels for the work after the networks: the gain-aware denoiser and the tone chain.
+"""Fused numba kernels for the work after the networks: the gain-aware denoiser and the tone chain
+(and the noise estimator's patch energies).
 
 Optional, like :mod:`zerodce.core.coded`'s curve loop: numba is imported and the kernels compiled on
 first use (cached on disk where a cache directory is writable), and the numpy functions they mirror
-(:func:`~zerodce.core.filters.gain_aware_denoise`, :func:`~zerodce.core.tone.tone`) remain the
-reference and the fallback. Each kernel does the numpy code's float32 arithmetic in its order, a
-pixel at a time, over rows (tone) or column strips (denoiser) in parallel; box sums are running
+(:func:`~zerodce.core.filters.gain_aware_denoise`, :func:`~zerodce.core.tone.tone`,
+``zerodce.core.noise._patches``) remain the reference and the fallback. Each kernel does the numpy
+code's float32 arithmetic in its order, a pixel at a time, over rows (tone) or column strips
+(denoiser) in parallel, but for the sRGB curves (tables: see _LUT_N); box sums are running
 sums in float64 (exact to float32 rounding, O(1) per pixel whatever the radius), so results agree
 with numpy to about 3e-7 on the tests' random images. One exception: where the noise level is 0 the
 guided filters' regulariser is 1e-8, and in flat regions ``var / (var + eps)`` then amplifies
@@ -27,7 +29,7 @@ import numpy as np
 from .coded import _LAUNCH, NUMBA_INSTALLED
 from .color import LUMA, RGB_TO_YCC, YCC_TO_RGB
 
-__all__ = ["enabled", "denoise", "tone"]
+__all__ = ["enabled", "denoise", "tone", "patches"]
 
 _F = np.float32
 prange = range  # numba.prange once compiled (_kernels)
@@ -373,6 +375,26 @@ def _tone_rows(x, maps, n_iter, mode, u, off, e2, cast, has_cast, out):  # noqa:
                 out[b, c, i, j] = ys[c, j]
 
 
+# ---- the noise estimator's patches --------------------------------------------------------------------
+def _patch_rows(mixed, k, p, energy):  # noqa: ANN001, ANN202
+    # noise._patches: each patch (a row of k*k float32 values) widened to float64 into p, and its
+    # gradient energy from the same pass (numpy: six passes over arrays of the patches' size). The
+    # float64 differences of float32 values are exact, so only the order of the sums differs.
+    for n in prange(mixed.shape[0]):
+        row, q = mixed[n], p[n]
+        for t in range(k * k):
+            q[t] = row[t]
+        e = 0.0
+        for t in range(k * (k - 1)):  # vertical differences
+            d = q[t + k] - q[t]
+            e += d * d
+        for a in range(k):  # horizontal differences
+            for t in range(a * k, a * k + k - 1):
+                d = q[t + 1] - q[t]
+                e += d * d
+        energy[n] = e
+
+
 @functools.cache
 def _kernels() -> SimpleNamespace:
     global prange
@@ -406,6 +428,7 @@ def _kernels() -> SimpleNamespace:
     return SimpleNamespace(
         denoise=jit(_dn_strips),
         tone_rows=jit(_tone_rows),
+        patches=jit(_patch_rows),
     )
 
 
@@ -447,3 +470,14 @@ def tone(x: np.ndarray, maps: np.ndarray, n_iter: int, u: np.ndarray, cast: np.n
     with _LAUNCH:
         k.tone_rows(x, maps, n_iter, mode, u, off, e2, np.ascontiguousarray(g), has_cast, out)
     return out
+
+
+def patches(mixed: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`~zerodce.core.noise._patches` of float32 C-contiguous ``mixed`` (N, k*k): the patches
+    in float64 and their gradient energies (N,), new arrays."""
+    kern = _kernels()
+    p = np.empty(mixed.shape, np.float64)
+    energy = np.empty(mixed.shape[0], np.float64)
+    with _LAUNCH:
+        kern.patches(mixed, k, p, energy)
+    return p, energy
