@@ -44,7 +44,7 @@ _LR, _LG, _LB = (_F(c) for c in LUMA)
 _S2L_KNEE, _S2L_LIN = _F(0.04045), _F(12.92)
 _L2S_KNEE = _F(0.0031308)
 # The sRGB curves' power segments as tables of _LUT_N cells, linearly interpolated: per pixel two
-# loads instead of a _pow (6 of them per pixel with a cast: 3.5x the tone kernel's time without).
+# loads instead of a _pow (6 a pixel with a cast: 0.060 s against 0.034 s without, 1200x900, 1 thread).
 # Each table holds its power segment continued past the knee (the linear segment is computed), so
 # that the cell across the knee interpolates a smooth curve. linear_to_srgb is indexed by sqrt(v):
 # uniform in v, its curvature at the knee (1.055 v^(1/2.4) has v'' = -2400 there) would need 64
