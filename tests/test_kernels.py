@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zerodce.core import filters, kernels, tone
+from zerodce.core import filters, kernels, noise, tone
 
 if not kernels.NUMBA_INSTALLED:
     pytest.skip("numba not installed", allow_module_level=True)
@@ -72,6 +72,36 @@ def test_tone_matches_numpy(h, w, channels, u, cast):
     assert np.abs(got - want).max() <= TOL
 
 
+def test_transfer_tables_match_color():
+    """The kernels' sRGB curves (tables, linearly interpolated) against color's on a dense sweep of
+    [0, 1], both sides of each knee ulp by ulp, 0 and 1: well within TOL (a table of 4096 cells
+    uniform in v has 1.6e-5 at linear_to_srgb's knee; one of 256 cells 6e-6 anywhere)."""
+    import numba
+
+    from zerodce.core import color
+
+    kernels._kernels()  # the helpers, now numba functions (inlined where called)
+    s2l, l2s = kernels._srgb_to_linear, kernels._linear_to_srgb
+
+    @numba.njit
+    def curves(v, lin, coded):  # noqa: ANN001, ANN202
+        for j in range(v.shape[0]):
+            lin[j], coded[j] = s2l(v[j]), l2s(v[j])
+
+    sweeps = [np.linspace(0, 1, 2**20 + 1, dtype=np.float32), np.array([0.0, 1.0], np.float32)]
+    for knee in (np.float32(0.04045), np.float32(0.0031308)):
+        sweeps.append(knee * np.linspace(0.9, 1.1, 20001, dtype=np.float32))
+        ulps = np.float32(np.spacing(knee)) * np.arange(-64, 65, dtype=np.float32)
+        sweeps.append(knee + ulps)
+    v = np.concatenate(sweeps)
+    lin, coded = np.empty_like(v), np.empty_like(v)
+    curves(v, lin, coded)
+    ends = np.isin(v, [0.0, 1.0])
+    assert np.array_equal(lin[ends], v[ends]) and np.array_equal(coded[ends], v[ends])  # exact
+    assert np.abs(lin - color.srgb_to_linear(v)).max() <= 1e-6
+    assert np.abs(coded - color.linear_to_srgb(v)).max() <= 1e-6
+
+
 def test_tone_strided_maps():
     """DCE-Net maps arrive as crops of a larger array (tiles, bands)."""
     x = _images(9, 31, "dark", seed=5)
@@ -79,6 +109,28 @@ def test_tone_strided_maps():
     maps = full[..., 3:12, 5:36]
     us = np.array([0.4, 2.2], np.float32)
     assert np.abs(kernels.tone(x, maps, 8, us, None) - tone._tone(x, maps, 8, us, None)).max() <= TOL
+
+
+@pytest.mark.parametrize("k", [2, 3, 7])
+def test_patches_match_numpy(k, monkeypatch):
+    mixed = np.random.default_rng(k).random((1001, k * k), dtype=np.float32)
+    p, energy = kernels.patches(mixed, k)
+    monkeypatch.setenv("ZERODCE_NO_NUMBA", "1")
+    want_p, want_energy = noise._patches(mixed, k)
+    assert p.dtype == np.float64 and np.array_equal(p, want_p)
+    np.testing.assert_allclose(energy, want_energy, rtol=1e-13, atol=0)  # exact differences: sums' order only
+
+
+def test_noise_levels_with_and_without_kernels(monkeypatch):
+    rng = np.random.default_rng(7)
+    ramp = np.linspace(0.2, 0.8, 120, dtype=np.float32)
+    x = np.clip(ramp + np.float32(0.02) * rng.standard_normal((2, 3, 90, 120), np.float32), 0, 1)
+    x[1, :, 40:] += np.float32(0.1) * (np.arange(120) % 2)  # texture: patches rejected
+    got = noise.luma_chroma_noise(x)
+    monkeypatch.setenv("ZERODCE_NO_NUMBA", "1")
+    want = noise.luma_chroma_noise(x)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-6)
 
 
 def test_public_functions_dispatch(monkeypatch):

@@ -195,4 +195,3 @@ def test_per_call_controls_bind_to_a_loaded_session():
     assert np.array_equal(a, b) and np.array_equal(a, c)
     with pytest.raises(ValueError, match="precision='int8': this pipeline was loaded with precision='fp32'"):
         s.with_options(zerodce.Options(preset="night", precision="int8"))
-
