@@ -195,3 +195,26 @@ def test_per_call_controls_bind_to_a_loaded_session():
     assert np.array_equal(a, b) and np.array_equal(a, c)
     with pytest.raises(ValueError, match="precision='int8': this pipeline was loaded with precision='fp32'"):
         s.with_options(zerodce.Options(preset="night", precision="int8"))
+
+
+def test_graphs_flush_denormals_in_their_own_thread_only():
+    # onnxruntime's set_denormal_as_zero flushes denormals on the thread that creates a session; the
+    # sessions are created and run in zerodce's onnxruntime thread, so the caller's floats keep their
+    # denormals (1e-38 / 10 is 1e-39, not 0), and the graphs still give their outputs.
+    code = (
+        "import threading, numpy as np\n"
+        "from zerodce.runtime import graphs\n"
+        "from zerodce.runtime.session import Session\n"
+        "from zerodce.options import Options\n"
+        "tiny = lambda: float(np.float32(1e-38) / np.float32(10))\n"
+        "s = Session(Options(model='fast'))\n"
+        "y = s.run_float(np.full((1, 3, 30, 40), 0.1, np.float32))\n"
+        "inside = graphs.on_ort_thread(tiny)\n"
+        "name = graphs.on_ort_thread(lambda: threading.current_thread().name)\n"
+        "print(tiny(), inside, name, float(y.mean()) > 0.1)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    caller, inside, name, brighter = r.stdout.split()
+    assert float(caller) > 0 and float(inside) == 0.0, r.stdout
+    assert name.startswith("zerodce-onnxruntime") and brighter == "True"

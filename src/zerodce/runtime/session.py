@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextvars
 import copy
+import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -98,6 +99,15 @@ class _Controls:
 
 
 _NOISE_POOL: ThreadPoolExecutor | None = None
+
+
+def _forget_noise_pool() -> None:
+    global _NOISE_POOL
+    _NOISE_POOL = None  # a forked child has none of its parent's threads: a new pool there
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_noise_pool)
 
 
 def _noise_pool() -> ThreadPoolExecutor:
