@@ -205,3 +205,13 @@ def test_lerp_rows_is_upsample_rows(hs, hp, r0, r1, monkeypatch):
     want = upsample_rows(cols, hp, r0, r1)
     assert got.shape == want.shape == (2, 3, r1 - r0, 53)
     np.testing.assert_array_equal(got, want)
+
+
+def test_crops_of_maps_are_read_in_place():
+    full = np.random.default_rng(7).uniform(-1, 1, (2, 24, 20, 40)).astype(np.float32)
+    whole, r0, c0 = kernels._crop_of(full[..., 3:12, 5:36])
+    assert whole is full and (r0, c0) == (3, 5)
+    assert np.array_equal(whole[..., r0 : r0 + 9, c0 : c0 + 31], full[..., 3:12, 5:36])
+    for other in (full[:, :3, 3:12], full[..., ::2], full[1:], full.astype(np.float64)[..., 1:]):
+        copy, r0, c0 = kernels._crop_of(other)  # not a crop of all images and channels: copied
+        assert copy.flags.c_contiguous and (r0, c0) == (0, 0) and np.array_equal(copy, other)
