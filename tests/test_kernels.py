@@ -215,3 +215,17 @@ def test_crops_of_maps_are_read_in_place():
     for other in (full[:, :3, 3:12], full[..., ::2], full[1:], full.astype(np.float64)[..., 1:]):
         copy, r0, c0 = kernels._crop_of(other)  # not a crop of all images and channels: copied
         assert copy.flags.c_contiguous and (r0, c0) == (0, 0) and np.array_equal(copy, other)
+
+
+@pytest.mark.parametrize(
+    ("h", "w", "size"), [(37, 53, (8, 11)), (1200, 900, (256, 192)), (9, 600, (9, 128)), (5, 7, (5, 7))]
+)
+def test_area_matches_numpy(h, w, size, monkeypatch):
+    from zerodce.core.color import area_resize
+
+    x = _images(h, w, "full")
+    got = area_resize(x, size)
+    monkeypatch.setenv("ZERODCE_NO_NUMBA", "1")
+    want = area_resize(x, size)
+    assert got.shape == want.shape == (2, 3, *size)
+    assert np.abs(got - want).max() <= 1e-6

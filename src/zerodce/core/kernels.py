@@ -29,7 +29,7 @@ import numpy as np
 from .coded import _LAUNCH, NUMBA_INSTALLED
 from .color import LUMA, RGB_TO_YCC, YCC_TO_RGB
 
-__all__ = ["enabled", "denoise", "tone", "curves", "to_float", "to_integer", "lerp_rows", "patches"]
+__all__ = ["enabled", "denoise", "tone", "curves", "to_float", "to_integer", "lerp_rows", "patches", "area"]
 
 _F = np.float32
 prange = range  # numba.prange once compiled (_kernels)
@@ -448,6 +448,26 @@ def _patch_rows(mixed, k, p, energy):  # noqa: ANN001, ANN202
         energy[n] = e
 
 
+def _area_rows(x, rs, re, cs, ce, out):  # noqa: ANN001, ANN202
+    # color.area_resize: each output row's input rows summed in float64 over the width, then each
+    # output pixel's columns of that sum, divided by the bin's size.
+    b_n, c_n, _, w_n = x.shape
+    h_o, w_o = out.shape[2], out.shape[3]
+    for bci in prange(b_n * c_n * h_o):
+        b, c, i = bci // (c_n * h_o), (bci // h_o) % c_n, bci % h_o
+        acc = np.zeros(w_n, np.float64)
+        for r in range(rs[i], re[i]):
+            row = x[b, c, r]
+            for j in range(w_n):
+                acc[j] += row[j]
+        rows = re[i] - rs[i]
+        for j in range(w_o):
+            t = 0.0
+            for q in range(cs[j], ce[j]):
+                t += acc[q]
+            out[b, c, i, j] = t / (rows * (ce[j] - cs[j]))
+
+
 @functools.cache
 def _kernels() -> SimpleNamespace:
     global prange
@@ -485,6 +505,7 @@ def _kernels() -> SimpleNamespace:
         to_float=jit(_to_float_rows),
         to_integer=jit(_to_integer_rows),
         lerp_rows=jit(_lerp_rows_of),
+        area=jit(_area_rows),
         patches=jit(_patch_rows),
     )
 
@@ -600,3 +621,16 @@ def patches(mixed: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     with _LAUNCH:
         kern.patches(mixed, k, p, energy)
     return p, energy
+
+
+def area(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """:func:`~zerodce.core.color.area_resize` of float32 C-contiguous ``x`` (B, C, H, W) to ``size``,
+    in one pass (bin sums in float64); a new array."""
+    (h, w), (ho, wo) = x.shape[-2:], size
+    ri, ci = np.arange(ho), np.arange(wo)
+    rs, re = ri * h // ho, -((-(ri + 1) * h) // ho)  # color._bins' bin ends
+    cs, ce = ci * w // wo, -((-(ci + 1) * w) // wo)
+    out = np.empty((*x.shape[:2], ho, wo), np.float32)
+    with _LAUNCH:
+        _kernels().area(x, rs, re, cs, ce, out)
+    return out

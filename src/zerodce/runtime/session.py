@@ -198,7 +198,10 @@ class Session(BoundControls):
     # ---- controls ------------------------------------------------------------------------------------
     def _prepared(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         small = np.ascontiguousarray(thumbnail(x))
-        return small, mean_maps(np.ascontiguousarray(dense_maps(self._maps(small))), self.config.n_iter)
+        return small, self._thumb_maps(small)
+
+    def _thumb_maps(self, small: np.ndarray) -> np.ndarray:
+        return mean_maps(np.ascontiguousarray(dense_maps(self._maps(small))), self.config.n_iter)
 
     def _controls(
         self,
@@ -212,8 +215,18 @@ class Session(BoundControls):
         if self.paper:
             return ctl
         n = self.config.n_iter
-        small, mm = prepared if prepared is not None else self._prepared(x)
+        small = prepared[0] if prepared is not None else np.ascontiguousarray(thumbnail(x))
         b = small.shape[0]
+        effect = np.full(b, self.strength, np.float32)
+        if self.adaptive and exposure is None:
+            effect = effect * auto_strength(small)
+        if with_noise and self.denoise > 0 and bool((effect > 0).any()):
+            # The noise estimate (about 0.1 s of numpy and numba) runs beside the rest: the thumbnail's
+            # search (one core) and the network (onnxruntime's threads); the first region that needs
+            # it waits for it.
+            ctl.pending = _noise_pool().submit(contextvars.copy_context().run, luma_chroma_noise, x)
+            ctl.effect = effect
+        mm = prepared[1] if prepared is not None else self._thumb_maps(small)
         level = exposure if exposure is not None else self.level
         if scalars is not None:
             u = np.asarray(scalars, dtype=np.float32).reshape(b)
@@ -222,19 +235,12 @@ class Session(BoundControls):
         else:
             target = np.broadcast_to(np.asarray(level, dtype=np.float32), (b,)).copy()
             u = solve_exposure(small, mm, n, target, self.metering)
-        effect = np.full(b, self.strength, np.float32)
         if self.adaptive and exposure is None:
-            effect = effect * auto_strength(small)
             u = np.maximum(u, 0.0)  # a preset never darkens a photo below what it was
         ctl.u = (u if scalars is not None else u * effect).astype(np.float32)
         if self.balance > 0:
             toned = apply_gain(small, value_gain(value(small), mm, n, ctl.u))
             ctl.cast = cast_gains(toned, (self.balance * effect).astype(np.float32))
-        if with_noise and self.denoise > 0 and bool((effect > 0).any()):
-            # The noise estimate (about 0.1 s per megapixel of numpy) runs beside the network, which
-            # is busy in onnxruntime's threads meanwhile; the first region that needs it waits for it.
-            ctl.pending = _noise_pool().submit(contextvars.copy_context().run, luma_chroma_noise, x)
-            ctl.effect = effect
         return ctl
 
     def _halo(self, ctl: _Controls) -> int:
