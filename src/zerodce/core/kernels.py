@@ -301,17 +301,22 @@ def _tone_rows(x, maps, r0, c0, n_iter, mode, u, off, e2, cast, has_cast, out): 
             vf[j] = max(max(max(xr[0, j], xr[1, j]), xr[2, j]), _V_FLOOR)
             g1[j] = vf[j]
             gain[j] = vf[j]
+        am = np.empty(w_n, np.float32)  # this iteration's channel-mean map
+        ao = np.empty(w_n, np.float32)  # the same with the offset (u > 1)
         for n in range(n_iter):
-            k = 3 * n if per_iter else 0
-            a0, a1, a2 = mr[k], mr[k + 1], mr[k + 2]
+            if per_iter or n == 0:  # Zero-DCE++'s one map: its mean computed once, not per iteration
+                k = 3 * n if per_iter else 0
+                a0, a1, a2 = mr[k], mr[k + 1], mr[k + 2]
+                for j in range(w_n):
+                    am[j] = ((a0[j] + a1[j]) + a2[j]) / _THREE
+                if md == 3:
+                    for j in range(w_n):
+                        ao[j] = min(max(am[j] + ob, -_ONE), _ONE)
             for j in range(w_n):
-                a = ((a0[j] + a1[j]) + a2[j]) / _THREE
-                g1[j] = g1[j] + (a * g1[j]) * (_ONE - g1[j])
+                g1[j] = g1[j] + (am[j] * g1[j]) * (_ONE - g1[j])
             if md == 3:
                 for j in range(w_n):
-                    a = ((a0[j] + a1[j]) + a2[j]) / _THREE
-                    a = min(max(a + ob, -_ONE), _ONE)
-                    gain[j] = gain[j] + (a * gain[j]) * (_ONE - gain[j])
+                    gain[j] = gain[j] + (ao[j] * gain[j]) * (_ONE - gain[j])
         for j in range(w_n):
             g1[j] = g1[j] / vf[j]
         if md == 3:
