@@ -229,3 +229,35 @@ def test_area_matches_numpy(h, w, size, monkeypatch):
     want = area_resize(x, size)
     assert got.shape == want.shape == (2, 3, *size)
     assert np.abs(got - want).max() <= 1e-6
+
+
+def test_every_kernel_loads_from_numba_cache_in_a_new_process():
+    # A kernel that numba cannot cache (a call to a ctypes-backed function inside it, say) compiles
+    # again in every process: about 15 s per photo's first enhancement, silently. Two fresh
+    # processes run every kernel; the second must load each from the cache the first wrote.
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from zerodce.core import kernels\n"
+        "f = np.random.default_rng(0).random((1, 3, 9, 11), dtype=np.float32)\n"
+        "m = np.random.default_rng(1).random((1, 24, 9, 11), dtype=np.float32)\n"
+        "u, g = np.array([1.03], np.float32), np.ones((1, 3), np.float32)\n"
+        "y = kernels.tone(f, m, 8, u, g)\n"
+        "kernels.denoise(y, f, 1.0, np.array([0.01]), 2, np.array([0.01]))\n"
+        "kernels.curves(f.copy(), m, 8)\n"
+        "q = (f * 255).astype(np.uint8).transpose(0, 1, 3, 2)\n"
+        "kernels.to_float(q, 255)\n"
+        "kernels.to_integer(f, 255, np.zeros((1, 9, 11, 3), np.uint8), slice(0, 9), slice(0, 11))\n"
+        "kernels.lerp_rows(f, np.array([0, 1]), np.array([1, 2]), np.array([0.5, 0.5]))\n"
+        "kernels.area(f, (3, 4))\n"
+        "kernels.patches(f.reshape(-1, 9)[:10].copy(), 3)\n"
+        "for name, d in vars(kernels._kernels()).items():\n"
+        "    print(name, sum(d.stats.cache_hits.values()), sum(d.stats.cache_misses.values()))\n"
+    )
+    for _ in range(2):
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+    stats = {name: (int(h), int(m)) for name, h, m in (line.split() for line in r.stdout.splitlines())}
+    assert stats and all(h > 0 and m == 0 for h, m in stats.values()), stats

@@ -34,6 +34,7 @@ __all__ = ["enabled", "denoise", "tone", "curves", "to_float", "to_integer", "le
 _F = np.float32
 prange = range  # numba.prange once compiled (_kernels)
 
+
 # Constants as float32 globals: numba freezes them at compile time, and keeps float32 arithmetic
 # float32 (a Python float literal would promote it to float64).
 _ZERO, _ONE, _THREE = _F(0.0), _F(1.0), _F(3.0)
@@ -60,6 +61,7 @@ _LX_FLOOR, _EPS0, _W_FLOOR = _F(1.0 / 255.0), _F(1e-8), _F(1e-20)
 _YCC = RGB_TO_YCC.copy()
 _RGB = YCC_TO_RGB.copy()
 _COLS = 256  # columns per block of the vertical (running-sum) passes
+_TONE_COLS = 256  # columns per segment of the tone chain: its buffers (about 20 KiB for DCE-Net) in L1
 
 
 def enabled() -> bool:
@@ -275,110 +277,127 @@ def _dn_strips(y, x, r, strength, sig, bound, knee2, has_bound, out):  # noqa: A
 
 
 # ---- the tone chain -------------------------------------------------------------------------------
-def _tone_rows(x, maps, r0, c0, n_iter, mode, u, off, e2, cast, has_cast, out):  # noqa: ANN001, ANN202
-    # One image row at a time, each step a loop over the row (so that it vectorises); mode per
-    # image: 0 u = 0, 1 0 < u < 1, 2 u = 1, 3 u > 1, 4 u < 0 (tone._gain's branches). The maps of
-    # image row i are row r0 + i of maps, from column c0 (a band's or tile's in the whole maps).
+def _tone_rows(x, maps, r0, c0, n_iter, mode, u, off, e2, cast, has_cast, out, n_threads):  # noqa: ANN001, ANN202
+    # A segment of _TONE_COLS columns of one image row at a time, each step a loop over the
+    # segment (so that it vectorises, and the segment's rows of every buffer stay in L1: whole rows
+    # of a 12 MP photo streamed from L2); mode per image: 0 u = 0, 1 0 < u < 1, 2 u = 1, 3 u > 1,
+    # 4 u < 0 (tone._gain's branches). The maps of image row i are row r0 + i of maps, from column
+    # c0 (a band's or tile's in the whole maps). Each thread allocates its buffers once.
     b_n, _, h_n, w_n = x.shape
     per_iter = maps.shape[1] > 3
-    for bh in prange(b_n * h_n):
-        b, i = bh // h_n, bh % h_n
-        md, ub, ob, eb = mode[b], u[b], off[b], e2[b]
-        ws = min(max(ub, _ZERO), _ONE)
-        vf = np.empty(w_n, np.float32)
-        g1 = np.empty(w_n, np.float32)  # the value curve, then the model's gain (u = 1)
-        gain = np.empty(w_n, np.float32)  # the value curve with the offset (u > 1), then the gain
-        p = np.empty(w_n, np.float32)
-        ys = np.empty((3, w_n), np.float32)
-        ps = np.empty((3, w_n), np.float32)
-        xr = np.empty((3, w_n), np.float32)  # rows copied: in L1 through every loop over them
-        for c in range(3):
-            xr[c] = x[b, c, i]
-        mr = np.empty((maps.shape[1], w_n), np.float32)
-        for c in range(maps.shape[1]):
-            mr[c] = maps[b, c, r0 + i, c0 : c0 + w_n]
-        for j in range(w_n):
-            vf[j] = max(max(max(xr[0, j], xr[1, j]), xr[2, j]), _V_FLOOR)
-            g1[j] = vf[j]
-            gain[j] = vf[j]
-        am = np.empty(w_n, np.float32)  # this iteration's channel-mean map
-        ao = np.empty(w_n, np.float32)  # the same with the offset (u > 1)
-        for n in range(n_iter):
-            if per_iter or n == 0:  # Zero-DCE++'s one map: its mean computed once, not per iteration
-                k = 3 * n if per_iter else 0
-                a0, a1, a2 = mr[k], mr[k + 1], mr[k + 2]
-                for j in range(w_n):
-                    am[j] = ((a0[j] + a1[j]) + a2[j]) / _THREE
-                if md == 3:
-                    for j in range(w_n):
-                        ao[j] = min(max(am[j] + ob, -_ONE), _ONE)
+    segs = (w_n + _TONE_COLS - 1) // _TONE_COLS
+    total = b_n * h_n * segs
+    threads = max(1, min(n_threads, total))
+    args = (x, maps, r0, c0, n_iter, mode, u, off, e2, cast, has_cast, out)
+    for t in prange(threads):
+        vf = np.empty(_TONE_COLS, np.float32)
+        g1 = np.empty(_TONE_COLS, np.float32)  # the value curve, then the model's gain (u = 1)
+        gain = np.empty(_TONE_COLS, np.float32)  # the value curve with the offset (u > 1), then the gain
+        p = np.empty(_TONE_COLS, np.float32)
+        ys = np.empty((3, _TONE_COLS), np.float32)
+        ps = np.empty((3, _TONE_COLS), np.float32)
+        xr = np.empty((3, _TONE_COLS), np.float32)  # the segment's samples, copied
+        mr = np.empty((maps.shape[1], _TONE_COLS), np.float32)
+        am = np.empty(_TONE_COLS, np.float32)  # this iteration's channel-mean map
+        ao = np.empty(_TONE_COLS, np.float32)  # the same with the offset (u > 1)
+        bufs = (vf, g1, gain, p, ys, ps, xr, mr, am, ao)
+        for item in range(t, total, threads):
+            _tone_segment(args, bufs, item // segs, (item % segs) * _TONE_COLS, per_iter)
+
+
+def _tone_segment(args, bufs, bh, j0, per_iter):  # noqa: ANN001, ANN202, C901
+    # Columns j0 .. j0 + w_n of image row bh (batch-major) of _tone_rows, in its buffers.
+    x, maps, r0, c0, n_iter, mode, u, off, e2, cast, has_cast, out = args
+    vf, g1, gain, p, ys, ps, xr, mr, am, ao = bufs
+    h_n = x.shape[2]
+    w_n = min(_TONE_COLS, x.shape[3] - j0)
+    b, i = bh // h_n, bh % h_n
+    md, ub, ob, eb = mode[b], u[b], off[b], e2[b]
+    ws = min(max(ub, _ZERO), _ONE)
+    for c in range(3):
+        xr[c, :w_n] = x[b, c, i, j0 : j0 + w_n]
+    for c in range(maps.shape[1]):
+        mr[c, :w_n] = maps[b, c, r0 + i, c0 + j0 : c0 + j0 + w_n]
+    for j in range(w_n):
+        vf[j] = max(max(max(xr[0, j], xr[1, j]), xr[2, j]), _V_FLOOR)
+        g1[j] = vf[j]
+        gain[j] = vf[j]
+    for n in range(n_iter):
+        if per_iter or n == 0:  # Zero-DCE++'s one map: its mean computed once, not per iteration
+            k = 3 * n if per_iter else 0
+            a0, a1, a2 = mr[k], mr[k + 1], mr[k + 2]
             for j in range(w_n):
-                g1[j] = g1[j] + (am[j] * g1[j]) * (_ONE - g1[j])
+                am[j] = ((a0[j] + a1[j]) + a2[j]) / _THREE
             if md == 3:
                 for j in range(w_n):
-                    gain[j] = gain[j] + (ao[j] * gain[j]) * (_ONE - gain[j])
+                    ao[j] = min(max(am[j] + ob, -_ONE), _ONE)
         for j in range(w_n):
-            g1[j] = g1[j] / vf[j]
+            g1[j] = g1[j] + (am[j] * g1[j]) * (_ONE - g1[j])
         if md == 3:
             for j in range(w_n):
-                gain[j] = gain[j] / vf[j]
-        elif md == 4:
+                gain[j] = gain[j] + (ao[j] * gain[j]) * (_ONE - gain[j])
+    for j in range(w_n):
+        g1[j] = g1[j] / vf[j]
+    if md == 3:
+        for j in range(w_n):
+            gain[j] = gain[j] / vf[j]
+    elif md == 4:
+        for j in range(w_n):
+            gain[j] = _linear_to_srgb(_srgb_to_linear(vf[j]) * eb) / vf[j]
+    elif md == 0:
+        gain[:w_n] = _ONE
+    elif md == 2:
+        for j in range(w_n):
+            gain[j] = max(g1[j], _GAIN_FLOOR)
+    else:
+        for j in range(w_n):
+            gain[j] = _pow(max(g1[j], _GAIN_FLOOR), ub)
+    for j in range(w_n):
+        cap = min(gain[j], _ONE / vf[j])
+        for c in range(3):
+            ys[c, j] = xr[c, j] * cap
+    # curve_saturation: the per-channel curves' colour at this exposure, projected on chroma
+    for c in range(3):
+        if ws == _ZERO:
+            ps[c, :w_n] = ys[c, :w_n]
+            continue
+        for j in range(w_n):
+            p[j] = max(xr[c, j], _V_FLOOR)
+        for n in range(n_iter):
+            a = mr[3 * n + c if per_iter else c]
             for j in range(w_n):
-                gain[j] = _linear_to_srgb(_srgb_to_linear(vf[j]) * eb) / vf[j]
-        elif md == 0:
-            gain[:] = _ONE
-        elif md == 2:
+                p[j] = p[j] + (a[j] * p[j]) * (_ONE - p[j])
+        if ws == _ONE:
             for j in range(w_n):
-                gain[j] = max(g1[j], _GAIN_FLOOR)
+                ps[c, j] = ys[c, j] * max((p[j] / max(xr[c, j], _V_FLOOR)) / g1[j], _GAIN_FLOOR)
         else:
             for j in range(w_n):
-                gain[j] = _pow(max(g1[j], _GAIN_FLOOR), ub)
+                rel = max((p[j] / max(xr[c, j], _V_FLOOR)) / g1[j], _GAIN_FLOOR)
+                ps[c, j] = ys[c, j] * _pow(rel, ws)
+    for j in range(w_n):
+        y0, y1, y2 = ys[0, j], ys[1, j], ys[2, j]
+        lum_y = (_LR * y0 + _LG * y1) + _LB * y2
+        lum_p = (_LR * ps[0, j] + _LG * ps[1, j]) + _LB * ps[2, j]
+        dyb, dyr = y2 - lum_y, y0 - lum_y
+        dpb, dpr = ps[2, j] - lum_p, ps[0, j] - lum_p
+        dot = (_CB2 * dyb) * dpb + (_CR2 * dyr) * dpr
+        norm = max((_CB2 * dyb) * dyb + (_CR2 * dyr) * dyr, _NORM_FLOOR)
+        kk = min(max(dot / norm, _ZERO), _ONE)
+        ys[0, j] = (y0 - lum_y) * kk + lum_y
+        ys[1, j] = (y1 - lum_y) * kk + lum_y
+        ys[2, j] = (y2 - lum_y) * kk + lum_y
+    if has_cast:  # apply_cast: channel gains in linear light, the brightest channel at most 1
         for j in range(w_n):
-            cap = min(gain[j], _ONE / vf[j])
-            for c in range(3):
-                ys[c, j] = xr[c, j] * cap
-        # curve_saturation: the per-channel curves' colour at this exposure, projected on chroma
-        for c in range(3):
-            if ws == _ZERO:
-                ps[c] = ys[c]
-                continue
-            for j in range(w_n):
-                p[j] = max(xr[c, j], _V_FLOOR)
-            for n in range(n_iter):
-                a = mr[3 * n + c if per_iter else c]
-                for j in range(w_n):
-                    p[j] = p[j] + (a[j] * p[j]) * (_ONE - p[j])
-            if ws == _ONE:
-                for j in range(w_n):
-                    ps[c, j] = ys[c, j] * max((p[j] / max(xr[c, j], _V_FLOOR)) / g1[j], _GAIN_FLOOR)
-            else:
-                for j in range(w_n):
-                    rel = max((p[j] / max(xr[c, j], _V_FLOOR)) / g1[j], _GAIN_FLOOR)
-                    ps[c, j] = ys[c, j] * _pow(rel, ws)
+            l0 = _srgb_to_linear(min(max(ys[0, j], _ZERO), _ONE)) * cast[b, 0]
+            l1 = _srgb_to_linear(min(max(ys[1, j], _ZERO), _ONE)) * cast[b, 1]
+            l2 = _srgb_to_linear(min(max(ys[2, j], _ZERO), _ONE)) * cast[b, 2]
+            top = max(max(max(l0, l1), l2), _ONE)
+            ys[0, j] = _linear_to_srgb(l0 / top)
+            ys[1, j] = _linear_to_srgb(l1 / top)
+            ys[2, j] = _linear_to_srgb(l2 / top)
+    for c in range(3):
         for j in range(w_n):
-            y0, y1, y2 = ys[0, j], ys[1, j], ys[2, j]
-            lum_y = (_LR * y0 + _LG * y1) + _LB * y2
-            lum_p = (_LR * ps[0, j] + _LG * ps[1, j]) + _LB * ps[2, j]
-            dyb, dyr = y2 - lum_y, y0 - lum_y
-            dpb, dpr = ps[2, j] - lum_p, ps[0, j] - lum_p
-            dot = (_CB2 * dyb) * dpb + (_CR2 * dyr) * dpr
-            norm = max((_CB2 * dyb) * dyb + (_CR2 * dyr) * dyr, _NORM_FLOOR)
-            kk = min(max(dot / norm, _ZERO), _ONE)
-            ys[0, j] = (y0 - lum_y) * kk + lum_y
-            ys[1, j] = (y1 - lum_y) * kk + lum_y
-            ys[2, j] = (y2 - lum_y) * kk + lum_y
-        if has_cast:  # apply_cast: channel gains in linear light, the brightest channel at most 1
-            for j in range(w_n):
-                l0 = _srgb_to_linear(min(max(ys[0, j], _ZERO), _ONE)) * cast[b, 0]
-                l1 = _srgb_to_linear(min(max(ys[1, j], _ZERO), _ONE)) * cast[b, 1]
-                l2 = _srgb_to_linear(min(max(ys[2, j], _ZERO), _ONE)) * cast[b, 2]
-                top = max(max(max(l0, l1), l2), _ONE)
-                ys[0, j] = _linear_to_srgb(l0 / top)
-                ys[1, j] = _linear_to_srgb(l1 / top)
-                ys[2, j] = _linear_to_srgb(l2 / top)
-        for c in range(3):
-            for j in range(w_n):
-                out[b, c, i, j] = ys[c, j]
+            out[b, c, i, j0 + j] = ys[c, j]
 
 
 # ---- the curves alone, and the conversions at either end -----------------------------------------------
@@ -473,6 +492,12 @@ def _area_rows(x, rs, re, cs, ce, out):  # noqa: ANN001, ANN202
             out[b, c, i, j] = t / (rows * (ce[j] - cs[j]))
 
 
+def _numba():  # noqa: ANN202 - the numba module (imported by _kernels)
+    import numba
+
+    return numba
+
+
 @functools.cache
 def _kernels() -> SimpleNamespace:
     global prange
@@ -500,7 +525,7 @@ def _kernels() -> SimpleNamespace:
     # The helpers are inlined in numba's IR: called as separate functions, the kernels compiled in
     # a process ran 8x slower than the same kernels loaded from the cache (measured: 155 ms
     # against 20 ms for a band of the tone chain; the calls were not inlined, so no loop vectorised).
-    helpers = (_pow, _lut, _srgb_to_linear, _linear_to_srgb, _hsum, _edges, _vstep)
+    helpers = (_pow, _lut, _srgb_to_linear, _linear_to_srgb, _hsum, _edges, _vstep, _tone_segment)
     inlined = {f.__name__: nb.njit(inline="always", error_model="numpy")(f) for f in helpers}
     globals().update({"_as_int": as_int, "_as_float": as_float} | inlined)
     return SimpleNamespace(
@@ -553,7 +578,8 @@ def tone(x: np.ndarray, maps: np.ndarray, n_iter: int, u: np.ndarray, cast: np.n
     x = np.ascontiguousarray(x, dtype=np.float32)
     whole, r0, c0 = _crop_of(maps)
     with _LAUNCH:
-        k.tone_rows(x, whole, r0, c0, n_iter, mode, u, off, e2, np.ascontiguousarray(g), has_cast, out)
+        threads = _numba().get_num_threads()  # an argument: a call in the kernel would stop numba caching it
+        k.tone_rows(x, whole, r0, c0, n_iter, mode, u, off, e2, np.ascontiguousarray(g), has_cast, out, threads)
     return out
 
 
