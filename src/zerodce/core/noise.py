@@ -114,7 +114,7 @@ def _weak_texture_variance(p: np.ndarray, energy: np.ndarray, k: int, tau: float
     (copied out by np.compress: faster than a boolean index, 4.7x with 1.5% of 43k rows, 1.3x with half).
     """
     n, d = p.shape
-    gram, total = p.T @ p, p.sum(axis=0)
+    gram, total = p.T @ p, _column_sums(p)
     var = _bias_corrected_low(gram, total, n, d)
     for _ in range(iters):
         keep = energy <= tau * var
@@ -123,12 +123,18 @@ def _weak_texture_variance(p: np.ndarray, energy: np.ndarray, k: int, tau: float
             break
         if nk >= n - nk:
             r = np.compress(~keep, p, axis=0)
-            g, m = gram - r.T @ r, total - r.sum(axis=0)
+            g, m = gram - r.T @ r, total - _column_sums(r)
         else:
             s = np.compress(keep, p, axis=0)
-            g, m = s.T @ s, s.sum(axis=0)
+            g, m = s.T @ s, _column_sums(s)
         var = _bias_corrected_low(g, m, nk, d)
     return var
+
+
+def _column_sums(p: np.ndarray) -> np.ndarray:
+    """``p.sum(axis=0)`` of a tall float64 ``p`` as one matrix-vector product (BLAS): numpy's column
+    reduction of (60000, 49) took 4 ms, a third of the Gram matrix's time."""
+    return np.ones(p.shape[0], dtype=p.dtype) @ p
 
 
 def _bias_corrected_low(gram: np.ndarray, total: np.ndarray, n: int, d: int) -> float:
