@@ -67,6 +67,12 @@ def torch_free(options: Options) -> bool:
 
 
 def _load(options: Options) -> Pipeline:
+    from .options import BUNDLED_MODELS
+
+    if options.model not in BUNDLED_MODELS and not Path(options.model).is_file():
+        what = "no such weights file" if Path(options.model).suffix else "unknown model"
+        names = ", ".join(BUNDLED_MODELS)
+        raise ValueError(f"{what} {options.model!r}; choose {names}, or a path to a .safetensors file")
     if torch_free(options) and _session_available():
         from .runtime.session import Session
 

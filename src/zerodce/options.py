@@ -156,6 +156,8 @@ class Options:
             raise ValueError(f"metering must be one of {METERINGS}, got {self.metering!r}")
         if self.denoiser is not None and self.denoise == 0.0:
             raise ValueError(f"denoiser {self.denoiser!r}: no effect with denoise 0")
+        if isinstance(self.tile, int) and not isinstance(self.tile, bool) and self.tile == 0:
+            object.__setattr__(self, "tile", None)  # 0: no tiles, as --tile 0 (Real-ESRGAN's convention)
         t = self.tile
         if t is not None and t != "auto" and (isinstance(t, bool) or not isinstance(t, int) or t < 16):
             raise ValueError(f"tile must be auto, none or an integer >= 16, got {t!r}")
@@ -317,7 +319,7 @@ def _flag(name: str, v: object) -> bool:
 
 def _tile(v: object) -> TileArg:
     if v is None or isinstance(v, int) and not isinstance(v, bool):
-        return v  # type: ignore[return-value]
+        return None if v == 0 else v  # 0: no tiles, as "0" on the command line (Real-ESRGAN's convention)
     s = str(v).strip().lower()
     if s == "auto":
         return "auto"

@@ -282,8 +282,8 @@ def add_session_arguments(p: argparse.ArgumentParser) -> None:
                    help="bf16: PyTorch autocast; int8: the bundled quantised graph of the zerodce model, "
                    "onnxruntime on CPU (default: %(default)s)")  # fmt: skip
     p.add_argument("--tile", type=_option("tile"), default="auto",
-                   help="tile side for large images: auto (from the memory available), none, or pixels, 16 or "
-                   "more; tiled results equal whole-image ones (default: %(default)s)")  # fmt: skip
+                   help="tile side for large images: auto (from the memory available), none (or 0), or pixels, 16 "
+                   "or more; tiled results equal whole-image ones (default: %(default)s)")  # fmt: skip
 
 
 def _device_error(device: str) -> str | None:
@@ -304,6 +304,19 @@ def _device_error(device: str) -> str | None:
             return "no CUDA device; use --device cpu"
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             return f"no CUDA device {dev.index} ({torch.cuda.device_count()} present); use --device cuda:0 or cpu"
+    return None
+
+
+def _output_folder_error(out: Path) -> str | None:
+    """Why ``-o out`` cannot hold the outputs, in one line (None when it can; it is created then)."""
+    if out.exists() and not out.is_dir():
+        return f"-o {out}: exists and is not a folder"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"-o {out}: cannot create the folder ({exc.strerror or exc})"
+    if not os.access(out, os.W_OK | os.X_OK):
+        return f"-o {out}: the folder is not writable"
     return None
 
 
@@ -420,6 +433,10 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         return 2
     if not jobs:
         print("error: no input images", file=sys.stderr)
+        return 2
+    error = _output_folder_error(out_dir)
+    if error:  # said once, before anything is enhanced, rather than once per photo after its work
+        print(f"error: {error}", file=sys.stderr)
         return 2
     same = [j for j in jobs if j.dst.resolve() == j.src.resolve()]
     if same and not args.overwrite:  # refused before anything is written, once rather than per photo
@@ -760,8 +777,16 @@ def main(argv: list[str] | None = None) -> int:
         if not torch_installed():
             print(f"error: {needs_torch(f'zerodce {args.command}')}", file=sys.stderr)
             return 2
+    from ..errors import MissingExtra, missing_extra
+
     try:
         return int(args.func(args))
     except KeyboardInterrupt:  # before or after a command's own handling: one line, no traceback
         print("interrupted", file=sys.stderr)
         return 130
+    except MissingExtra as exc:  # an optional dependency a command needs: which extra adds it
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        print(f"error: {missing_extra(exc.name, f'zerodce {args.command}')}", file=sys.stderr)
+        return 2

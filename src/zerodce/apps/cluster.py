@@ -81,7 +81,9 @@ def enhance_on_ray(
     try:
         import ray
     except ImportError:
-        raise RuntimeError("Ray is not installed: pip install 'zerodce[ray]'") from None
+        from ..errors import missing_extra
+
+        raise missing_extra("ray", "--ray") from None
     started = False
     if not ray.is_initialized():
         kwargs = {"address": address} if address else {"num_cpus": workers * threads_per_worker}

@@ -261,10 +261,17 @@ def write_report(
         writer.writerows(rows)
     written[1].write_text(json.dumps(summary, indent=1))
     written[2].write_text((header + "\n\n" if header else "") + markdown_table(summary))
+    series = exposure_series(summary)
+    if (show and methods) or series:
+        try:
+            import matplotlib  # noqa: F401 - the figures' only optional dependency
+        except ImportError:
+            log.warning("the report's figures (grid.png, exposure.png) need the 'eval' extra (matplotlib): "
+                        "pip install 'zerodce[eval]'; the tables are written")  # fmt: skip
+            return written
     if show and methods:
         (out / "grid.png").write_bytes(_grid_png(show, methods))
         written.append(out / "grid.png")
-    series = exposure_series(summary)
     if series:
         (out / "exposure.png").write_bytes(_exposure_png(series, header))
         written.append(out / "exposure.png")

@@ -222,7 +222,10 @@ def _prepare(im: Image.Image, fmt: str, source: Image.Image | None, quality: int
         if im.mode not in ("RGB", "RGBA"):
             im = im.convert("RGBA" if "A" in im.mode else "RGB")
     elif fmt == "HEIF":
-        heif_available()
+        if not heif_available():
+            from ..errors import missing_extra
+
+            raise missing_extra("pillow_heif", "writing HEIC/HEIF")
         params["quality"] = quality
         if im.mode not in ("RGB", "RGBA"):
             im = im.convert("RGB")
