@@ -251,7 +251,7 @@ def test_every_kernel_loads_from_numba_cache_in_a_new_process():
         "kernels.to_float(q, 255)\n"
         "kernels.to_integer(f, 255, np.zeros((1, 9, 11, 3), np.uint8), slice(0, 9), slice(0, 11))\n"
         "kernels.lerp_rows(f, np.array([0, 1]), np.array([1, 2]), np.array([0.5, 0.5]))\n"
-        "kernels.area(f, (3, 4))\n"
+        "kernels.area(f, (np.array([0, 3]), np.array([3, 9])), (np.array([0, 5]), np.array([6, 11])))\n"
         "kernels.patches(f.reshape(-1, 9)[:10].copy(), 3)\n"
         "for name, d in vars(kernels._kernels()).items():\n"
         "    print(name, sum(d.stats.cache_hits.values()), sum(d.stats.cache_misses.values()))\n"

@@ -56,7 +56,8 @@ def apply_curves(
             iteration, DCE-Net) or (B, 3, H, W) (one map re-used, Zero-DCE++).
         n_iter: number of iterations.
         inplace: overwrite ``x`` (with :mod:`zerodce.curves`' in-place arithmetic,
-            ``x += A (x - x^2)``) instead of returning a new array.
+            ``x += A (x - x^2)``) instead of returning a new array; with numba, float32 C-contiguous
+            ``x`` and maps of its size run as one kernel (:func:`zerodce.core.kernels.curves`).
 
     Returns:
         The enhanced images, same shape as ``x``.
@@ -66,6 +67,12 @@ def apply_curves(
         >>> float(apply_curves(x, np.ones((1, 24, 1, 1), np.float32))[0, 0, 0, 0]) > 0.99
         True
     """
+    from . import kernels  # here: kernels imports this module (through coded)
+
+    fits = curve_maps.shape[0] == x.shape[0] and curve_maps.shape[2:] == x.shape[2:]
+    if inplace and fits and kernels.enabled() and x.dtype == curve_maps.dtype == np.float32 and x.flags.c_contiguous:
+        check_map_channels(curve_maps.shape[1], n_iter)
+        return kernels.curves(x, curve_maps, n_iter)  # all iterations per row in L1 (numba)
     maps = _split_maps(curve_maps, n_iter)
     out = x if inplace else np.array(x, dtype=np.float32)
     h, w = out.shape[-2:]

@@ -401,9 +401,10 @@ def _tone_segment(args, bufs, bh, j0, per_iter):  # noqa: ANN001, ANN202, C901
 
 
 # ---- the curves alone, and the conversions at either end -----------------------------------------------
-def _curve_rows(x, maps, n_iter):  # noqa: ANN001, ANN202
+def _curve_rows(x, maps, r0, c0, n_iter):  # noqa: ANN001, ANN202
     # curves.apply_curves in place (its in-place arithmetic, x += a (x - x^2)), one row of one
-    # channel at a time through all iterations, in L1.
+    # channel at a time through all iterations, in L1; image row i's maps are row r0 + i of maps,
+    # from column c0 (as _tone_rows).
     b_n, _, h_n, w_n = x.shape
     per_iter = maps.shape[1] > 3
     for bh in prange(b_n * h_n):
@@ -411,10 +412,10 @@ def _curve_rows(x, maps, n_iter):  # noqa: ANN001, ANN202
         for c in range(3):
             row = x[b, c, i]
             for n in range(n_iter):
-                a = maps[b, 3 * n + c if per_iter else c, i]
+                a = maps[b, 3 * n + c if per_iter else c, r0 + i]
                 for j in range(w_n):
                     v = row[j]
-                    row[j] = v + (v - v * v) * a[j]
+                    row[j] = v + (v - v * v) * a[c0 + j]
 
 
 def _to_float_rows(x, inv, out):  # noqa: ANN001, ANN202
@@ -490,12 +491,6 @@ def _area_rows(x, rs, re, cs, ce, out):  # noqa: ANN001, ANN202
             for q in range(cs[j], ce[j]):
                 t += acc[q]
             out[b, c, i, j] = t / (rows * (ce[j] - cs[j]))
-
-
-def _numba():  # noqa: ANN202 - the numba module (imported by _kernels)
-    import numba
-
-    return numba
 
 
 @functools.cache
@@ -578,7 +573,9 @@ def tone(x: np.ndarray, maps: np.ndarray, n_iter: int, u: np.ndarray, cast: np.n
     x = np.ascontiguousarray(x, dtype=np.float32)
     whole, r0, c0 = _crop_of(maps)
     with _LAUNCH:
-        threads = _numba().get_num_threads()  # an argument: a call in the kernel would stop numba caching it
+        from numba import get_num_threads  # an argument: a call inside the kernel stops numba caching it
+
+        threads = get_num_threads()
         k.tone_rows(x, whole, r0, c0, n_iter, mode, u, off, e2, np.ascontiguousarray(g), has_cast, out, threads)
     return out
 
@@ -606,13 +603,12 @@ def _crop_of(a: np.ndarray) -> tuple[np.ndarray, int, int]:
 
 def curves(x: np.ndarray, maps: np.ndarray, n_iter: int) -> np.ndarray:
     """:func:`~zerodce.core.curves.apply_curves` in place on float32 C-contiguous ``x`` (B, 3, H, W),
-    with float32 maps (B, 3n or 3, H, W) of the same size; returns ``x``."""
+    with maps (B, 3n or 3, H, W) of the same size (a crop of larger maps is read in place); returns ``x``."""
     if maps.shape[0] != x.shape[0] or maps.shape[2:] != x.shape[2:]:
         raise ValueError(f"maps {maps.shape} do not cover images {x.shape}")
-    k = _kernels()
-    maps = np.ascontiguousarray(maps, dtype=np.float32)  # one compiled layout (crops are copied)
+    whole, r0, c0 = _crop_of(maps)  # as in tone: DCE-Net's maps of a band read in place
     with _LAUNCH:
-        k.curve_rows(x, maps, n_iter)
+        _kernels().curve_rows(x, whole, r0, c0, n_iter)
     return x
 
 
@@ -654,14 +650,11 @@ def patches(mixed: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return p, energy
 
 
-def area(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """:func:`~zerodce.core.color.area_resize` of float32 C-contiguous ``x`` (B, C, H, W) to ``size``,
-    in one pass (bin sums in float64); a new array."""
-    (h, w), (ho, wo) = x.shape[-2:], size
-    ri, ci = np.arange(ho), np.arange(wo)
-    rs, re = ri * h // ho, -((-(ri + 1) * h) // ho)  # color._bins' bin ends
-    cs, ce = ci * w // wo, -((-(ci + 1) * w) // wo)
-    out = np.empty((*x.shape[:2], ho, wo), np.float32)
+def area(x: np.ndarray, rows: tuple[np.ndarray, np.ndarray], cols: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """:func:`~zerodce.core.color.area_resize` of float32 C-contiguous ``x`` (B, C, H, W), its output bins'
+    input ``rows`` and ``cols`` given as (starts, ends), in one pass (bin sums in float64); a new array."""
+    (rs, re), (cs, ce) = rows, cols
+    out = np.empty((*x.shape[:2], len(rs), len(cs)), np.float32)
     with _LAUNCH:
         _kernels().area(x, rs, re, cs, ce, out)
     return out

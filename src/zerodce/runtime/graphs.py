@@ -38,14 +38,14 @@ import json
 import math
 import os
 import struct
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from .threads import LazyPool
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -121,27 +121,12 @@ def _default_threads() -> int:
 # products, and the small map of a 12 MP photo then took about twice as long (outputs identical on
 # the examples). onnxruntime sets the flush on the thread that creates a session, so creating them in
 # the caller's thread would change the caller's floating-point environment.
-_ORT: ThreadPoolExecutor | None = None
-_ORT_LOCK = threading.Lock()
-
-
-def _reset_after_fork() -> None:
-    global _ORT
-    _ORT = None  # a forked child has none of its parent's threads
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_after_fork)
+_ORT = LazyPool("zerodce-onnxruntime", 1)
 
 
 def on_ort_thread(fn: Callable, *args: object) -> object:
     """``fn(*args)`` in onnxruntime's thread (sessions are created and run there); its result."""
-    global _ORT
-    with _ORT_LOCK:
-        if _ORT is None:
-            _ORT = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zerodce-onnxruntime")
-        pool = _ORT
-    return pool.submit(fn, *args).result()
+    return _ORT.submit(fn, *args).result()
 
 
 def load_graph(path: str | Path, threads: int | None = None) -> onnxruntime.InferenceSession:

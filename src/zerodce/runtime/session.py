@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import contextvars
 import copy
-import os
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +50,7 @@ from ..core.tone import (
 from ..options import BoundControls, Options
 from ..tiling import BYTES_PER_PIXEL, RECEPTIVE_RADIUS, auto_tile, between_tiles
 from . import graphs
+from .threads import LazyPool
 
 __all__ = ["Session"]
 
@@ -98,23 +98,7 @@ class _Controls:
             self.pending = None
 
 
-_NOISE_POOL: ThreadPoolExecutor | None = None
-
-
-def _forget_noise_pool() -> None:
-    global _NOISE_POOL
-    _NOISE_POOL = None  # a forked child has none of its parent's threads: a new pool there
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_noise_pool)
-
-
-def _noise_pool() -> ThreadPoolExecutor:
-    global _NOISE_POOL
-    if _NOISE_POOL is None:
-        _NOISE_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="zerodce-noise")
-    return _NOISE_POOL
+_NOISE_POOL = LazyPool("zerodce-noise", 2)
 
 
 class Session(BoundControls):
@@ -224,7 +208,7 @@ class Session(BoundControls):
             # The noise estimate (about 0.1 s of numpy and numba) runs beside the rest: the thumbnail's
             # search (one core) and the network (onnxruntime's threads); the first region that needs
             # it waits for it.
-            ctl.pending = _noise_pool().submit(contextvars.copy_context().run, luma_chroma_noise, x)
+            ctl.pending = _NOISE_POOL.submit(contextvars.copy_context().run, luma_chroma_noise, x)
             ctl.effect = effect
         mm = prepared[1] if prepared is not None else self._thumb_maps(small)
         level = exposure if exposure is not None else self.level
@@ -255,8 +239,6 @@ class Session(BoundControls):
             y = x if owned else x.copy()
             if isinstance(a, CodedMaps):
                 return apply_coded_curves(y, a, n)
-            if kernels.enabled() and y.flags.c_contiguous and a.dtype == np.float32:
-                return kernels.curves(y, a, n)
             return apply_curves(y, a, n, inplace=True)
         return tone(x, dense_maps(a), n, ctl.u, ctl.cast)
 
