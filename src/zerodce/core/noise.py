@@ -147,13 +147,9 @@ def _bias_corrected_low(gram: np.ndarray, total: np.ndarray, n: int, d: int) -> 
 def smallest_eigenvalue(p: np.ndarray) -> float:
     """The smallest eigenvalue of the covariance of the rows of ``p`` (N, d), corrected for the
     downward bias of a sample eigenvalue (Marchenko-Pastur edge: ``(1 - sqrt(d / N))^2``)."""
-    n, d = p.shape
     # As products (a GEMM) rather than p - mean, which costs more than the product on a tall p; in
     # float64 the cancellation is harmless (values in [0, 1], variances down to about 1e-8).
-    m = p.sum(axis=0)
-    cov = (p.T @ p - np.outer(m, m) / n) / max(n - 1, 1)
-    low = float(np.linalg.eigvalsh(cov)[0])
-    return low / max(1.0 - math.sqrt(d / n), 0.05) ** 2
+    return _bias_corrected_low(p.T @ p, _column_sums(p), *p.shape)
 
 
 def noise_level(x: np.ndarray, iters: int = 3) -> np.ndarray:
