@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["WeightsError", "MissingExtra", "TORCH_HINT", "needs_torch", "missing_extra"]
+import importlib
+from types import ModuleType
+
+__all__ = ["WeightsError", "MissingExtra", "TORCH_HINT", "needs_torch", "missing_extra", "require"]
 
 # How to add PyTorch to a light install (pinned: an unpinned torch may pull a multi-GB CUDA build).
 TORCH_HINT = "scripts/setup.sh torch, or: pip install torch==2.13.0 && pip install -e '.[torch]'"
@@ -48,3 +51,11 @@ def missing_extra(module: str | None, what: str) -> MissingExtra:
         return MissingExtra(f"{what} needs the Python module {root or module!r}, which is not installed")
     return MissingExtra(f"{what} needs the {extra!r} extra ({root} is not installed): scripts/setup.sh {extra}, "
                         f"or pip install 'zerodce[{extra}]'")  # fmt: skip
+
+
+def require(module: str, what: str) -> ModuleType:
+    """``module`` imported, or the one-line :class:`MissingExtra` for ``what`` naming the extra that adds it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise missing_extra(module, what) from None

@@ -78,12 +78,9 @@ def enhance_on_ray(
     model = Path(options.model)
     if options.model not in BUNDLED_MODELS and model.exists():  # actors may run elsewhere: an absolute path
         options = options.replace(model=str(model.resolve()))
-    try:
-        import ray
-    except ImportError:
-        from ..errors import missing_extra
+    from ..errors import require
 
-        raise missing_extra("ray", "--ray") from None
+    ray = require("ray", "--ray")
     started = False
     if not ray.is_initialized():
         kwargs = {"address": address} if address else {"num_cpus": workers * threads_per_worker}

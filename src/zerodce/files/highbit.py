@@ -19,6 +19,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image
 
+from ..errors import require
 from ._atomic import atomic_write
 
 __all__ = ["HighBitImage", "is_rgb16", "read_rgb16", "decode_rgb16", "write_rgb16"]
@@ -74,14 +75,14 @@ def decode_rgb16(fp: BinaryIO, header: Image.Image, max_pixels: int) -> HighBitI
     exif_bytes = exif.tobytes() if len(exif) else None
     fp.seek(0)
     if header.format == "PNG":
-        cv2 = _optional("cv2", "a 16-bit colour PNG")
+        cv2 = require("cv2", "a 16-bit colour PNG")
         arr = cv2.imdecode(np.frombuffer(fp.read(), np.uint8), cv2.IMREAD_UNCHANGED)
         if arr is None or arr.dtype != np.uint16 or arr.ndim != 3 or arr.shape[:2] != (h, w):
             raise ValueError("cannot decode 16-bit PNG")
         # BGR(A) -> RGB(A) in place: no second full-size copy.
         cv2.cvtColor(arr, cv2.COLOR_BGR2RGB if arr.shape[2] == 3 else cv2.COLOR_BGRA2RGBA, dst=arr)
     else:
-        tifffile = _optional("tifffile", "a 16-bit colour TIFF")
+        tifffile = require("tifffile", "a 16-bit colour TIFF")
         with tifffile.TiffFile(fp, name=header.filename or "image.tif") as tif:
             page = tif.pages[0]
             if page.dtype != np.uint16 or page.ndim != 3 or page.shape[2] not in (3, 4):
@@ -96,20 +97,8 @@ def _chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
 
 
-def _optional(module: str, what: str):  # noqa: ANN202 - the module
-    """``module`` imported, or the one-line error naming the extra that adds it."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        from ..errors import missing_extra
-
-        raise missing_extra(module, what) from None
-
-
 def _png_bytes(img: HighBitImage) -> bytes:
-    cv2 = _optional("cv2", "writing a 16-bit colour PNG")
+    cv2 = require("cv2", "writing a 16-bit colour PNG")
 
     bgr = img.pixels[..., [2, 1, 0, 3][: img.pixels.shape[2]]]
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(bgr))
@@ -131,7 +120,7 @@ def write_rgb16(img: HighBitImage, path: str | Path) -> Path:
     if img.format == "PNG":
         payload = _png_bytes(img)
         return atomic_write(path, lambda f: f.write(payload))
-    tifffile = _optional("tifffile", "writing a 16-bit colour TIFF")
+    tifffile = require("tifffile", "writing a 16-bit colour TIFF")
 
     tags = []
     if img.exif:
