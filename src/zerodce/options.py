@@ -319,11 +319,11 @@ def _flag(name: str, v: object) -> bool:
 
 def _tile(v: object) -> TileArg:
     if v is None or isinstance(v, int) and not isinstance(v, bool):
-        return None if v == 0 else v  # 0: no tiles, as "0" on the command line (Real-ESRGAN's convention)
+        return v  # type: ignore[return-value]  # 0 becomes None in Options itself
     s = str(v).strip().lower()
     if s == "auto":
         return "auto"
-    if s in ("none", "0", "off"):
+    if s in ("none", "off"):
         return None
     try:
         return int(s)
