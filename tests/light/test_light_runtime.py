@@ -20,6 +20,13 @@ from zerodce.options import Options
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _python(code: str) -> str:
+    """The standard output of ``code`` run in a fresh interpreter, which must exit 0."""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
 def _dark(h: int = 60, w: int = 80, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     base = np.linspace(5, 60, w)[None, :, None] * np.array([1.0, 0.8, 0.6])
@@ -36,9 +43,7 @@ def test_enhance_cli_service_paths_import_no_torch():
         "import zerodce.apps.service, zerodce.apps.video, zerodce.files.batch, zerodce.evaluation.evaluate\n"
         "print('torch' in sys.modules)\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "False"
+    assert _python(code).strip() == "False"
 
 
 @pytest.mark.parametrize("model", ["zerodce", "fast"])
@@ -213,8 +218,7 @@ def test_graphs_flush_denormals_in_their_own_thread_only():
         "name = graphs.on_ort_thread(lambda: threading.current_thread().name)\n"
         "print(tiny(), inside, name, float(y.mean()) > 0.1)\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    caller, inside, name, brighter = r.stdout.split()
-    assert float(caller) > 0 and float(inside) == 0.0, r.stdout
+    out = _python(code)
+    caller, inside, name, brighter = out.split()
+    assert float(caller) > 0 and float(inside) == 0.0, out
     assert name.startswith("zerodce-onnxruntime") and brighter == "True"
