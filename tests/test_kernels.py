@@ -261,3 +261,29 @@ def test_every_kernel_loads_from_numba_cache_in_a_new_process():
         assert r.returncode == 0, r.stderr
     stats = {name: (int(h), int(m)) for name, h, m in (line.split() for line in r.stdout.splitlines())}
     assert stats and all(h > 0 and m == 0 for h, m in stats.values()), stats
+
+
+def test_kernels_build_once_when_two_threads_ask_first():
+    # On a first photo the noise estimate's thread and the caller's thread both ask for the kernels;
+    # building them twice at once failed ("a jit decorator was called on an already jitted function").
+    import subprocess
+    import sys
+
+    code = (
+        "import threading\n"
+        "from zerodce.core import kernels\n"
+        "gate, got, errors = threading.Barrier(4), [], []\n"
+        "def ask():\n"
+        "    gate.wait()\n"
+        "    try:\n"
+        "        got.append(kernels._kernels())\n"
+        "    except Exception as e:\n"
+        "        errors.append(repr(e))\n"
+        "threads = [threading.Thread(target=ask) for _ in range(4)]\n"
+        "[t.start() for t in threads]\n"
+        "[t.join() for t in threads]\n"
+        "assert not errors, errors\n"
+        "assert len(got) == 4 and all(k is got[0] for k in got)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr

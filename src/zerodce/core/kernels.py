@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import threading
 from types import SimpleNamespace
 
 import numpy as np
@@ -493,8 +494,19 @@ def _area_rows(x, rs, re, cs, ce, out):  # noqa: ANN001, ANN202
             out[b, c, i, j] = t / (rows * (ce[j] - cs[j]))
 
 
-@functools.cache
+_BUILDING = threading.Lock()
+
+
 def _kernels() -> SimpleNamespace:
+    """The compiled kernels, built once per process. Locked: the noise estimate's thread and the
+    caller's both reach here on a first photo, and :func:`functools.cache` alone lets both run the
+    body (the second then found the helpers already replaced by their jitted versions)."""
+    with _BUILDING:
+        return _build_kernels()
+
+
+@functools.cache
+def _build_kernels() -> SimpleNamespace:
     global prange
     import numba as nb
 
