@@ -222,3 +222,54 @@ def test_graphs_flush_denormals_in_their_own_thread_only():
     caller, inside, name, brighter = out.split()
     assert float(caller) > 0 and float(inside) == 0.0, out
     assert name.startswith("zerodce-onnxruntime") and brighter == "True"
+
+
+def _blas_threads() -> list[int]:
+    from zerodce.runtime import threads
+
+    threads._BLAS.enter()  # its controller made (once), as the runtime makes it
+    threads._BLAS.exit()
+    return [i["num_threads"] for i in threads._BLAS._controller.info() if i["user_api"] == "blas"]
+
+
+def test_noise_estimate_holds_blas_to_one_thread_and_restores_it(monkeypatch):
+    # OpenBLAS's spinning threads beside onnxruntime's cost the full model's defaults a tenth of
+    # its time on 2 cores: the noise estimate runs with one BLAS thread, and BLAS gets its threads
+    # back after, also when two estimates overlap (the limit is process-wide, so it is counted).
+    pytest.importorskip("threadpoolctl")
+    import threading
+
+    from zerodce.runtime import session, threads
+
+    if not _blas_threads():
+        pytest.skip("no BLAS that threadpoolctl controls")
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=2, user_api="blas"):  # a known starting point, even on one core
+        seen = []
+        monkeypatch.setattr(session, "luma_chroma_noise", lambda x: (seen.append(_blas_threads()), x)[1:] * 2)
+        session._noise_beside_networks(np.zeros((1, 3, 8, 8), np.float32))
+        assert seen == [[1] * len(_blas_threads())]
+        assert set(_blas_threads()) == {2}
+
+        first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+        during = []
+
+        def first() -> None:
+            with threads.one_blas_thread():
+                first_in.set()
+                second_in.wait(5)
+            first_out.set()
+
+        def second() -> None:
+            first_in.wait(5)
+            with threads.one_blas_thread():
+                second_in.set()
+                first_out.wait(5)
+                during.append(set(_blas_threads()))  # the first has left; this one is still inside
+
+        ts = [threading.Thread(target=first), threading.Thread(target=second)]
+        [t.start() for t in ts]
+        [t.join(10) for t in ts]
+        assert during == [{1}]
+        assert set(_blas_threads()) == {2}

@@ -50,7 +50,7 @@ from ..core.tone import (
 from ..options import BoundControls, Options
 from ..tiling import BYTES_PER_PIXEL, RECEPTIVE_RADIUS, auto_tile, between_tiles
 from . import graphs
-from .threads import LazyPool
+from .threads import LazyPool, one_blas_thread
 
 __all__ = ["Session"]
 
@@ -99,6 +99,12 @@ class _Controls:
 
 
 _NOISE_POOL = LazyPool("zerodce-noise", 2)
+
+
+def _noise_beside_networks(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`~zerodce.core.noise.luma_chroma_noise` with one BLAS thread: it runs beside the networks."""
+    with one_blas_thread():
+        return luma_chroma_noise(x)
 
 
 class Session(BoundControls):
@@ -208,7 +214,7 @@ class Session(BoundControls):
             # The noise estimate (about 0.1 s of numpy and numba) runs beside the rest: the thumbnail's
             # search (one core) and the network (onnxruntime's threads); the first region that needs
             # it waits for it.
-            ctl.pending = _NOISE_POOL.submit(contextvars.copy_context().run, luma_chroma_noise, x)
+            ctl.pending = _NOISE_POOL.submit(contextvars.copy_context().run, _noise_beside_networks, x)
             ctl.effect = effect
         mm = prepared[1] if prepared is not None else self._thumb_maps(small)
         level = exposure if exposure is not None else self.level
