@@ -128,30 +128,19 @@ def _linear_to_srgb(v):  # noqa: ANN001, ANN202 - color.linear_to_srgb of one va
 
 def _hsum(pad, r, out):  # noqa: ANN001, ANN202
     # Window sums of radius r along a row whose edges are replicated in pad (2 big more entries
-    # than out, big >= r): running sums in float64, one addition of an exact difference per entry,
-    # from four starting points at once (four independent chains of additions instead of one).
+    # than out, big >= r): 2r + 1 shifted rows added in turn, in float32 like filters.box. Each
+    # shift is a slice read from 0, so that the loop vectorises (an index that numba cannot prove
+    # non-negative gets a wrap-around check per access, which kept it scalar: 5x slower), and
+    # unlike a running sum it is not one chain of dependent additions.
     w = out.shape[0]
-    big = (pad.shape[0] - w) // 2
-    lo, hi = big - r - 1, big + r
-    q = (w + 3) // 4 if w >= 16 else w
-    g1, g2, g3 = q, 2 * q, w - q  # the last segment overlaps the third when 4 does not divide w
-    s0 = s1 = s2 = s3 = 0.0
-    for t in range(big - r, big + r + 1):
-        s0 += pad[t]
-        s1 += pad[g1 % w + t]
-        s2 += pad[g2 % w + t]
-        s3 += pad[g3 + t]
-    out[0] = s0
-    if q < w:
-        out[g1], out[g2], out[g3] = s1, s2, s3
-    for j in range(1, q):
-        s0 += np.float64(pad[hi + j]) - np.float64(pad[lo + j])
-        out[j] = s0
-        if q < w:
-            s1 += np.float64(pad[hi + g1 + j]) - np.float64(pad[lo + g1 + j])
-            s2 += np.float64(pad[hi + g2 + j]) - np.float64(pad[lo + g2 + j])
-            s3 += np.float64(pad[hi + g3 + j]) - np.float64(pad[lo + g3 + j])
-            out[g1 + j], out[g2 + j], out[g3 + j] = s1, s2, s3
+    base = (pad.shape[0] - w) // 2 - r
+    src = pad[base : base + w]
+    for j in range(w):
+        out[j] = src[j]
+    for t in range(1, 2 * r + 1):
+        src = pad[base + t : base + t + w]
+        for j in range(w):
+            out[j] += src[j]
 
 
 def _edges(pad, lo, hi):  # noqa: ANN001, ANN202 - pad[:, lo:hi] filled: replicate its edges outwards
@@ -213,14 +202,17 @@ def _dn_strips(y, x, r, strength, sig, bound, knee2, has_bound, out):  # noqa: A
                 while nxt <= min(m + big, h_n - 1):
                     y0, y1, y2 = y[b, 0, nxt, e1a:e1b], y[b, 1, nxt, e1a:e1b], y[b, 2, nxt, e1a:e1b]
                     x0, x1, x2 = x[b, 0, nxt, e1a:e1b], x[b, 1, nxt, e1a:e1b], x[b, 2, nxt, e1a:e1b]
+                    # Views from column 0 (t1a on): an index numba cannot prove non-negative
+                    # (t1a + j) gets a wrap-around check per access, which keeps a loop scalar.
+                    d0, d1, d2, d3 = pad1[0, t1a:t1b], pad1[1, t1a:t1b], pad1[2, t1a:t1b], pad1[3, t1a:t1b]
+                    d4, d5, d6 = pad1[4, t1a:t1b], pad1[5, t1a:t1b], pad1[6, t1a:t1b]
                     for j in range(e1b - e1a):
-                        t = t1a + j
                         v0 = _YCC[0, 0] * y0[j] + _YCC[0, 1] * y1[j] + _YCC[0, 2] * y2[j]
                         v1 = _YCC[1, 0] * y0[j] + _YCC[1, 1] * y1[j] + _YCC[1, 2] * y2[j]
                         v2 = _YCC[2, 0] * y0[j] + _YCC[2, 1] * y1[j] + _YCC[2, 2] * y2[j]
-                        pad1[0, t], pad1[1, t], pad1[3, t], pad1[4, t] = v0, v0 * v0, v1, v1 * v1
-                        pad1[5, t], pad1[6, t] = v2, v2 * v2
-                        pad1[2, t] = _LR * x0[j] + _LG * x1[j] + _LB * x2[j]
+                        d0[j], d1[j], d3[j], d4[j] = v0, v0 * v0, v1, v1 * v1
+                        d5[j], d6[j] = v2, v2 * v2
+                        d2[j] = _LR * x0[j] + _LG * x1[j] + _LB * x2[j]
                     _edges(pad1, t1a, t1b)
                     for p in range(7):
                         _hsum(pad1[p], r if p < 3 else big, ring1[nxt % k, p])
@@ -228,26 +220,31 @@ def _dn_strips(y, x, r, strength, sig, bound, knee2, has_bound, out):  # noqa: A
                 for p in range(7):
                     _vstep(ring1, p, m, r if p < 3 else big, h_n, acc1[p])
                 lim, wt = ring2[m % k, 6], ring2[m % k, 7]
-                for t in range(t2a, t2b):
-                    mean_y, mean_yy = np.float32(acc1[0, t]) * s1, np.float32(acc1[1, t]) * s1
-                    mean_x = np.float32(acc1[2, t]) * s1
+                m0, m1, m2, m3 = acc1[0, t2a:t2b], acc1[1, t2a:t2b], acc1[2, t2a:t2b], acc1[3, t2a:t2b]
+                m4, m5, m6 = acc1[4, t2a:t2b], acc1[5, t2a:t2b], acc1[6, t2a:t2b]
+                a0, b0, a1, b1 = pad2[0, t2a:t2b], pad2[1, t2a:t2b], pad2[2, t2a:t2b], pad2[3, t2a:t2b]
+                a2, b2 = pad2[4, t2a:t2b], pad2[5, t2a:t2b]
+                for t in range(t2b - t2a):
+                    mean_y, mean_yy = np.float32(m0[t]) * s1, np.float32(m1[t]) * s1
+                    mean_x = np.float32(m2[t]) * s1
                     gain = mean_y / max(mean_x, _LX_FLOOR)
                     eps = gain * strength
                     eps = eps * sb
                     eps = eps * eps + _EPS0
                     var = max(mean_yy - mean_y * mean_y, _ZERO)  # filters._self_guided's order
                     a = var / (var + eps)
-                    pad2[0, t], pad2[1, t] = a, mean_y - a * mean_y
-                    mc, mcc = np.float32(acc1[3, t]) * s2, np.float32(acc1[4, t]) * s2
+                    a0[t], b0[t] = a, mean_y - a * mean_y
+                    mc, mcc = np.float32(m3[t]) * s2, np.float32(m4[t]) * s2
                     var = max(mcc - mc * mc, _ZERO)
                     a = var / (var + eps)
-                    pad2[2, t], pad2[3, t] = a, mc - a * mc
-                    mc, mcc = np.float32(acc1[5, t]) * s2, np.float32(acc1[6, t]) * s2
+                    a1[t], b1[t] = a, mc - a * mc
+                    mc, mcc = np.float32(m5[t]) * s2, np.float32(m6[t]) * s2
                     var = max(mcc - mc * mc, _ZERO)
                     a = var / (var + eps)
-                    pad2[4, t], pad2[5, t] = a, mc - a * mc
+                    a2[t], b2[t] = a, mc - a * mc
+                m0, m2 = acc1[0, big : big + cw], acc1[2, big : big + cw]
                 for j in range(cw):  # the output columns' bound and weight
-                    mean_y, mean_x = np.float32(acc1[0, big + j]) * s1, np.float32(acc1[2, big + j]) * s1
+                    mean_y, mean_x = np.float32(m0[j]) * s1, np.float32(m2[j]) * s1
                     lim[j] = (mean_y / max(mean_x, _LX_FLOOR)) * bd
                     wt[j] = _ONE - k2b / max(mean_x * mean_x + k2b, _W_FLOOR)
                 _edges(pad2, t2a, t2b)
