@@ -410,10 +410,10 @@ def _curve_rows(x, maps, r0, c0, n_iter):  # noqa: ANN001, ANN202
         for c in range(3):
             row = x[b, c, i]
             for n in range(n_iter):
-                a = maps[b, 3 * n + c if per_iter else c, r0 + i]
+                a = maps[b, 3 * n + c if per_iter else c, r0 + i, c0 : c0 + w_n]  # read from 0: see _hsum
                 for j in range(w_n):
                     v = row[j]
-                    row[j] = v + (v - v * v) * a[c0 + j]
+                    row[j] = v + (v - v * v) * a[j]
 
 
 def _to_float_rows(x, inv, out):  # noqa: ANN001, ANN202
@@ -433,10 +433,11 @@ def _to_integer_rows(y, s, out, r0, c0):  # noqa: ANN001, ANN202
     b_n, c_n, h_n, w_n = y.shape
     for bh in prange(b_n * h_n):
         b, i = bh // h_n, bh % h_n
+        o = out[b, r0 + i, c0 : c0 + w_n]  # indexed from 0: see _hsum
         for j in range(w_n):
             for c in range(c_n):
                 v = min(max(y[b, c, i, j] * s, _ZERO), s)
-                out[b, r0 + i, c0 + j, c] = np.rint(v)
+                o[j, c] = np.rint(v)
 
 
 def _lerp_rows_of(cols, i0, i1, wgt, out):  # noqa: ANN001, ANN202
