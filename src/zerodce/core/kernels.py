@@ -111,7 +111,7 @@ def _pow(x, y):  # noqa: ANN001, ANN202
 def _lut(table, t):  # noqa: ANN001, ANN202 - table linearly interpolated at t in [0, _LUT_N] (in cells)
     t = t if t > _ZERO else _ZERO  # no index outside the table, whatever t: NaN gives 0 here
     t = t if t < _LUT_SCALE else _LUT_SCALE  # (numba's max and min would return the NaN)
-    i = min(np.int64(t), _LUT_N - 1)
+    i = min(np.uint64(t), np.uint64(_LUT_N - 1))  # unsigned: no wrap-around check (see _hsum)
     f = t - np.float32(i)
     return table[i] + f * (table[i + 1] - table[i])
 
@@ -394,8 +394,9 @@ def _tone_segment(args, bufs, bh, j0, per_iter):  # noqa: ANN001, ANN202, C901
             ys[1, j] = _linear_to_srgb(l1 / top)
             ys[2, j] = _linear_to_srgb(l2 / top)
     for c in range(3):
+        o = out[b, c, i, j0 : j0 + w_n]  # indexed from 0: see _hsum
         for j in range(w_n):
-            out[b, c, i, j0 + j] = ys[c, j]
+            o[j] = ys[c, j]
 
 
 # ---- the curves alone, and the conversions at either end -----------------------------------------------
