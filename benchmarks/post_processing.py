@@ -56,6 +56,7 @@ def stages(model: str, w: int, h: int, repeats: int) -> list[tuple[str, float]]:
         maps = dflt._maps(xf)
     y = kernels.tone(xf, maps, dflt.config.n_iter, ctl.u, ctl.cast)
     out = np.empty((1, h, w, 3), np.uint8)
+    scratch = xf.copy()
     rows: list[tuple[str, Callable[[], object]]] = [
         ("plain (the paper's curves), whole", lambda: plain.run_integer(x, 255)),
         ("defaults, whole", lambda: dflt.run_integer(x, 255)),
@@ -72,7 +73,8 @@ def stages(model: str, w: int, h: int, repeats: int) -> list[tuple[str, float]]:
     else:
         rows.append(("the network (full-size maps)", lambda: dflt._maps(xf)))
     rows += [
-        ("the curves alone (plain)", lambda: kernels.curves(xf.copy(), maps, dflt.config.n_iter)),
+        # in place on one copy (repeated calls brighten it further: the same arithmetic per call)
+        ("the curves alone (plain)", lambda: kernels.curves(scratch, maps, dflt.config.n_iter)),
         ("float planes to 8-bit samples", lambda: kernels.to_integer(y, 255, out, slice(0, h), slice(0, w))),
         ("controls: thumbnail, its network, exposure, cast", lambda: dflt._controls(xf, with_noise=False)),
         ("noise estimate (a thread beside the rest)", lambda: noise.luma_chroma_noise(xf)),
