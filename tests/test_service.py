@@ -506,3 +506,48 @@ def test_a_form_field_that_would_do_nothing_is_422(field, message):
     client = TestClient(create_app())
     r = client.post("/v1/enhance", files={"file": ("a.jpg", _jpeg())}, data=field)
     assert r.status_code == 422 and message in r.json()["detail"], r.text
+
+
+# ---------------------------------------------------------------- 16-bit colour uploads
+def _png16(h=30, w=40, seed=0) -> tuple[bytes, np.ndarray]:
+    cv2 = pytest.importorskip("cv2", reason="16-bit colour PNG needs OpenCV (the 16bit extra)")
+    rgb = (np.random.default_rng(seed).random((h, w, 3)) * 9000 + 300).astype(np.uint16)  # dark
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))
+    assert ok
+    return buf.tobytes(), rgb
+
+
+def test_16_bit_colour_png_comes_back_16_bit_as_the_cli_writes_it(client, tmp_path):
+    # The service read 16-bit colour PNGs through Pillow, as 8 bits, silently; the CLI keeps 16.
+    import cv2
+
+    from zerodce.apps.cli import main
+
+    data, rgb = _png16()
+    r = client.post("/v1/enhance", files={"file": ("deep.png", data, "image/png")})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "image/png"
+    got = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_UNCHANGED)[..., ::-1]
+    assert got.dtype == np.uint16 and got.shape == rgb.shape
+    assert got.mean() > rgb.mean() * 1.2  # brightened
+    assert len(np.unique(got)) > 256  # more levels than 8 bits have
+    (tmp_path / "deep.png").write_bytes(data)
+    assert main(["enhance", str(tmp_path / "deep.png"), "-o", str(tmp_path / "out"), "-q"]) == 0
+    cli = cv2.imread(str(tmp_path / "out" / "deep.png"), cv2.IMREAD_UNCHANGED)[..., ::-1]
+    assert np.array_equal(got, cli)
+
+    r = client.post("/v1/enhance", files={"file": ("deep.png", data, "image/png")}, data={"format": "jpeg"})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg", r.text
+    eight = np.asarray(Image.open(io.BytesIO(r.content)))
+    assert eight.dtype == np.uint8 and np.abs(eight.astype(float) - cli / 257.0).mean() < 2.0  # JPEG's loss
+
+
+def test_16_bit_colour_png_without_the_extra_is_a_415_naming_it(client, monkeypatch):
+    import sys
+
+    data, _ = _png16()
+    monkeypatch.setitem(sys.modules, "cv2", None)  # the server without OpenCV
+    r = client.post("/v1/enhance", files={"file": ("deep.png", data, "image/png")})
+    assert r.status_code == 415, r.text
+    detail = r.json()["detail"]
+    assert detail.startswith("deep.png: ") and "zerodce[16bit]" in detail and "\n" not in detail

@@ -38,7 +38,9 @@ from importlib import resources
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from ..files.io import FORMATS, ImageReadError, encode_image, read_image
+from ..errors import MissingExtra
+from ..files.highbit import HighBitImage, eight_bit, encode_rgb16
+from ..files.io import FORMATS, ImageReadError, encode_image, read_any
 
 if TYPE_CHECKING:
     from ..options import Options
@@ -310,9 +312,17 @@ def create_app(  # noqa: ANN201
             except (ValueError, RuntimeError, OSError, ImportError) as exc:
                 raise _Unavailable(str(exc).splitlines()[0] if str(exc) else repr(exc)) from exc
             with interruptible(check):
-                im = read_image(data, max_pixels=limits.max_pixels, name=name)
+                im = read_any(data, max_pixels=limits.max_pixels, name=name)  # 16-bit colour: HighBitImage
                 fmt = FORMATS[format.lower()][0] if format else (im.format if im.format in _MEDIA else "PNG")
                 check()
+                if isinstance(im, HighBitImage):  # 16 bits in, 16 out (8 for JPEG, WebP...), as the CLI
+                    im.pixels = enhance(im.pixels, enh)
+                    check()
+                    if fmt in ("PNG", "TIFF"):
+                        im.format = fmt
+                        return encode_rgb16(im), fmt
+                    eight = eight_bit(im)
+                    return encode_image(eight, fmt, source=eight, quality=quality), fmt
                 out = enhance(im, enh)
                 check()
                 return encode_image(out, fmt, source=im, quality=quality), fmt
@@ -330,6 +340,9 @@ def create_app(  # noqa: ANN201
         except ImageReadError as exc:
             served["failed"] += 1
             raise HTTPException(413 if "pixel limit" in str(exc) else 400, str(exc)) from None
+        except MissingExtra as exc:  # e.g. a 16-bit colour PNG on a server without the 16bit extra
+            served["failed"] += 1
+            raise HTTPException(415, f"{name}: {exc}") from None
         except (ValueError, TypeError, OSError) as exc:
             served["failed"] += 1
             raise HTTPException(400, f"{name}: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None

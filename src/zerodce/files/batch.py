@@ -184,10 +184,7 @@ def _skip(job: Job, overwrite: bool, skip_existing: bool) -> bool:
 
 def _enhance_rgb16(job: Job, img: HighBitImage, enhancer: Pipeline, quality: int) -> str:
     """16-bit colour PNG/TIFF: 16 bits in, 16 bits out (8 bits only when --format asks for JPEG etc.)."""
-    import numpy as np
-    from PIL import Image
-
-    from .highbit import write_rgb16
+    from .highbit import eight_bit, write_rgb16
     from .io import output_format
 
     img.pixels = enhance(img.pixels, enhancer)
@@ -196,11 +193,8 @@ def _enhance_rgb16(job: Job, img: HighBitImage, enhancer: Pipeline, quality: int
         img.format = fmt
         write_rgb16(img, job.dst)
         return "done"
-    eight = Image.fromarray(np.rint(img.pixels[..., :3] / 257.0).astype(np.uint8), "RGB")
-    source = Image.new("RGB", (1, 1))
-    if img.icc_profile:
-        source.info["icc_profile"] = img.icc_profile
-    write_image(eight, job.dst, source=source, quality=quality)
+    eight = eight_bit(img)
+    write_image(eight, job.dst, source=eight, quality=quality)
     return "done"
 
 

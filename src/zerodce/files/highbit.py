@@ -116,10 +116,22 @@ def _png_bytes(img: HighBitImage) -> bytes:
 
 def write_rgb16(img: HighBitImage, path: str | Path) -> Path:
     """Write atomically, 16 bits per channel, metadata carried."""
-    path = Path(path)
+    payload = encode_rgb16(img)
+    return atomic_write(Path(path), lambda f: f.write(payload))
+
+
+def eight_bit(img: HighBitImage) -> Image.Image:
+    """The RGB of ``img`` rounded to 8 bits, its ICC profile in ``.info``: for JPEG, WebP... output."""
+    eight = Image.fromarray(np.rint(img.pixels[..., :3] / 257.0).astype(np.uint8), "RGB")
+    if img.icc_profile:
+        eight.info["icc_profile"] = img.icc_profile
+    return eight
+
+
+def encode_rgb16(img: HighBitImage) -> bytes:
+    """``img`` as a file of its ``format`` (PNG or TIFF), 16 bits per channel, metadata carried."""
     if img.format == "PNG":
-        payload = _png_bytes(img)
-        return atomic_write(path, lambda f: f.write(payload))
+        return _png_bytes(img)
     tifffile = require("tifffile", "writing a 16-bit colour TIFF")
 
     tags = []
@@ -136,5 +148,4 @@ def write_rgb16(img: HighBitImage, path: str | Path) -> Path:
 
     buf = io.BytesIO()  # tifffile wants a named file or a BytesIO, not a bare descriptor
     tifffile.imwrite(buf, img.pixels, photometric=photometric, extrasamples=extras, extratags=tags, **kwargs)
-    payload = buf.getvalue()
-    return atomic_write(path, lambda f: f.write(payload))
+    return buf.getvalue()
