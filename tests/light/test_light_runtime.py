@@ -273,3 +273,53 @@ def test_noise_estimate_holds_blas_to_one_thread_and_restores_it(monkeypatch):
         [t.join(10) for t in ts]
         assert during == [{1}]
         assert set(_blas_threads()) == {2}
+
+
+def test_blas_limit_is_restored_when_the_last_out_did_not_set_it():
+    # The noise pool's threads outlive each estimate. threadpoolctl 3.8 lets only the thread that
+    # set OpenBLAS's (process-wide) limit change it again while that thread lives: if the one that
+    # set it kept that control, the restore by another pool thread, last out, was silently ignored
+    # and BLAS stayed on one thread for good (each later estimate then "restored" that one thread).
+    pytest.importorskip("threadpoolctl")
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import ThreadpoolController
+
+    from zerodce.runtime import threads
+
+    if not _blas_threads():
+        pytest.skip("no BLAS that threadpoolctl controls")
+    ctl = ThreadpoolController().select(user_api="blas")
+
+    def release() -> None:  # the main thread leaves OpenBLAS to whichever thread sets it next
+        for lib in ctl.lib_controllers:
+            if hasattr(lib, "clear_controlling_thread"):
+                lib.clear_controlling_thread()
+
+    start = ctl.limit(limits=2)  # a known starting point, even on one core
+    release()
+    try:
+        first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+
+        def first() -> None:
+            with threads.one_blas_thread():
+                first_in.set()
+                second_in.wait(5)
+            first_out.set()
+
+        def second() -> None:
+            first_in.wait(5)
+            with threads.one_blas_thread():
+                second_in.set()
+                first_out.wait(5)
+
+        with ThreadPoolExecutor(2) as pool:  # both threads alive after, as the noise pool's are
+            [f.result(10) for f in [pool.submit(first), pool.submit(second)]]
+            assert set(_blas_threads()) == {2}
+            with threads.one_blas_thread():  # and a later estimate still gets its one thread
+                assert set(_blas_threads()) == {1}
+            assert set(_blas_threads()) == {2}
+    finally:
+        start.restore_original_limits()
+        release()

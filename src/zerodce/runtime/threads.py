@@ -69,12 +69,15 @@ class _BlasLimit:
             if self._controller:
                 self._release()
                 self._restore = self._controller.limit(limits=1, user_api="blas")
+                # Control handed back at once: this thread (a pool's, alive after) would otherwise
+                # keep it, and the restore by another thread, last out, be silently ignored.
+                self._release()
 
     def exit(self) -> None:
         with self._lock:
             self._inside -= 1
             if self._inside == 0 and self._restore is not None:
-                self._release()  # the last thread out may not be the one that set the limit
+                self._release()
                 self._restore.restore_original_limits()
                 self._restore = None
                 self._release()
