@@ -7,6 +7,7 @@ paths they exercise never import torch.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -323,3 +324,44 @@ def test_blas_limit_is_restored_when_the_last_out_did_not_set_it():
     finally:
         start.restore_original_limits()
         release()
+
+
+def test_a_child_forked_while_blas_is_held_to_one_thread_gets_its_threads_back():
+    # The child has none of the parent's threads, so none of them leaves the block to restore the
+    # limit there: the child restores it itself (else its numpy runs on one BLAS thread for good).
+    pytest.importorskip("threadpoolctl")
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork")
+    code = (
+        "import os, threading, numpy as np\n"
+        "from threadpoolctl import ThreadpoolController\n"
+        "from zerodce.runtime import threads\n"
+        "ctl = ThreadpoolController().select(user_api='blas')\n"
+        "if not ctl.lib_controllers:\n"
+        "    print('skip'); raise SystemExit\n"
+        "ctl.limit(limits=2)  # a known starting point, even on one core\n"
+        "for lib in ctl.lib_controllers:\n"
+        "    getattr(lib, 'clear_controlling_thread', lambda: None)()\n"
+        "inside, leave = threading.Event(), threading.Event()\n"
+        "def hold():\n"
+        "    with threads.one_blas_thread():\n"
+        "        inside.set()\n"
+        "        leave.wait(10)\n"
+        "t = threading.Thread(target=hold)\n"
+        "t.start()\n"
+        "inside.wait(10)\n"
+        "r, w = os.pipe()\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    n = {i['num_threads'] for i in ThreadpoolController().select(user_api='blas').info()}\n"
+        "    os.write(w, str(sorted(n)).encode())\n"
+        "    os._exit(0)\n"
+        "leave.set()\n"
+        "t.join()\n"
+        "os.waitpid(pid, 0)\n"
+        "print(os.read(r, 100).decode(), sorted({i['num_threads'] for i in ctl.info()}))\n"
+    )
+    out = _python(code).strip()
+    if out == "skip":
+        pytest.skip("no BLAS that threadpoolctl controls")
+    assert out == "[2] [2]", out

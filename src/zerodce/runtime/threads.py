@@ -113,7 +113,12 @@ def _after_fork() -> None:
     for pool in list(_POOLS):
         pool._forget()
     global _BLAS
-    _BLAS = _BlasLimit()  # the parent's lock may have been held by a thread the child does not have
+    held, _BLAS = _BLAS, _BlasLimit()  # the parent's lock may have been held by a thread the child does not have
+    # Forked inside the block (and not while a thread was entering or leaving it, which may hold
+    # threadpoolctl's lock too): none of the threads inside is here to restore the limit.
+    if held._lock.acquire(blocking=False) and held._restore is not None:
+        _BLAS._controller, _BLAS._restore, _BLAS._inside = held._controller, held._restore, 1
+        _BLAS.exit()
 
 
 if hasattr(os, "register_at_fork"):
