@@ -7,6 +7,7 @@ paths they exercise never import torch.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -273,3 +274,94 @@ def test_noise_estimate_holds_blas_to_one_thread_and_restores_it(monkeypatch):
         [t.join(10) for t in ts]
         assert during == [{1}]
         assert set(_blas_threads()) == {2}
+
+
+def test_blas_limit_is_restored_when_the_last_out_did_not_set_it():
+    # The noise pool's threads outlive each estimate. threadpoolctl 3.8 lets only the thread that
+    # set OpenBLAS's (process-wide) limit change it again while that thread lives: if the one that
+    # set it kept that control, the restore by another pool thread, last out, was silently ignored
+    # and BLAS stayed on one thread for good (each later estimate then "restored" that one thread).
+    pytest.importorskip("threadpoolctl")
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import ThreadpoolController
+
+    from zerodce.runtime import threads
+
+    if not _blas_threads():
+        pytest.skip("no BLAS that threadpoolctl controls")
+    ctl = ThreadpoolController().select(user_api="blas")
+
+    def release() -> None:  # the main thread leaves OpenBLAS to whichever thread sets it next
+        for lib in ctl.lib_controllers:
+            if hasattr(lib, "clear_controlling_thread"):
+                lib.clear_controlling_thread()
+
+    start = ctl.limit(limits=2)  # a known starting point, even on one core
+    release()
+    try:
+        first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+
+        def first() -> None:
+            with threads.one_blas_thread():
+                first_in.set()
+                second_in.wait(5)
+            first_out.set()
+
+        def second() -> None:
+            first_in.wait(5)
+            with threads.one_blas_thread():
+                second_in.set()
+                first_out.wait(5)
+
+        with ThreadPoolExecutor(2) as pool:  # both threads alive after, as the noise pool's are
+            [f.result(10) for f in [pool.submit(first), pool.submit(second)]]
+            assert set(_blas_threads()) == {2}
+            with threads.one_blas_thread():  # and a later estimate still gets its one thread
+                assert set(_blas_threads()) == {1}
+            assert set(_blas_threads()) == {2}
+    finally:
+        start.restore_original_limits()
+        release()
+
+
+def test_a_child_forked_while_blas_is_held_to_one_thread_gets_its_threads_back():
+    # The child has none of the parent's threads, so none of them leaves the block to restore the
+    # limit there: the child restores it itself (else its numpy runs on one BLAS thread for good).
+    pytest.importorskip("threadpoolctl")
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork")
+    code = (
+        "import os, threading, numpy as np\n"
+        "from threadpoolctl import ThreadpoolController\n"
+        "from zerodce.runtime import threads\n"
+        "ctl = ThreadpoolController().select(user_api='blas')\n"
+        "if not ctl.lib_controllers:\n"
+        "    print('skip'); raise SystemExit\n"
+        "ctl.limit(limits=2)  # a known starting point, even on one core\n"
+        "for lib in ctl.lib_controllers:\n"
+        "    getattr(lib, 'clear_controlling_thread', lambda: None)()\n"
+        "inside, leave = threading.Event(), threading.Event()\n"
+        "def hold():\n"
+        "    with threads.one_blas_thread():\n"
+        "        inside.set()\n"
+        "        leave.wait(10)\n"
+        "t = threading.Thread(target=hold)\n"
+        "t.start()\n"
+        "inside.wait(10)\n"
+        "r, w = os.pipe()\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    n = {i['num_threads'] for i in ThreadpoolController().select(user_api='blas').info()}\n"
+        "    os.write(w, str(sorted(n)).encode())\n"
+        "    os._exit(0)\n"
+        "leave.set()\n"
+        "t.join()\n"
+        "os.waitpid(pid, 0)\n"
+        "print(os.read(r, 100).decode(), sorted({i['num_threads'] for i in ctl.info()}))\n"
+    )
+    out = _python(code).strip()
+    if out == "skip":
+        pytest.skip("no BLAS that threadpoolctl controls")
+    assert out == "[2] [2]", out

@@ -69,12 +69,15 @@ class _BlasLimit:
             if self._controller:
                 self._release()
                 self._restore = self._controller.limit(limits=1, user_api="blas")
+                # Control handed back at once: this thread (a pool's, alive after) would otherwise
+                # keep it, and the restore by another thread, last out, be silently ignored.
+                self._release()
 
     def exit(self) -> None:
         with self._lock:
             self._inside -= 1
             if self._inside == 0 and self._restore is not None:
-                self._release()  # the last thread out may not be the one that set the limit
+                self._release()
                 self._restore.restore_original_limits()
                 self._restore = None
                 self._release()
@@ -110,7 +113,12 @@ def _after_fork() -> None:
     for pool in list(_POOLS):
         pool._forget()
     global _BLAS
-    _BLAS = _BlasLimit()  # the parent's lock may have been held by a thread the child does not have
+    held, _BLAS = _BLAS, _BlasLimit()  # the parent's lock may have been held by a thread the child does not have
+    # Forked inside the block (and not while a thread was entering or leaving it, which may hold
+    # threadpoolctl's lock too): none of the threads inside is here to restore the limit.
+    if held._lock.acquire(blocking=False) and held._restore is not None:
+        _BLAS._controller, _BLAS._restore, _BLAS._inside = held._controller, held._restore, 1
+        _BLAS.exit()
 
 
 if hasattr(os, "register_at_fork"):
