@@ -365,3 +365,61 @@ def test_a_child_forked_while_blas_is_held_to_one_thread_gets_its_threads_back()
     if out == "skip":
         pytest.skip("no BLAS that threadpoolctl controls")
     assert out == "[2] [2]", out
+
+
+def test_a_child_forked_while_another_thread_holds_the_kernel_locks_can_take_them():
+    # A child forked while another thread was launching a kernel (or building the kernels) kept
+    # those locks held for ever: its first kernel launch hung. The child gets fresh locks.
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork")
+    code = (
+        "import os, threading\n"
+        "from zerodce.core import coded, kernels\n"
+        "assert kernels._LAUNCH is coded._LAUNCH\n"
+        "inside, leave = threading.Event(), threading.Event()\n"
+        "def hold():\n"
+        "    with coded._LAUNCH, kernels._BUILDING:\n"
+        "        inside.set()\n"
+        "        leave.wait(10)\n"
+        "t = threading.Thread(target=hold)\n"
+        "t.start()\n"
+        "inside.wait(10)\n"
+        "r, w = os.pipe()\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    done = threading.Event()\n"
+        "    def take():\n"
+        "        with coded._LAUNCH, kernels._BUILDING:\n"
+        "            done.set()\n"
+        "    threading.Thread(target=take, daemon=True).start()\n"
+        "    os.write(w, b'free' if done.wait(5) else b'held')\n"
+        "    os._exit(0)\n"
+        "leave.set()\n"
+        "t.join()\n"
+        "os.waitpid(pid, 0)\n"
+        "print(os.read(r, 16).decode(), coded._LAUNCH.locked())\n"
+    )
+    assert _python(code).split() == ["free", "False"]
+
+
+def test_a_child_forked_after_enhancing_enhances_too():
+    # numba's default threading layer on Linux is GNU OpenMP, which cannot run in a forked child:
+    # numba terminated the child at its first kernel launch (every multiprocessing worker with the
+    # fork start method whose parent had enhanced). The child now runs the numpy code, same result.
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork")
+    code = (
+        "import os, numpy as np\n"
+        "from zerodce.enhance import pipeline\n"
+        "from zerodce.options import Options\n"
+        "p = pipeline(Options(model='fast'))\n"
+        "x = np.linspace(0, 60, 3 * 50 * 70).astype(np.uint8).reshape(1, 3, 50, 70)\n"
+        "a = p.run_integer(x, 255)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    b = p.run_integer(x, 255)\n"
+        "    os._exit(0 if np.abs(a.astype(int) - b).max() <= 1 else 3)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "print(os.waitstatus_to_exitcode(status))\n"
+    )
+    assert _python(code).split() == ["0"]

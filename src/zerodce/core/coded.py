@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from ._fork import ForkSafeLock, numba_usable
 from .curves import apply_curves, check_map_channels
 
 __all__ = ["CodedMaps", "apply_coded_curves", "dense_maps", "tanh_table"]
@@ -23,8 +23,8 @@ __all__ = ["CodedMaps", "apply_coded_curves", "dense_maps", "tanh_table"]
 NUMBA_INSTALLED = importlib.util.find_spec("numba") is not None
 numba = None
 # numba's parallel loops must not be launched from two threads at once with its fallback
-# (workqueue) threading layer; the service enhances in several threads.
-_LAUNCH = threading.Lock()
+# (workqueue) threading layer; the service enhances in several threads. Fresh in a forked child.
+_LAUNCH = ForkSafeLock()
 
 
 def tanh_table(scale: float, zero_point: int, batch: int, channels: int) -> np.ndarray:
@@ -116,7 +116,7 @@ def apply_coded_curves(x: np.ndarray, maps: CodedMaps, n_iter: int) -> np.ndarra
         True
     """
     check_map_channels(maps.codes.shape[1], n_iter)
-    if not NUMBA_INSTALLED or x.dtype != np.float32 or not x.flags.writeable:
+    if not numba_usable(NUMBA_INSTALLED) or x.dtype != np.float32 or not x.flags.writeable:
         return apply_curves(x, maps.dense(), n_iter, inplace=True)
     kernel = _kernel()
     with _LAUNCH:

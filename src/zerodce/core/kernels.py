@@ -22,11 +22,11 @@ from __future__ import annotations
 import functools
 import math
 import os
-import threading
 from types import SimpleNamespace
 
 import numpy as np
 
+from ._fork import ForkSafeLock, numba_usable
 from .coded import _LAUNCH, NUMBA_INSTALLED
 from .color import LUMA, RGB_TO_YCC, YCC_TO_RGB
 
@@ -66,8 +66,9 @@ _TONE_COLS = 256  # columns per segment of the tone chain: its buffers (about 20
 
 
 def enabled() -> bool:
-    """Whether the kernels run: numba installed and ``ZERODCE_NO_NUMBA`` not set to 1."""
-    return NUMBA_INSTALLED and os.environ.get("ZERODCE_NO_NUMBA", "") != "1"
+    """Whether the kernels run: numba installed and ``ZERODCE_NO_NUMBA`` not set to 1, and not in a
+    child forked after numba ran on GNU OpenMP (:func:`~zerodce.core._fork.numba_usable`)."""
+    return os.environ.get("ZERODCE_NO_NUMBA", "") != "1" and numba_usable(NUMBA_INSTALLED)
 
 
 # ---- pointwise helpers (inlined into the kernels) ----------------------------------------------------
@@ -493,7 +494,7 @@ def _area_rows(x, rs, re, cs, ce, out):  # noqa: ANN001, ANN202
             out[b, c, i, j] = t / (rows * (ce[j] - cs[j]))
 
 
-_BUILDING = threading.Lock()
+_BUILDING = ForkSafeLock()
 
 
 def _kernels() -> SimpleNamespace:
