@@ -206,7 +206,7 @@ def _enhance_pil(im: Image.Image, enhancer: Pipeline) -> Image.Image:
 
 def enhance(
     image: T,
-    model: str | Path | Any = DEFAULT_MODEL,
+    model: str | Path | Any | None = DEFAULT_MODEL,
     *,
     device: str = "cpu",
     preset: str | None = None,
@@ -220,7 +220,8 @@ def enhance(
             with alpha kept untouched), a PIL image, a float tensor (B, 3, H, W) or (3, H, W), or
             the path of an image file (read with the pixel limit and EXIF orientation of
             :func:`zerodce.files.io.read_image`; a PIL image is returned, its metadata in ``info``).
-        model: bundled name, weights path, loaded module, or a pipeline (:func:`pipeline`).
+        model: bundled name, weights path, loaded module, or a pipeline (:func:`pipeline`), e.g. a
+            :class:`~zerodce.runtime.session.Session`; None: the default model.
         device: where to compute.
         preset, strength, options: the controls and session options of :class:`~zerodce.options.Options`
             (``exposure``, ``metering``, ``balance``, ``denoise``, ``denoiser``, ``backend``, ``precision``,
@@ -241,6 +242,8 @@ def enhance(
         from .files.io import read_image
 
         image = read_image(Path(image))  # type: ignore[assignment]
+    if model is None:  # e.g. enhance(img, session) written before a session exists
+        model = DEFAULT_MODEL
     pipe = _get_pipeline(model, str(device), {"preset": preset, "strength": strength, **options})
     if type(image).__module__.startswith("torch"):  # a tensor: through numpy, back to its device and dtype
         import torch

@@ -201,6 +201,8 @@ def test_per_call_controls_bind_to_a_loaded_session():
     assert np.array_equal(a, b) and np.array_equal(a, c)
     with pytest.raises(ValueError, match="precision='int8': this pipeline was loaded with precision='fp32'"):
         s.with_options(zerodce.Options(preset="night", precision="int8"))
+    # No session yet (None where a session goes): the default model, not "unknown model 'None'".
+    assert np.array_equal(zerodce.enhance(img, None, preset="night"), zerodce.enhance(img, preset="night"))
 
 
 def test_graphs_flush_denormals_in_their_own_thread_only():
