@@ -91,6 +91,15 @@ def test_an_unusable_output_folder_is_one_error_before_any_work(where, photo, tm
     assert len(err.strip().splitlines()) == 1 and blocker.read_text() == "not a folder"
 
 
+def test_only_missing_inputs_fail_without_making_the_output_folder(photo, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, err = _cli(["enhance", tmp_path / "nope.jpg", "-o", out], capsys)
+    assert code == 1 and f"{tmp_path / 'nope.jpg'}: no such file" in err, err
+    assert not out.exists()
+    code, err = _cli(["enhance", tmp_path / "nope.jpg", photo, "-o", out, "-q"], capsys)  # one real: the batch runs
+    assert code == 1 and (out / photo.name).is_file() and "nope.jpg: no such file" in err, err
+
+
 def test_unknown_model_and_missing_weights_file_are_named_not_blamed_on_torch():
     img = np.zeros((4, 4, 3), np.uint8)
     with pytest.raises(ValueError, match="unknown model 'nope'; choose zerodce, fast"):

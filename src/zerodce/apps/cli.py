@@ -434,7 +434,9 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     if not jobs:
         print("error: no input images", file=sys.stderr)
         return 2
-    error = _output_folder_error(out_dir)
+    # The -o folder is checked (and made) when there is something to put in it: with only missing
+    # inputs each fails in one line as usual, and no empty folder is left behind.
+    error = _output_folder_error(out_dir) if any(j.src.exists() for j in jobs) else None
     if error:  # said once, before anything is enhanced, rather than once per photo after its work
         print(f"error: {error}", file=sys.stderr)
         return 2
