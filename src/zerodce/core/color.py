@@ -165,7 +165,7 @@ def area_resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     from . import kernels  # here: kernels imports this module
 
     (rows, rs, re), (cols, cs, ce) = _bins(x.shape[-2], size[0]), _bins(x.shape[-1], size[1])
-    if x.ndim == 4 and x.dtype == np.float32 and x.flags.c_contiguous and kernels.enabled():
+    if x.ndim == 4 and kernels.takes(x):
         return kernels.area(x, (rs, re), (cs, ce))
     # Whole rows added at a time (numpy's reduceat across rows is several times slower), then columns.
     sums = [np.add.reduce(x[..., a:b, :], axis=-2) for a, b in zip(rows[:-1], rows[1:], strict=True)]

@@ -70,7 +70,7 @@ def apply_curves(
     from . import kernels  # here: kernels imports this module (through coded)
 
     fits = curve_maps.shape[0] == x.shape[0] and curve_maps.shape[2:] == x.shape[2:]
-    if inplace and fits and kernels.enabled() and x.dtype == curve_maps.dtype == np.float32 and x.flags.c_contiguous:
+    if inplace and fits and curve_maps.dtype == np.float32 and kernels.takes(x):  # maps: crops read in place
         check_map_channels(curve_maps.shape[1], n_iter)
         return kernels.curves(x, curve_maps, n_iter)  # all iterations per row in L1 (numba)
     maps = _split_maps(curve_maps, n_iter)

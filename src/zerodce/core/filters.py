@@ -264,7 +264,7 @@ def gain_aware_denoise(
     """
     if strength <= 0:
         return y
-    if kernels.enabled() and all(a.dtype == np.float32 and a.flags.c_contiguous for a in (y, x)):
+    if kernels.takes(y, x):
         return kernels.denoise(y, x, strength, sigma, radius, chroma_sigma)
     return _gain_aware_denoise(y, x, strength, sigma, radius, chroma_sigma)
 

@@ -1,14 +1,19 @@
-"""Fused numba kernels for the work after the networks: the gain-aware denoiser and the tone chain
-(and the noise estimator's patch energies).
+"""Fused numba kernels for the work after the networks: the gain-aware denoiser, the tone chain, the
+curves alone, the conversions of integer samples to float planes and back, the fast model's map rows,
+the thumbnail's area resampling and the noise estimator's patch energies.
 
 Optional, like :mod:`zerodce.core.coded`'s curve loop: numba is imported and the kernels compiled on
 first use (cached on disk where a cache directory is writable), and the numpy functions they mirror
 (:func:`~zerodce.core.filters.gain_aware_denoise`, :func:`~zerodce.core.tone.tone`,
-``zerodce.core.noise._patches``) remain the reference and the fallback. Each kernel does the numpy
-code's float32 arithmetic in its order, a pixel at a time, over rows (tone) or column strips
-(denoiser) in parallel, but for the sRGB curves (tables: see _LUT_N); box sums are running
-sums in float64 (exact to float32 rounding, O(1) per pixel whatever the radius), so results agree
-with numpy to about 3e-7 on the tests' random images. One exception: where the noise level is 0 the
+:func:`~zerodce.core.curves.apply_curves`, :func:`~zerodce.core.resample.upsample_rows`,
+:func:`~zerodce.core.color.area_resize`, ``zerodce.core.noise._patches``) remain the reference and
+the fallback; each dispatches here itself (:func:`takes`). Each kernel does the numpy code's float32
+arithmetic in its order, a pixel at a time, over rows (tone) or column strips (denoiser) in
+parallel, but for the sRGB curves (tables: see _LUT_N); the denoiser's window sums are float64
+running sums down the columns and float32 sums of shifted rows across them (as
+:func:`~zerodce.core.filters.box`), so results agree with numpy to about 3e-7 on the tests' random
+images. Loops read views that start at index 0: numba checks an index it cannot prove non-negative
+for wrap-around, and that check keeps a loop from vectorising. One exception: where the noise level is 0 the
 guided filters' regulariser is 1e-8, and in flat regions ``var / (var + eps)`` then amplifies
 float32 rounding: there numpy moves by up to 8e-5 when its input moves by one unit in the last
 place, numpy and torch differ by up to 7e-5, and the kernel differs from either as much (a 1200x900
@@ -30,7 +35,7 @@ from ._fork import ForkSafeLock, numba_usable
 from .coded import _LAUNCH, NUMBA_INSTALLED
 from .color import LUMA, RGB_TO_YCC, YCC_TO_RGB
 
-__all__ = ["enabled", "denoise", "tone", "curves", "to_float", "to_integer", "lerp_rows", "patches", "area"]
+__all__ = ["enabled", "takes", "denoise", "tone", "curves", "to_float", "to_integer", "lerp_rows", "patches", "area"]
 
 _F = np.float32
 prange = range  # numba.prange once compiled (_kernels)
@@ -69,6 +74,12 @@ def enabled() -> bool:
     """Whether the kernels run: numba installed and ``ZERODCE_NO_NUMBA`` not set to 1, and not in a
     child forked after numba ran on GNU OpenMP (:func:`~zerodce.core._fork.numba_usable`)."""
     return os.environ.get("ZERODCE_NO_NUMBA", "") != "1" and numba_usable(NUMBA_INSTALLED)
+
+
+def takes(*arrays: np.ndarray) -> bool:
+    """Whether the kernels run on ``arrays``: :func:`enabled`, and each float32 and C-contiguous (as
+    the kernels read them); the numpy code runs otherwise."""
+    return all(a.dtype == np.float32 and a.flags.c_contiguous for a in arrays) and enabled()
 
 
 # ---- pointwise helpers (inlined into the kernels) ----------------------------------------------------

@@ -95,7 +95,7 @@ def _patches(mixed: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Float32 patches ``mixed`` (N, k*k) in float64, and their gradient energies (N,): the sums of
     their squared vertical and horizontal differences. One fused pass with numba
     (:func:`zerodce.core.kernels.patches`) when it is installed, else numpy (the reference)."""
-    if kernels.enabled() and mixed.dtype == np.float32 and mixed.flags.c_contiguous:
+    if kernels.takes(mixed):
         return kernels.patches(mixed, k)
     p = mixed.astype(np.float64)
     p3 = p.reshape(-1, k, k)

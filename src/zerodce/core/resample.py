@@ -65,7 +65,7 @@ def upsample_rows(cols: np.ndarray, hp: int, r0: int, r1: int) -> np.ndarray:
     pos = np.arange(r0, r1, dtype=np.float64) * ((hs - 1) / (hp - 1))
     i0 = np.minimum(np.floor(pos).astype(np.int64), hs - 1)
     i1 = np.minimum(i0 + 1, hs - 1)
-    if kernels.enabled() and cols.dtype == np.float32 and cols.flags.c_contiguous:
+    if kernels.takes(cols):
         return kernels.lerp_rows(cols, i0, i1, (pos - i0).astype(np.float32))
     wgt = (pos - i0).astype(cols.dtype)[:, None]
     top, bottom = np.take(cols, i0, axis=-2), np.take(cols, i1, axis=-2)
