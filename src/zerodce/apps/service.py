@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from ..errors import MissingExtra
-from ..files.highbit import HighBitImage, eight_bit, encode_rgb16
+from ..files.highbit import HighBitImage, encode_as
 from ..files.io import FORMATS, ImageReadError, encode_image, read_any
 
 if TYPE_CHECKING:
@@ -318,11 +318,7 @@ def create_app(  # noqa: ANN201
                 if isinstance(im, HighBitImage):  # 16 bits in, 16 out (8 for JPEG, WebP...), as the CLI
                     im.pixels = enhance(im.pixels, enh)
                     check()
-                    if fmt in ("PNG", "TIFF"):
-                        im.format = fmt
-                        return encode_rgb16(im), fmt
-                    eight = eight_bit(im)
-                    return encode_image(eight, fmt, source=eight, quality=quality), fmt
+                    return encode_as(im, fmt, quality), fmt
                 out = enhance(im, enh)
                 check()
                 return encode_image(out, fmt, source=im, quality=quality), fmt

@@ -184,17 +184,12 @@ def _skip(job: Job, overwrite: bool, skip_existing: bool) -> bool:
 
 def _enhance_rgb16(job: Job, img: HighBitImage, enhancer: Pipeline, quality: int) -> str:
     """16-bit colour PNG/TIFF: 16 bits in, 16 bits out (8 bits only when --format asks for JPEG etc.)."""
-    from .highbit import eight_bit, write_rgb16
+    from ._atomic import atomic_write_bytes
+    from .highbit import encode_as
     from .io import output_format
 
     img.pixels = enhance(img.pixels, enhancer)
-    fmt = output_format(job.dst, img.format)
-    if fmt in ("PNG", "TIFF"):
-        img.format = fmt
-        write_rgb16(img, job.dst)
-        return "done"
-    eight = eight_bit(img)
-    write_image(eight, job.dst, source=eight, quality=quality)
+    atomic_write_bytes(job.dst, encode_as(img, output_format(job.dst, img.format), quality))
     return "done"
 
 
