@@ -235,6 +235,35 @@ def _blas_threads() -> list[int]:
     return [i["num_threads"] for i in threads._BLAS._controller.info() if i["user_api"] == "blas"]
 
 
+def _overlapping_estimates(start) -> list[set[int]]:  # noqa: ANN001
+    """Two ``one_blas_thread()`` blocks that overlap, the first leaving before the second; each is
+    run by ``start(fn)``, which returns a call that waits for it (a thread's join, a future's
+    result). Returns the BLAS thread counts the second saw after the first had left."""
+    import threading
+
+    from zerodce.runtime import threads
+
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    during: list[set[int]] = []
+
+    def first() -> None:
+        with threads.one_blas_thread():
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait(5)
+        with threads.one_blas_thread():
+            second_in.set()
+            first_out.wait(5)
+            during.append(set(_blas_threads()))  # the first has left; this one is still inside
+
+    for wait in [start(first), start(second)]:
+        wait()
+    return during
+
+
 def test_noise_estimate_holds_blas_to_one_thread_and_restores_it(monkeypatch):
     # OpenBLAS's spinning threads beside onnxruntime's cost the full model's defaults a tenth of
     # its time on 2 cores: the noise estimate runs with one BLAS thread, and BLAS gets its threads
@@ -242,7 +271,7 @@ def test_noise_estimate_holds_blas_to_one_thread_and_restores_it(monkeypatch):
     pytest.importorskip("threadpoolctl")
     import threading
 
-    from zerodce.runtime import session, threads
+    from zerodce.runtime import session
 
     if not _blas_threads():
         pytest.skip("no BLAS that threadpoolctl controls")
@@ -255,26 +284,12 @@ def test_noise_estimate_holds_blas_to_one_thread_and_restores_it(monkeypatch):
         assert seen == [[1] * len(_blas_threads())]
         assert set(_blas_threads()) == {2}
 
-        first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
-        during = []
+        def start(fn):  # noqa: ANN001, ANN202 - a thread of its own
+            t = threading.Thread(target=fn)
+            t.start()
+            return lambda: t.join(10)
 
-        def first() -> None:
-            with threads.one_blas_thread():
-                first_in.set()
-                second_in.wait(5)
-            first_out.set()
-
-        def second() -> None:
-            first_in.wait(5)
-            with threads.one_blas_thread():
-                second_in.set()
-                first_out.wait(5)
-                during.append(set(_blas_threads()))  # the first has left; this one is still inside
-
-        ts = [threading.Thread(target=first), threading.Thread(target=second)]
-        [t.start() for t in ts]
-        [t.join(10) for t in ts]
-        assert during == [{1}]
+        assert _overlapping_estimates(start) == [{1}]
         assert set(_blas_threads()) == {2}
 
 
@@ -284,7 +299,7 @@ def test_blas_limit_is_restored_when_the_last_out_did_not_set_it():
     # set it kept that control, the restore by another pool thread, last out, was silently ignored
     # and BLAS stayed on one thread for good (each later estimate then "restored" that one thread).
     pytest.importorskip("threadpoolctl")
-    import threading
+    import functools
     from concurrent.futures import ThreadPoolExecutor
 
     from threadpoolctl import ThreadpoolController
@@ -303,22 +318,8 @@ def test_blas_limit_is_restored_when_the_last_out_did_not_set_it():
     start = ctl.limit(limits=2)  # a known starting point, even on one core
     release()
     try:
-        first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
-
-        def first() -> None:
-            with threads.one_blas_thread():
-                first_in.set()
-                second_in.wait(5)
-            first_out.set()
-
-        def second() -> None:
-            first_in.wait(5)
-            with threads.one_blas_thread():
-                second_in.set()
-                first_out.wait(5)
-
         with ThreadPoolExecutor(2) as pool:  # both threads alive after, as the noise pool's are
-            [f.result(10) for f in [pool.submit(first), pool.submit(second)]]
+            assert _overlapping_estimates(lambda fn: functools.partial(pool.submit(fn).result, 10)) == [{1}]
             assert set(_blas_threads()) == {2}
             with threads.one_blas_thread():  # and a later estimate still gets its one thread
                 assert set(_blas_threads()) == {1}
