@@ -329,25 +329,16 @@ def test_blas_limit_is_restored_when_the_last_out_did_not_set_it():
         release()
 
 
-def test_a_child_forked_while_blas_is_held_to_one_thread_gets_its_threads_back():
-    # The child has none of the parent's threads, so none of them leaves the block to restore the
-    # limit there: the child restores it itself (else its numpy runs on one BLAS thread for good).
-    pytest.importorskip("threadpoolctl")
-    if not hasattr(os, "fork"):
-        pytest.skip("no fork")
-    code = (
-        "import os, threading, numpy as np\n"
-        "from threadpoolctl import ThreadpoolController\n"
-        "from zerodce.runtime import threads\n"
-        "ctl = ThreadpoolController().select(user_api='blas')\n"
-        "if not ctl.lib_controllers:\n"
-        "    print('skip'); raise SystemExit\n"
-        "ctl.limit(limits=2)  # a known starting point, even on one core\n"
-        "for lib in ctl.lib_controllers:\n"
-        "    getattr(lib, 'clear_controlling_thread', lambda: None)()\n"
+def _fork_while_held(setup: str, held: str, child: str, after: str) -> str:
+    """The output of a fresh interpreter that runs ``setup``, has a thread stay inside ``with held:``
+    while it forks, runs ``child`` in the child (which writes its answer to the pipe ``w``), then
+    lets the thread leave, waits for the child and runs ``after`` (its prints are the output)."""
+    indent = lambda code: "".join(f"    {line}\n" for line in code.splitlines())  # noqa: E731
+    return _python(
+        f"import os, threading\n{setup}\n"
         "inside, leave = threading.Event(), threading.Event()\n"
         "def hold():\n"
-        "    with threads.one_blas_thread():\n"
+        f"    with {held}:\n"
         "        inside.set()\n"
         "        leave.wait(10)\n"
         "t = threading.Thread(target=hold)\n"
@@ -355,16 +346,35 @@ def test_a_child_forked_while_blas_is_held_to_one_thread_gets_its_threads_back()
         "inside.wait(10)\n"
         "r, w = os.pipe()\n"
         "pid = os.fork()\n"
-        "if pid == 0:\n"
-        "    n = {i['num_threads'] for i in ThreadpoolController().select(user_api='blas').info()}\n"
-        "    os.write(w, str(sorted(n)).encode())\n"
-        "    os._exit(0)\n"
+        f"if pid == 0:\n{indent(child)}    os._exit(0)\n"
         "leave.set()\n"
         "t.join()\n"
         "os.waitpid(pid, 0)\n"
-        "print(os.read(r, 100).decode(), sorted({i['num_threads'] for i in ctl.info()}))\n"
+        f"{after}\n"
     )
-    out = _python(code).strip()
+
+
+def test_a_child_forked_while_blas_is_held_to_one_thread_gets_its_threads_back():
+    # The child has none of the parent's threads, so none of them leaves the block to restore the
+    # limit there: the child restores it itself (else its numpy runs on one BLAS thread for good).
+    pytest.importorskip("threadpoolctl")
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork")
+    out = _fork_while_held(
+        "import numpy as np  # loads OpenBLAS, which threadpoolctl then finds\n"
+        "from threadpoolctl import ThreadpoolController\n"
+        "from zerodce.runtime import threads\n"
+        "ctl = ThreadpoolController().select(user_api='blas')\n"
+        "if not ctl.lib_controllers:\n"
+        "    print('skip'); raise SystemExit\n"
+        "ctl.limit(limits=2)  # a known starting point, even on one core\n"
+        "for lib in ctl.lib_controllers:\n"
+        "    getattr(lib, 'clear_controlling_thread', lambda: None)()",
+        "threads.one_blas_thread()",
+        "n = {i['num_threads'] for i in ThreadpoolController().select(user_api='blas').info()}\n"
+        "os.write(w, str(sorted(n)).encode())",
+        "print(os.read(r, 100).decode(), sorted({i['num_threads'] for i in ctl.info()}))",
+    ).strip()
     if out == "skip":
         pytest.skip("no BLAS that threadpoolctl controls")
     assert out == "[2] [2]", out
@@ -375,34 +385,18 @@ def test_a_child_forked_while_another_thread_holds_the_kernel_locks_can_take_the
     # those locks held for ever: its first kernel launch hung. The child gets fresh locks.
     if not hasattr(os, "fork"):
         pytest.skip("no fork")
-    code = (
-        "import os, threading\n"
-        "from zerodce.core import coded, kernels\n"
-        "assert kernels._LAUNCH is coded._LAUNCH\n"
-        "inside, leave = threading.Event(), threading.Event()\n"
-        "def hold():\n"
+    out = _fork_while_held(
+        "from zerodce.core import coded, kernels\nassert kernels._LAUNCH is coded._LAUNCH",
+        "coded._LAUNCH, kernels._BUILDING",
+        "done = threading.Event()\n"
+        "def take():\n"
         "    with coded._LAUNCH, kernels._BUILDING:\n"
-        "        inside.set()\n"
-        "        leave.wait(10)\n"
-        "t = threading.Thread(target=hold)\n"
-        "t.start()\n"
-        "inside.wait(10)\n"
-        "r, w = os.pipe()\n"
-        "pid = os.fork()\n"
-        "if pid == 0:\n"
-        "    done = threading.Event()\n"
-        "    def take():\n"
-        "        with coded._LAUNCH, kernels._BUILDING:\n"
-        "            done.set()\n"
-        "    threading.Thread(target=take, daemon=True).start()\n"
-        "    os.write(w, b'free' if done.wait(5) else b'held')\n"
-        "    os._exit(0)\n"
-        "leave.set()\n"
-        "t.join()\n"
-        "os.waitpid(pid, 0)\n"
-        "print(os.read(r, 16).decode(), coded._LAUNCH.locked())\n"
+        "        done.set()\n"
+        "threading.Thread(target=take, daemon=True).start()\n"
+        "os.write(w, b'free' if done.wait(5) else b'held')",
+        "print(os.read(r, 16).decode(), coded._LAUNCH.locked())",
     )
-    assert _python(code).split() == ["free", "False"]
+    assert out.split() == ["free", "False"]
 
 
 def test_a_child_forked_after_enhancing_enhances_too():
