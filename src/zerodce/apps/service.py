@@ -12,12 +12,14 @@
 
 Limits (:class:`Limits`), each answered with a one-line JSON ``detail``: request bodies over
 ``max_upload_bytes`` -> 413, refused from ``Content-Length`` or, for chunked uploads, as soon as the
-count crosses the limit (the rest is never read); images over ``max_pixels`` -> 413 (checked from the
-header, before decoding); undecodable input -> 400; bad options -> 422; more than ``max_jobs`` running
-plus ``max_queue`` waiting -> 503 at once (a bounded queue, never an unbounded backlog); a job over
-``timeout_s`` -> 504, and its work stops (below). Connections: request headers must be complete within
-``header_timeout_s`` and a request body may not stall for ``idle_timeout_s``, else the connection is
-closed; at most ``max_connections`` are served at once (503 beyond).
+count crosses the limit (the rest is never read); images over ``max_pixels`` -> 413 (checked from
+the header, before decoding); undecodable input -> 400; a 16-bit colour PNG/TIFF on a server without
+the ``16bit`` extra -> 415 (with it, 16 bits come back, as the CLI writes them); bad options -> 422;
+more than ``max_jobs`` running plus ``max_queue`` waiting -> 503 at once (a bounded queue, never an
+unbounded backlog); a job over ``timeout_s`` -> 504, and its work stops (below). Connections:
+request headers must be complete within ``header_timeout_s`` and a request body may not stall for
+``idle_timeout_s``, else the connection is closed; at most ``max_connections`` are served at once
+(503 beyond).
 
 Work runs in a pool of ``max_jobs`` threads (loading a session's model the first time, decoding,
 enhancement, encoding); the event loop only parses and routes. A job that passes ``timeout_s`` is
