@@ -102,6 +102,28 @@ def test_transfer_tables_match_color():
     assert np.abs(coded - color.linear_to_srgb(v)).max() <= 1e-6
 
 
+@pytest.mark.parametrize("gains", [(0.5, 1.0, 2.0), (1.3, 0.8, 1.0), (0.999, 1.001, 1.0), (0.8972, 1.0962, 1.1215)])
+def test_cast_matches_numpy_across_its_segments(gains):
+    """The kernel's cast: affine in sRGB where both sRGB curves are on their power segments (and
+    scaled, g v, where both are linear), the tables elsewhere and where a channel would pass 1.
+    Every value of [0, 1] in steps of 1/4096 and a few ulps either side of each threshold, in
+    every channel, against tone's numpy chain (identity curves: the tone is the cast alone)."""
+    g = np.asarray(gains, np.float64)
+    points = [np.linspace(0, 1, 4097), [0.0, 1.0, 1e-9]]
+    for t in kernels._cast_constants(g[None])[0, 2:].ravel():
+        t = np.float32(t)
+        points.append(t + np.float32(np.spacing(t)) * np.arange(-4, 5, dtype=np.float32))
+    v = np.clip(np.concatenate([np.asarray(p, np.float32) for p in points]), 0, 1).astype(np.float32)
+    n = v.size
+    x = np.stack([v, v[::-1], np.roll(v, n // 3)])[None, :, None, :].repeat(2, axis=0)  # (2, 3, 1, n)
+    x[1] = x[1, ::-1]
+    maps = np.zeros((2, 3, 1, n), np.float32)
+    us, cast = np.ones(2, np.float32), np.stack([g, g[::-1]]).astype(np.float32)
+    want = tone._tone(x, maps, 8, us, cast)
+    got = kernels.tone(x, maps, 8, us, cast)
+    assert np.abs(got - want).max() <= 1e-6
+
+
 def test_tone_strided_maps():
     """DCE-Net maps arrive as crops of a larger array (tiles, bands)."""
     x = _images(9, 31, "dark", seed=5)

@@ -50,6 +50,7 @@ _CB2, _CR2 = _F((0.5 / (1 - 0.114)) ** 2), _F((0.5 / (1 - 0.299)) ** 2)  # tone.
 _LR, _LG, _LB = (_F(c) for c in LUMA)
 _S2L_KNEE, _S2L_LIN = _F(0.04045), _F(12.92)
 _L2S_KNEE = _F(0.0031308)
+_S2L_OFF = _F(0.055)
 # The sRGB curves' power segments as tables of _LUT_N cells, linearly interpolated: per pixel two
 # loads instead of a _pow (6 a pixel with a cast: 0.060 s against 0.034 s without, 1200x900, 1 thread).
 # Each table holds its power segment continued past the knee (the linear segment is computed), so
@@ -310,7 +311,9 @@ def _tone_rows(x, maps, r0, c0, n_iter, mode, u, off, e2, cast, has_cast, out, n
         mr = np.empty((maps.shape[1], _TONE_COLS), np.float32)
         am = np.empty(_TONE_COLS, np.float32)  # this iteration's channel-mean map
         ao = np.empty(_TONE_COLS, np.float32)  # the same with the offset (u > 1)
-        bufs = (vf, g1, gain, p, ys, ps, xr, mr, am, ao)
+        flag = np.empty(_TONE_COLS, np.int64)  # 1: a pixel the cast's tables compute
+        idx = np.empty(_TONE_COLS, np.int64)  # their columns
+        bufs = (vf, g1, gain, p, ys, ps, xr, mr, am, ao, flag, idx)
         for item in range(t, total, threads):
             _tone_segment(args, bufs, item // segs, (item % segs) * _TONE_COLS, per_iter)
 
@@ -318,7 +321,7 @@ def _tone_rows(x, maps, r0, c0, n_iter, mode, u, off, e2, cast, has_cast, out, n
 def _tone_segment(args, bufs, bh, j0, per_iter):  # noqa: ANN001, ANN202, C901
     # Columns j0 .. j0 + w_n of image row bh (batch-major) of _tone_rows, in its buffers.
     x, maps, r0, c0, n_iter, mode, u, off, e2, cast, has_cast, out = args
-    vf, g1, gain, p, ys, ps, xr, mr, am, ao = bufs
+    vf, g1, gain, p, ys, ps, xr, mr, am, ao, flag, idx = bufs
     h_n = x.shape[2]
     w_n = min(_TONE_COLS, x.shape[3] - j0)
     b, i = bh // h_n, bh % h_n
@@ -396,19 +399,44 @@ def _tone_segment(args, bufs, bh, j0, per_iter):  # noqa: ANN001, ANN202, C901
         ys[0, j] = (y0 - lum_y) * kk + lum_y
         ys[1, j] = (y1 - lum_y) * kk + lum_y
         ys[2, j] = (y2 - lum_y) * kk + lum_y
+    res = ys
     if has_cast:  # apply_cast: channel gains in linear light, the brightest channel at most 1
+        res = ps
+        # The cast is affine in sRGB where a channel's decoding and its encoding are both on their
+        # power segments: L2S(g S2L(v)) = g^(1/2.4) (v + 0.055) - 0.055; and g v where both are on
+        # their linear segments. Those pixels (nearly all) in one vectorised pass, unless a channel
+        # would pass 1 (then the pixel is scaled back as a whole); the rest through the tables.
+        g0, g1c, g2 = cast[b, 0, 0], cast[b, 0, 1], cast[b, 0, 2]
+        k0, k1, k2 = cast[b, 1, 0], cast[b, 1, 1], cast[b, 1, 2]
+        lo0, lo1, lo2 = cast[b, 2, 0], cast[b, 2, 1], cast[b, 2, 2]
+        hi0, hi1, hi2 = cast[b, 3, 0], cast[b, 3, 1], cast[b, 3, 2]
+        dk0, dk1, dk2 = cast[b, 4, 0], cast[b, 4, 1], cast[b, 4, 2]
         for j in range(w_n):
-            l0 = _srgb_to_linear(min(max(ys[0, j], _ZERO), _ONE)) * cast[b, 0]
-            l1 = _srgb_to_linear(min(max(ys[1, j], _ZERO), _ONE)) * cast[b, 1]
-            l2 = _srgb_to_linear(min(max(ys[2, j], _ZERO), _ONE)) * cast[b, 2]
+            v0, v1, v2 = ys[0, j], ys[1, j], ys[2, j]
+            ps[0, j] = k0 * (v0 + _S2L_OFF) - _S2L_OFF if v0 >= lo0 else g0 * max(v0, _ZERO)
+            ps[1, j] = k1 * (v1 + _S2L_OFF) - _S2L_OFF if v1 >= lo1 else g1c * max(v1, _ZERO)
+            ps[2, j] = k2 * (v2 + _S2L_OFF) - _S2L_OFF if v2 >= lo2 else g2 * max(v2, _ZERO)
+            ok0 = (v0 <= hi0) & ((v0 >= lo0) | (v0 <= dk0))  # False for NaN: the tables' path
+            ok1 = (v1 <= hi1) & ((v1 >= lo1) | (v1 <= dk1))
+            ok2 = (v2 <= hi2) & ((v2 >= lo2) | (v2 <= dk2))
+            flag[j] = 0 if ok0 & ok1 & ok2 else 1
+        n_slow = 0
+        for j in range(w_n):  # the others' columns, gathered (a branch per pixel would not vectorise)
+            idx[n_slow] = j
+            n_slow += flag[j]
+        for t in range(n_slow):
+            j = idx[t]
+            l0 = _srgb_to_linear(min(max(ys[0, j], _ZERO), _ONE)) * g0
+            l1 = _srgb_to_linear(min(max(ys[1, j], _ZERO), _ONE)) * g1c
+            l2 = _srgb_to_linear(min(max(ys[2, j], _ZERO), _ONE)) * g2
             top = max(max(max(l0, l1), l2), _ONE)
-            ys[0, j] = _linear_to_srgb(l0 / top)
-            ys[1, j] = _linear_to_srgb(l1 / top)
-            ys[2, j] = _linear_to_srgb(l2 / top)
+            ps[0, j] = _linear_to_srgb(l0 / top)
+            ps[1, j] = _linear_to_srgb(l1 / top)
+            ps[2, j] = _linear_to_srgb(l2 / top)
     for c in range(3):
         o = out[b, c, i, j0 : j0 + w_n]  # indexed from 0: see _hsum
         for j in range(w_n):
-            o[j] = ys[c, j]
+            o[j] = res[c, j]
 
 
 # ---- the curves alone, and the conversions at either end -----------------------------------------------
@@ -588,7 +616,7 @@ def tone(x: np.ndarray, maps: np.ndarray, n_iter: int, u: np.ndarray, cast: np.n
     off = np.minimum(u.astype(np.float64) - 1.0, 2.0).astype(np.float32)
     e2 = np.exp2(u)
     has_cast = cast is not None
-    g = np.asarray(cast if has_cast else np.ones((b, 3)), dtype=np.float32).reshape(b, 3)
+    g = _cast_constants(np.asarray(cast if has_cast else np.ones((b, 3)), dtype=np.float64).reshape(b, 3))
     out = np.empty(x.shape, np.float32)
     # One compiled specialisation (each takes about 10 s to compile on first use): contiguous
     # arrays. DCE-Net's maps of a band or tile are read in place, from the whole maps at an offset
@@ -599,8 +627,19 @@ def tone(x: np.ndarray, maps: np.ndarray, n_iter: int, u: np.ndarray, cast: np.n
         from numba import get_num_threads  # an argument: a call inside the kernel stops numba caching it
 
         threads = get_num_threads()
-        k.tone_rows(x, whole, r0, c0, n_iter, mode, u, off, e2, np.ascontiguousarray(g), has_cast, out, threads)
+        k.tone_rows(x, whole, r0, c0, n_iter, mode, u, off, e2, g, has_cast, out, threads)
     return out
+
+
+def _cast_constants(g: np.ndarray) -> np.ndarray:
+    """Per image and channel (B, 5, 3) float32: the cast gain g; g^(1/2.4), the slope of the cast in
+    sRGB on the power segments; the smallest value from which both curves are on them; the largest
+    value whose channel stays at most 1; the largest value with both on their linear segments."""
+    g = np.maximum(g, 1e-30)
+    lo = np.where(g >= 1.0, 0.04045, 1.055 * (0.0031308 / g) ** (1 / 2.4) - 0.055)
+    hi = np.where(g <= 1.0, 1.0, 1.055 * (1.0 / g) ** (1 / 2.4) - 0.055)
+    dark = np.minimum(0.04045, 0.04045 / g)
+    return np.ascontiguousarray(np.stack([g, g ** (1 / 2.4), lo, hi, dark], axis=1), dtype=np.float32)
 
 
 def _crop_of(a: np.ndarray) -> tuple[np.ndarray, int, int]:
