@@ -133,14 +133,27 @@ def test_tone_strided_maps():
     assert np.abs(kernels.tone(x, maps, 8, us, None) - tone._tone(x, maps, 8, us, None)).max() <= TOL
 
 
-@pytest.mark.parametrize("k", [2, 3, 7])
-def test_patches_match_numpy(k, monkeypatch):
-    mixed = np.random.default_rng(k).random((1001, k * k), dtype=np.float32)
-    p, energy = kernels.patches(mixed, k)
+@pytest.mark.parametrize(
+    ("k", "stride", "shape"), [(2, 1, (3, 5, 4)), (3, 2, (3, 30, 41)), (7, 5, (3, 61, 90)), (7, 3, (1, 20, 7))]
+)
+def test_patches_match_numpy(k, stride, shape, monkeypatch):
+    """The fused sampling (every stride-th patch, mixed over channels, widened, its energy) against
+    numpy's strided copy, product and differences; the last row and column of patches included."""
+    x = np.random.default_rng(k).random(shape, dtype=np.float32)
+    weights = np.random.default_rng(1).uniform(-1, 1, (3, shape[0])).astype(np.float32)
+    p, energy = kernels.patches(x, k, stride, weights)
     monkeypatch.setenv("ZERODCE_NO_NUMBA", "1")
-    want_p, want_energy = noise._patches(mixed, k)
-    assert p.dtype == np.float64 and np.array_equal(p, want_p)
-    np.testing.assert_allclose(energy, want_energy, rtol=1e-13, atol=0)  # exact differences: sums' order only
+    want_p, want_energy = noise._patches(x, k, stride, weights)
+    assert p.dtype == np.float64 and p.shape == want_p.shape and energy.shape == want_energy.shape
+    np.testing.assert_allclose(p, want_p, rtol=1e-6, atol=1e-7)  # float32 mixes: the products' rounding
+    np.testing.assert_allclose(energy, want_energy, rtol=1e-5, atol=1e-9)
+    # one patch by hand: the last of the grid, mix 1
+    n_h, n_w = (shape[1] - k) // stride + 1, (shape[2] - k) // stride + 1
+    i0, j0 = (n_h - 1) * stride, (n_w - 1) * stride
+    patch = np.tensordot(weights[1], x[:, i0 : i0 + k, j0 : j0 + k], axes=1).astype(np.float64)
+    np.testing.assert_allclose(p[1, -1], patch.ravel(), rtol=1e-6, atol=1e-7)
+    e = np.square(np.diff(patch, axis=0)).sum() + np.square(np.diff(patch, axis=1)).sum()
+    np.testing.assert_allclose(energy[1, -1], e, rtol=1e-5, atol=1e-9)
 
 
 def test_noise_levels_with_and_without_kernels(monkeypatch):
@@ -160,8 +173,9 @@ def test_public_functions_dispatch(monkeypatch):
     maps = np.full((2, 3, 7, 5), 0.5, np.float32)
     us = np.array([0.4, 1.0], np.float32)
     calls = []
-    monkeypatch.setattr(kernels, "denoise", lambda *a: calls.append("denoise") or filters._gain_aware_denoise(*a))
-    monkeypatch.setattr(kernels, "tone", lambda *a: calls.append("tone") or tone._tone(*a))
+    # (the kernels' last argument, out, is None here)
+    monkeypatch.setattr(kernels, "denoise", lambda *a: calls.append("denoise") or filters._gain_aware_denoise(*a[:6]))
+    monkeypatch.setattr(kernels, "tone", lambda *a: calls.append("tone") or tone._tone(*a[:5]))
     monkeypatch.delenv("ZERODCE_NO_NUMBA", raising=False)
     filters.gain_aware_denoise(y, y, 1.0, np.array([0.01, 0.01]))
     tone.tone(y, maps, 8, us)
@@ -274,7 +288,7 @@ def test_every_kernel_loads_from_numba_cache_in_a_new_process():
         "kernels.to_integer(f, 255, np.zeros((1, 9, 11, 3), np.uint8), slice(0, 9), slice(0, 11))\n"
         "kernels.lerp_rows(f, np.array([0, 1]), np.array([1, 2]), np.array([0.5, 0.5]))\n"
         "kernels.area(f, (np.array([0, 3]), np.array([3, 9])), (np.array([0, 5]), np.array([6, 11])))\n"
-        "kernels.patches(f.reshape(-1, 9)[:10].copy(), 3)\n"
+        "kernels.patches(f[0], 3, 2, np.ones((2, 3), np.float32))\n"
         "for name, d in vars(kernels._kernels()).items():\n"
         "    print(name, sum(d.stats.cache_hits.values()), sum(d.stats.cache_misses.values()))\n"
     )
@@ -309,3 +323,36 @@ def test_kernels_build_once_when_two_threads_ask_first():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
+
+
+def test_results_go_into_the_buffers_given(monkeypatch):
+    """tone, the denoiser and the map rows write into ``out`` (a band's reused buffer) what they
+    would return new, with numba and in numpy; a buffer of another shape or layout is refused."""
+    from zerodce.core import resample
+
+    x = _images(9, 31, "dark", seed=8)
+    y = _images(9, 31, "full", seed=9)
+    maps = np.random.default_rng(10).uniform(-1, 1, (2, 3, 9, 31)).astype(np.float32)
+    us, sig, gains = np.array([0.4, 2.2], np.float32), np.array([0.02, 0.01], np.float32), np.ones((2, 3), np.float32)
+    cols = np.random.default_rng(11).random((2, 3, 4, 31), dtype=np.float32)
+    calls = {
+        "tone": lambda out: tone.tone(x, maps, 8, us, gains, out=out),
+        "denoise": lambda out: filters.gain_aware_denoise(y, x, 1.0, sig, 2, sig, out),
+        "rows": lambda out: resample.upsample_rows(cols, 9, 0, 9, out),
+        "one-row map": lambda out: resample.upsample_rows(cols[:, :, :1], 9, 0, 9, out),
+    }
+    for numba_off in ("0", "1"):
+        monkeypatch.setenv("ZERODCE_NO_NUMBA", numba_off)
+        for name, call in calls.items():
+            want = np.array(call(None))
+            out = np.full((2, 3, 9, 31), np.nan, np.float32)
+            assert call(out) is out, name
+            np.testing.assert_array_equal(out, want, err_msg=name)
+    monkeypatch.setenv("ZERODCE_NO_NUMBA", "0")
+    for bad in (
+        np.empty((2, 3, 9, 30), np.float32),
+        np.empty((2, 3, 9, 31), np.float64),
+        np.empty((2, 3, 31, 9), np.float32).T,
+    ):
+        with pytest.raises(ValueError, match="out must be"):
+            kernels.tone(x, maps, 8, us, None, bad)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernels
+from ._bands import into
 from .color import from_ycc, luma, to_ycc
 
 __all__ = [
@@ -239,6 +240,7 @@ def gain_aware_denoise(
     sigma: np.ndarray,
     radius: int = 2,
     chroma_sigma: np.ndarray | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Suppress the noise the curves amplified in ``y`` = curves(``x``); edges and colour kept.
 
@@ -250,23 +252,22 @@ def gain_aware_denoise(
         radius: luma window radius; chroma uses twice that.
         chroma_sigma: the input's chroma noise std (B,): if given, no pixel's chroma moves by more
             than :data:`CHROMA_BOUND` times it, times the local gain.
+        out: float32 (B, 3, H, W), not overlapping ``y``, for the result (a band's reused buffer).
 
     With numba installed (and ``ZERODCE_NO_NUMBA`` not 1), float32 C-contiguous inputs run as one
     fused kernel (:mod:`zerodce.core.kernels`), equal to this numpy code to float rounding.
 
     Returns:
-        A new array (B, 3, H, W), clipped to [0, 1].
+        ``out``, or a new array (B, 3, H, W), clipped to [0, 1].
 
     Example:
         >>> y = np.full((1, 3, 8, 8), 0.4, np.float32)
         >>> bool(np.allclose(gain_aware_denoise(y, y / 4, 1.0, np.array([0.01])), y))  # flat stays flat
         True
     """
-    if strength <= 0:
-        return y
-    if kernels.takes(y, x):
-        return kernels.denoise(y, x, strength, sigma, radius, chroma_sigma)
-    return _gain_aware_denoise(y, x, strength, sigma, radius, chroma_sigma)
+    if kernels.takes(y, x) and strength > 0:
+        return kernels.denoise(y, x, strength, sigma, radius, chroma_sigma, out)
+    return into(out, _gain_aware_denoise(y, x, strength, sigma, radius, chroma_sigma) if strength > 0 else y)
 
 
 def _gain_aware_denoise(

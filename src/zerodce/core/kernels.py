@@ -494,23 +494,32 @@ def _lerp_rows_of(cols, i0, i1, wgt, out):  # noqa: ANN001, ANN202
 
 
 # ---- the noise estimator's patches --------------------------------------------------------------------
-def _patch_rows(mixed, k, p, energy):  # noqa: ANN001, ANN202
-    # noise._patches: each patch (a row of k*k float32 values) widened to float64 into p, and its
-    # gradient energy from the same pass (numpy: six passes over arrays of the patches' size). The
-    # float64 differences of float32 values are exact, so only the order of the sums differs.
-    for n in prange(mixed.shape[0]):
-        row, q = mixed[n], p[n]
-        for t in range(k * k):
-            q[t] = row[t]
-        e = 0.0
-        for t in range(k * (k - 1)):  # vertical differences
-            d = q[t + k] - q[t]
-            e += d * d
-        for a in range(k):  # horizontal differences
-            for t in range(a * k, a * k + k - 1):
-                d = q[t + 1] - q[t]
+def _patch_rows(x, k, stride, nw, weights, p, energy):  # noqa: ANN001, ANN202
+    # noise.noise_levels' sampling in one pass: the k x k patch of image x (C, H, W) at row
+    # stride * (n // nw), column stride * (n % nw), mixed over channels with each row m of weights
+    # (float32 sums, as numpy's product), widened to float64 into p[m, n], and its gradient energy
+    # (numpy: a strided copy, a product and six passes over arrays of the patches' size). The
+    # float64 differences of float32 values are exact, so only the order of the energy's sums differs.
+    c_n, m_n = x.shape[0], weights.shape[0]
+    for n in prange(p.shape[1]):
+        i0, j0 = stride * (n // nw), stride * (n % nw)
+        for m in range(m_n):
+            q = p[m, n]
+            for r in range(k):
+                for s in range(k):
+                    acc = weights[m, 0] * x[0, i0 + r, j0 + s]
+                    for c in range(1, c_n):
+                        acc += weights[m, c] * x[c, i0 + r, j0 + s]
+                    q[r * k + s] = acc
+            e = 0.0
+            for t in range(k * (k - 1)):  # vertical differences
+                d = q[t + k] - q[t]
                 e += d * d
-        energy[n] = e
+            for a in range(k):  # horizontal differences
+                for t in range(a * k, a * k + k - 1):
+                    d = q[t + 1] - q[t]
+                    e += d * d
+            energy[m, n] = e
 
 
 def _area_rows(x, rs, re, cs, ce, out):  # noqa: ANN001, ANN202
@@ -587,10 +596,16 @@ def _build_kernels() -> SimpleNamespace:
 
 
 def denoise(
-    y: np.ndarray, x: np.ndarray, strength: float, sigma: np.ndarray, radius: int, chroma_sigma: np.ndarray | None
+    y: np.ndarray,
+    x: np.ndarray,
+    strength: float,
+    sigma: np.ndarray,
+    radius: int,
+    chroma_sigma: np.ndarray | None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """:func:`~zerodce.core.filters.gain_aware_denoise` (``strength > 0``) of float32 C-contiguous
-    ``y`` and ``x`` (B, 3, H, W), fused; a new array."""
+    ``y`` and ``x`` (B, 3, H, W), fused; into ``out`` (returned; a new array if None), which must not overlap ``y``."""
     k = _kernels()
     b, _, h, w = y.shape
     sig = np.ascontiguousarray(np.broadcast_to(np.asarray(sigma, dtype=np.float32).reshape(-1), (b,)))
@@ -599,14 +614,22 @@ def denoise(
     bound = np.ascontiguousarray(np.broadcast_to(_F(3.0) * csig, (b,)))  # filters.CHROMA_BOUND
     knee = _F(2.0 * strength) * sig  # filters.CHROMA_KNEE
     knee2 = knee * knee
-    out = np.empty((b, 3, h, w), np.float32)
+    out = _output(out, (b, 3, h, w))
     with _LAUNCH:
         k.denoise(y, x, radius, _F(strength), sig, bound, knee2, has_bound, out)
     return out
 
 
-def tone(x: np.ndarray, maps: np.ndarray, n_iter: int, u: np.ndarray, cast: np.ndarray | None) -> np.ndarray:
-    """:func:`~zerodce.core.tone.tone` of float32 ``x`` (B, 3, H, W) in one pass; a new array."""
+def tone(
+    x: np.ndarray,
+    maps: np.ndarray,
+    n_iter: int,
+    u: np.ndarray,
+    cast: np.ndarray | None,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`~zerodce.core.tone.tone` of float32 ``x`` (B, 3, H, W) in one pass; into ``out``
+    (returned; a new array if None)."""
     if maps.shape[0] != x.shape[0] or maps.shape[2:] != x.shape[2:]:
         raise ValueError(f"maps {maps.shape} do not cover images {x.shape}")
     k = _kernels()
@@ -617,7 +640,7 @@ def tone(x: np.ndarray, maps: np.ndarray, n_iter: int, u: np.ndarray, cast: np.n
     e2 = np.exp2(u)
     has_cast = cast is not None
     g = _cast_constants(np.asarray(cast if has_cast else np.ones((b, 3)), dtype=np.float64).reshape(b, 3))
-    out = np.empty(x.shape, np.float32)
+    out = _output(out, x.shape)
     # One compiled specialisation (each takes about 10 s to compile on first use): contiguous
     # arrays. DCE-Net's maps of a band or tile are read in place, from the whole maps at an offset
     # (a copy of their 24 planes took 23 ms of a 1200x900 photo's 1 s); other crops are copied.
@@ -628,6 +651,15 @@ def tone(x: np.ndarray, maps: np.ndarray, n_iter: int, u: np.ndarray, cast: np.n
 
         threads = get_num_threads()
         k.tone_rows(x, whole, r0, c0, n_iter, mode, u, off, e2, g, has_cast, out, threads)
+    return out
+
+
+def _output(out: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    """``out`` checked to be a float32 C-contiguous array of ``shape``, or a new one."""
+    if out is None:
+        return np.empty(shape, np.float32)
+    if out.shape != tuple(shape) or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous float32 array of shape {tuple(shape)}")
     return out
 
 
@@ -691,24 +723,30 @@ def to_integer(y: np.ndarray, scale: int, out: np.ndarray, rows: slice, cols: sl
         _kernels().to_integer(y, _F(scale), out, r0, c0)
 
 
-def lerp_rows(cols: np.ndarray, i0: np.ndarray, i1: np.ndarray, wgt: np.ndarray) -> np.ndarray:
+def lerp_rows(
+    cols: np.ndarray, i0: np.ndarray, i1: np.ndarray, wgt: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
     """Rows ``cols[..., i0, :] + (cols[..., i1, :] - cols[..., i0, :]) * wgt[:, None]`` of float32
-    C-contiguous ``cols`` (B, C, hs, W), in one parallel pass; a new array (B, C, len(i0), W)."""
+    C-contiguous ``cols`` (B, C, hs, W), in one parallel pass; into ``out`` (B, C, len(i0), W)
+    (returned; a new array if None)."""
     b, c, _, w = cols.shape
-    out = np.empty((b, c, len(i0), w), np.float32)
+    out = _output(out, (b, c, len(i0), w))
     with _LAUNCH:
         _kernels().lerp_rows(cols, i0, i1, np.ascontiguousarray(wgt, dtype=np.float32), out)
     return out
 
 
-def patches(mixed: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`~zerodce.core.noise._patches` of float32 C-contiguous ``mixed`` (N, k*k): the patches
-    in float64 and their gradient energies (N,), new arrays."""
+def patches(x: np.ndarray, k: int, stride: int, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``zerodce.core.noise._patches`` of float32 C-contiguous ``x`` (C, H, W): its k x k patches
+    every ``stride`` pixels, mixed by each row of ``weights`` (M, C), as float64 (M, N, k*k), and
+    their gradient energies (M, N); new arrays."""
     kern = _kernels()
-    p = np.empty(mixed.shape, np.float64)
-    energy = np.empty(mixed.shape[0], np.float64)
+    nh, nw = (x.shape[1] - k) // stride + 1, (x.shape[2] - k) // stride + 1
+    w = np.ascontiguousarray(weights, dtype=np.float32)
+    p = np.empty((w.shape[0], nh * nw, k * k), np.float64)
+    energy = np.empty((w.shape[0], nh * nw), np.float64)
     with _LAUNCH:
-        kern.patches(mixed, k, p, energy)
+        kern.patches(x, k, stride, nw, w, p, energy)
     return p, energy
 
 

@@ -91,15 +91,19 @@ def gradient_form(k: int) -> np.ndarray:
     return q
 
 
-def _patches(mixed: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Float32 patches ``mixed`` (N, k*k) in float64, and their gradient energies (N,): the sums of
-    their squared vertical and horizontal differences. One fused pass with numba
-    (:func:`zerodce.core.kernels.patches`) when it is installed, else numpy (the reference)."""
-    if kernels.takes(mixed):
-        return kernels.patches(mixed, k)
-    p = mixed.astype(np.float64)
-    p3 = p.reshape(-1, k, k)
-    energy = np.square(np.diff(p3, axis=1)).sum(axis=(1, 2)) + np.square(np.diff(p3, axis=2)).sum(axis=(1, 2))
+def _patches(x: np.ndarray, k: int, stride: int, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The k x k patches of image ``x`` (C, H, W) every ``stride`` pixels, each mixed over channels
+    by each row of ``weights`` (M, C) in float32, as float64 (M, N, k*k), and their gradient
+    energies (M, N): the sums of their squared vertical and horizontal differences. One fused pass
+    with numba (:func:`zerodce.core.kernels.patches`) when it is installed, else numpy (the reference)."""
+    if kernels.takes(x):
+        return kernels.patches(x, k, stride, weights)
+    # Only the sampled patches are read (no full-size luma): memory independent of the image size.
+    win = sliding_window_view(x, (k, k), axis=(1, 2))[:, ::stride, ::stride]  # (C, nh, nw, k, k)
+    cols = np.ascontiguousarray(win, dtype=np.float32).reshape(x.shape[0], -1)  # (C, N*k*k)
+    p = (weights @ cols).reshape(len(weights), -1, k * k).astype(np.float64)  # (M, N, k*k)
+    p4 = p.reshape(*p.shape[:2], k, k)
+    energy = np.square(np.diff(p4, axis=2)).sum(axis=(2, 3)) + np.square(np.diff(p4, axis=3)).sum(axis=(2, 3))
     return p, energy
 
 
@@ -179,13 +183,9 @@ def noise_levels(x: np.ndarray, mixes: tuple[tuple[float, ...], ...], iters: int
     weights = np.asarray(mixes, dtype=np.float32)  # (M, C)
     out = np.zeros((b, len(mixes)), dtype=np.float64)
     for i in range(b):
-        # Only the sampled patches are read (no full-size luma): memory independent of the image size.
-        win = sliding_window_view(x[i], (k, k), axis=(1, 2))[:, ::stride, ::stride]  # (C, nh, nw, k, k)
-        cols = np.ascontiguousarray(win, dtype=np.float32).reshape(c, -1)  # (C, N*k*k)
-        mixed = (weights @ cols).reshape(len(mixes), -1, k * k)  # (M, N, k*k), float32 as the image
+        p, energy = _patches(x[i], k, stride, weights)  # (M, N, k*k) float64, (M, N)
         for j in range(len(mixes)):
-            p, energy = _patches(mixed[j], k)  # (N, k*k) float64, (N,)
-            out[i, j] = math.sqrt(max(_weak_texture_variance(p, energy, k, tau, iters), 0.0))
+            out[i, j] = math.sqrt(max(_weak_texture_variance(p[j], energy[j], k, tau, iters), 0.0))
     return out.astype(np.float32)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernels
-from ._bands import row_bands
+from ._bands import into, row_bands
 
 __all__ = ["downscale", "upsample_rows", "upsample_cols", "upsample_bilinear"]
 
@@ -47,12 +47,13 @@ def downscale(x: np.ndarray, s: int) -> np.ndarray:
     return out
 
 
-def upsample_rows(cols: np.ndarray, hp: int, r0: int, r1: int) -> np.ndarray:
+def upsample_rows(cols: np.ndarray, hp: int, r0: int, r1: int, out: np.ndarray | None = None) -> np.ndarray:
     """Rows ``r0:r1`` of the bilinear (align_corners=True) upsampling of a small map to height ``hp``.
 
     ``cols`` is the small map already upsampled along the width (:func:`upsample_cols`),
     (B, C, hs, W). Equal to rounding to rows ``r0:r1`` of the full upsampling, without
-    materialising the full-resolution map. A map of one row gives a read-only broadcast view.
+    materialising the full-resolution map. Into ``out`` (B, C, r1 - r0, W) if given; without it,
+    a map of one row gives a read-only broadcast view.
 
     Example:
         >>> cols = np.array([0.0, 3.0], np.float32).reshape(1, 1, 2, 1)
@@ -61,18 +62,19 @@ def upsample_rows(cols: np.ndarray, hp: int, r0: int, r1: int) -> np.ndarray:
     """
     hs = cols.shape[-2]
     if hs == 1 or hp == 1:
-        return np.broadcast_to(cols[..., :1, :], (*cols.shape[:-2], r1 - r0, cols.shape[-1]))
+        rows = np.broadcast_to(cols[..., :1, :], (*cols.shape[:-2], r1 - r0, cols.shape[-1]))
+        return into(out, rows)
     pos = np.arange(r0, r1, dtype=np.float64) * ((hs - 1) / (hp - 1))
     i0 = np.minimum(np.floor(pos).astype(np.int64), hs - 1)
     i1 = np.minimum(i0 + 1, hs - 1)
     if kernels.takes(cols):
-        return kernels.lerp_rows(cols, i0, i1, (pos - i0).astype(np.float32))
+        return kernels.lerp_rows(cols, i0, i1, (pos - i0).astype(np.float32), out)
     wgt = (pos - i0).astype(cols.dtype)[:, None]
     top, bottom = np.take(cols, i0, axis=-2), np.take(cols, i1, axis=-2)
     bottom -= top
     bottom *= wgt
     top += bottom
-    return top
+    return into(out, top)
 
 
 def _taps(n_in: int, n_out: int, align_corners: bool, scale: float | None = None):  # noqa: ANN202

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernels
-from ._bands import row_bands
+from ._bands import into, row_bands
 from .color import LUMINANCE_709, Metering, linear_to_srgb, luma, metered, mix, srgb_to_linear, thumbnail
 from .curves import apply_curves, check_map_channels
 
@@ -284,9 +284,17 @@ def apply_cast(y: np.ndarray, gains: np.ndarray) -> np.ndarray:
     return out
 
 
-def tone(x: np.ndarray, maps: np.ndarray, n_iter: int, u: np.ndarray, cast: np.ndarray | None = None) -> np.ndarray:
+def tone(
+    x: np.ndarray,
+    maps: np.ndarray,
+    n_iter: int,
+    u: np.ndarray,
+    cast: np.ndarray | None = None,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """The hue-safe tone of ``x`` (B, 3, H, W) at exposure ``u`` (B,): the value gain, its cap,
-    the curves' saturation, and the cast gains (B, 3) when given (:mod:`zerodce.tone`).
+    the curves' saturation, and the cast gains (B, 3) when given (:mod:`zerodce.tone`); into
+    ``out`` (float32, the shape of ``x``) if given, else a new array.
 
     ``maps`` are the curve maps (B, 3n, H, W) or (B, 3, H, W). One fused pass with numba
     (:mod:`zerodce.core.kernels`) when it is installed, else the numpy functions above in turn.
@@ -300,8 +308,8 @@ def tone(x: np.ndarray, maps: np.ndarray, n_iter: int, u: np.ndarray, cast: np.n
     """
     check_map_channels(maps.shape[1], n_iter)
     if kernels.enabled() and x.dtype == np.float32 and maps.dtype == np.float32:
-        return kernels.tone(x, maps, n_iter, u, cast)
-    return _tone(x, maps, n_iter, u, cast)
+        return kernels.tone(x, maps, n_iter, u, cast, out)
+    return into(out, _tone(x, maps, n_iter, u, cast))
 
 
 def _tone(x: np.ndarray, maps: np.ndarray, n_iter: int, u: np.ndarray, cast: np.ndarray | None) -> np.ndarray:
