@@ -283,6 +283,7 @@ def test_every_kernel_loads_from_numba_cache_in_a_new_process():
         "y = kernels.tone(f, m, 8, u, g)\n"
         "kernels.denoise(y, f, 1.0, np.array([0.01]), 2, np.array([0.01]))\n"
         "kernels.curves(f.copy(), m, 8)\n"
+        "kernels.curve_value(f[:, :1].copy(), m[:, :8].copy(), 8, np.array([0.5], np.float32))\n"
         "q = (f * 255).astype(np.uint8).transpose(0, 1, 3, 2)\n"
         "kernels.to_float(q, 255)\n"
         "kernels.to_integer(f, 255, np.zeros((1, 9, 11, 3), np.uint8), slice(0, 9), slice(0, 11))\n"
@@ -356,3 +357,17 @@ def test_results_go_into_the_buffers_given(monkeypatch):
     ):
         with pytest.raises(ValueError, match="out must be"):
             kernels.tone(x, maps, 8, us, None, bad)
+
+
+@pytest.mark.parametrize("maps_per_step", [True, False])
+@pytest.mark.parametrize("offset", [None, (0.7, 2.0)])
+def test_value_curve_is_numpys_to_the_bit(maps_per_step, offset, monkeypatch):
+    """The exposure search's value curve (clipped offsets and all) in numpy's float32 order: the
+    same numbers, so the same exposure from the same bisection."""
+    v = _images(13, 300, "full", seed=12)[:, :1]
+    mm = np.random.default_rng(13).uniform(-1, 1, (2, 8 if maps_per_step else 1, 13, 300)).astype(np.float32)
+    off = None if offset is None else np.asarray(offset, np.float32)
+    got = tone.curve_value(v, mm, 8, off)
+    monkeypatch.setenv("ZERODCE_NO_NUMBA", "1")
+    want = tone.curve_value(v, mm, 8, off)
+    assert got.dtype == np.float32 and np.array_equal(got, want)

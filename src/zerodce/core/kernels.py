@@ -35,7 +35,19 @@ from ._fork import ForkSafeLock, numba_usable
 from .coded import _LAUNCH, NUMBA_INSTALLED
 from .color import LUMA, RGB_TO_YCC, YCC_TO_RGB
 
-__all__ = ["enabled", "takes", "denoise", "tone", "curves", "to_float", "to_integer", "lerp_rows", "patches", "area"]
+__all__ = [
+    "enabled",
+    "takes",
+    "denoise",
+    "tone",
+    "curves",
+    "curve_value",
+    "to_float",
+    "to_integer",
+    "lerp_rows",
+    "patches",
+    "area",
+]
 
 _F = np.float32
 prange = range  # numba.prange once compiled (_kernels)
@@ -457,6 +469,29 @@ def _curve_rows(x, maps, r0, c0, n_iter):  # noqa: ANN001, ANN202
                     row[j] = v + (v - v * v) * a[j]
 
 
+def _value_curve_rows(v, mmaps, n_iter, off, has_off, out):  # noqa: ANN001, ANN202
+    # tone.curve_value: each row of the value planes v (B, 1, H, W) through n_iter LE steps with
+    # the channel-mean maps (their parameters offset by off[b] and clipped to [-1, 1] when has_off),
+    # in curve_value's float32 order, v + (a v) (1 - v): the same numbers as numpy.
+    b_n, _, h_n, w_n = v.shape
+    per_iter = mmaps.shape[1] > 1
+    for bh in prange(b_n * h_n):
+        b, i = bh // h_n, bh % h_n
+        row, o = v[b, 0, i], out[b, 0, i]
+        for j in range(w_n):
+            o[j] = row[j]
+        ob = off[b]
+        for n in range(n_iter):
+            a = mmaps[b, n if per_iter else 0, i]
+            if has_off:
+                for j in range(w_n):
+                    t = min(max(a[j] + ob, -_ONE), _ONE)
+                    o[j] = o[j] + (t * o[j]) * (_ONE - o[j])
+            else:
+                for j in range(w_n):
+                    o[j] = o[j] + (a[j] * o[j]) * (_ONE - o[j])
+
+
 def _to_float_rows(x, inv, out):  # noqa: ANN001, ANN202
     # out = float32(x) * inv: integer samples (any strides, e.g. a (B, H, W, 3) image seen as
     # (B, 3, H, W)) to contiguous float32 planes, one image row at a time.
@@ -587,6 +622,7 @@ def _build_kernels() -> SimpleNamespace:
         denoise=jit(_dn_strips),
         tone_rows=jit(_tone_rows),
         curve_rows=jit(_curve_rows),
+        value_curve=jit(_value_curve_rows),
         to_float=jit(_to_float_rows),
         to_integer=jit(_to_integer_rows),
         lerp_rows=jit(_lerp_rows_of),
@@ -704,6 +740,20 @@ def curves(x: np.ndarray, maps: np.ndarray, n_iter: int) -> np.ndarray:
     with _LAUNCH:
         _kernels().curve_rows(x, whole, r0, c0, n_iter)
     return x
+
+
+def curve_value(v: np.ndarray, mmaps: np.ndarray, n_iter: int, offset: np.ndarray | None) -> np.ndarray:
+    """:func:`~zerodce.core.tone.curve_value` of float32 C-contiguous ``v`` (B, 1, H, W) and ``mmaps``
+    (B, n or 1, H, W); a new array."""
+    if mmaps.shape[0] != v.shape[0] or mmaps.shape[2:] != v.shape[2:]:
+        raise ValueError(f"maps {mmaps.shape} do not cover values {v.shape}")
+    b = v.shape[0]
+    has_off = offset is not None
+    off = np.ascontiguousarray(np.broadcast_to(np.asarray(offset if has_off else 0.0, np.float32).reshape(-1), (b,)))
+    out = np.empty(v.shape, np.float32)
+    with _LAUNCH:
+        _kernels().value_curve(v, mmaps, n_iter, off, has_off, out)
+    return out
 
 
 def to_float(x: np.ndarray, scale: int) -> np.ndarray:

@@ -65,7 +65,10 @@ def mean_maps(maps: np.ndarray, n_iter: int) -> np.ndarray:
 
 def curve_value(v: np.ndarray, mmaps: np.ndarray, n_iter: int, offset: np.ndarray | None = None) -> np.ndarray:
     """The curves on the value channel: ``v`` (B, 1, H, W) through ``n_iter`` LE steps with the
-    channel-mean maps ``mmaps`` (B, n or 1, H, W), plus an optional offset (B,) on every parameter."""
+    channel-mean maps ``mmaps`` (B, n or 1, H, W), plus an optional offset (B,) on every parameter.
+    One pass with numba (:mod:`zerodce.core.kernels`, the same arithmetic) when it is installed."""
+    if kernels.takes(v, mmaps):
+        return kernels.curve_value(v, mmaps, n_iter, offset)
     out = np.array(v, dtype=np.float32)
     t1, t2 = np.empty_like(out), np.empty_like(out)
     off = None if offset is None else np.asarray(offset, dtype=np.float32).reshape(-1, 1, 1, 1)
