@@ -364,9 +364,10 @@ def test_results_go_into_the_buffers_given(monkeypatch):
 def test_value_curve_is_numpys_to_the_bit(maps_per_step, offset, monkeypatch):
     """The exposure search's value curve (clipped offsets and all) in numpy's float32 order: the
     same numbers, so the same exposure from the same bisection."""
-    v = _images(13, 300, "full", seed=12)[:, :1]
+    v = np.ascontiguousarray(_images(13, 300, "full", seed=12)[:, :1])  # contiguous: the kernel's input
     mm = np.random.default_rng(13).uniform(-1, 1, (2, 8 if maps_per_step else 1, 13, 300)).astype(np.float32)
     off = None if offset is None else np.asarray(offset, np.float32)
+    assert kernels.takes(v, mm)
     got = tone.curve_value(v, mm, 8, off)
     monkeypatch.setenv("ZERODCE_NO_NUMBA", "1")
     want = tone.curve_value(v, mm, 8, off)
