@@ -372,3 +372,14 @@ def test_value_curve_is_numpys_to_the_bit(maps_per_step, offset, monkeypatch):
     monkeypatch.setenv("ZERODCE_NO_NUMBA", "1")
     want = tone.curve_value(v, mm, 8, off)
     assert got.dtype == np.float32 and np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("n_maps", [2, 4, 7])
+def test_value_curve_refuses_too_few_maps(n_maps, monkeypatch):
+    """Fewer per-step maps than steps: numpy raises; the kernel must not read past the maps."""
+    v = np.ascontiguousarray(_images(5, 40, "full", seed=19)[:, :1])  # contiguous: the kernel's input
+    mm = np.random.default_rng(20).uniform(-1, 1, (2, n_maps, 5, 40)).astype(np.float32)
+    for numba_off in ("0", "1"):
+        monkeypatch.setenv("ZERODCE_NO_NUMBA", numba_off)
+        with pytest.raises(ValueError):
+            tone.curve_value(v, mm, 8)

@@ -747,6 +747,8 @@ def curve_value(v: np.ndarray, mmaps: np.ndarray, n_iter: int, offset: np.ndarra
     (B, n or 1, H, W); a new array."""
     if mmaps.shape[0] != v.shape[0] or mmaps.shape[2:] != v.shape[2:]:
         raise ValueError(f"maps {mmaps.shape} do not cover values {v.shape}")
+    if 1 < mmaps.shape[1] < n_iter:  # numpy's broadcast fails there; the kernel would read past the maps
+        raise ValueError(f"{mmaps.shape[1]} maps for {n_iter} steps")
     b = v.shape[0]
     has_off = offset is not None
     off = np.ascontiguousarray(np.broadcast_to(np.asarray(offset if has_off else 0.0, np.float32).reshape(-1), (b,)))
