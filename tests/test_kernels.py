@@ -383,3 +383,20 @@ def test_value_curve_refuses_too_few_maps(n_maps, monkeypatch):
         monkeypatch.setenv("ZERODCE_NO_NUMBA", numba_off)
         with pytest.raises(ValueError):
             tone.curve_value(v, mm, 8)
+
+
+@pytest.mark.parametrize("into", ["y", "x"])
+def test_denoise_into_one_of_its_inputs(into, monkeypatch):
+    """``out`` may be the buffer of ``y`` or ``x`` (numpy's result is copied in at the end): the
+    fused kernel reads its window rows after writing earlier strips, so it must not write there."""
+    y = _images(23, 290, "full", seed=14)  # 290 columns: two strips of the kernel
+    x = y * np.float32(0.3)
+    sig, chroma = np.array([0.03, 0.01], np.float32), np.array([0.02, 0.02], np.float32)
+    for numba_off in ("0", "1"):
+        monkeypatch.setenv("ZERODCE_NO_NUMBA", numba_off)
+        want = filters.gain_aware_denoise(y, x, 1.0, sig, 2, chroma)
+        yy, xx = y.copy(), x.copy()
+        out = yy if into == "y" else xx
+        got = filters.gain_aware_denoise(yy, xx, 1.0, sig, 2, chroma, out)
+        assert got is out
+        np.testing.assert_array_equal(got, want, err_msg=f"ZERODCE_NO_NUMBA={numba_off}")

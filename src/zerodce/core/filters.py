@@ -252,7 +252,8 @@ def gain_aware_denoise(
         radius: luma window radius; chroma uses twice that.
         chroma_sigma: the input's chroma noise std (B,): if given, no pixel's chroma moves by more
             than :data:`CHROMA_BOUND` times it, times the local gain.
-        out: float32 (B, 3, H, W), not overlapping ``y``, for the result (a band's reused buffer).
+        out: float32 C-contiguous (B, 3, H, W) for the result (a band's reused buffer); it may be
+            ``y``'s or ``x``'s (then the kernel's result is copied in).
 
     With numba installed (and ``ZERODCE_NO_NUMBA`` not 1), float32 C-contiguous inputs run as one
     fused kernel (:mod:`zerodce.core.kernels`), equal to this numpy code to float rounding.
@@ -266,6 +267,9 @@ def gain_aware_denoise(
         True
     """
     if kernels.takes(y, x) and strength > 0:
+        if out is not None and (np.may_share_memory(out, y) or np.may_share_memory(out, x)):
+            # the kernel reads y's and x's window rows after writing earlier strips: a new array, copied
+            return into(out, kernels.denoise(y, x, strength, sigma, radius, chroma_sigma))
         return kernels.denoise(y, x, strength, sigma, radius, chroma_sigma, out)
     return into(out, _gain_aware_denoise(y, x, strength, sigma, radius, chroma_sigma) if strength > 0 else y)
 

@@ -641,7 +641,8 @@ def denoise(
     out: np.ndarray | None = None,
 ) -> np.ndarray:
     """:func:`~zerodce.core.filters.gain_aware_denoise` (``strength > 0``) of float32 C-contiguous
-    ``y`` and ``x`` (B, 3, H, W), fused; into ``out`` (returned; a new array if None), which must not overlap ``y``."""
+    ``y`` and ``x`` (B, 3, H, W), fused; into ``out`` (returned; a new array if None), which must
+    overlap neither ``y`` nor ``x``."""
     k = _kernels()
     b, _, h, w = y.shape
     sig = np.ascontiguousarray(np.broadcast_to(np.asarray(sigma, dtype=np.float32).reshape(-1), (b,)))
