@@ -400,3 +400,35 @@ def test_denoise_into_one_of_its_inputs(into, monkeypatch):
         got = filters.gain_aware_denoise(yy, xx, 1.0, sig, 2, chroma, out)
         assert got is out
         np.testing.assert_array_equal(got, want, err_msg=f"ZERODCE_NO_NUMBA={numba_off}")
+
+
+def test_out_buffers_refused_alike_with_and_without_numba(monkeypatch):
+    """A buffer of another shape (even one the result would broadcast into), float64 or not
+    contiguous is refused by tone, the denoiser and the map rows in numpy as with the kernels,
+    not filled in one and refused in the other."""
+    from zerodce.core import resample
+
+    x = _images(9, 31, "dark", seed=15)
+    y = _images(9, 31, "full", seed=16)
+    maps = np.random.default_rng(17).uniform(-1, 1, (2, 3, 9, 31)).astype(np.float32)
+    us, sig = np.array([0.4, 2.2], np.float32), np.array([0.02, 0.01], np.float32)
+    cols = np.random.default_rng(18).random((2, 3, 4, 31), dtype=np.float32)
+    calls = {
+        "tone": lambda out: tone.tone(x, maps, 8, us, None, out=out),
+        "denoise": lambda out: filters.gain_aware_denoise(y, x, 1.0, sig, 2, sig, out),
+        "rows": lambda out: resample.upsample_rows(cols, 9, 0, 9, out),
+        "one-row map": lambda out: resample.upsample_rows(cols[:, :, :1], 9, 0, 9, out),
+    }
+    bad = {
+        "broadcast into": np.empty((3, 2, 3, 9, 31), np.float32),
+        "another shape": np.empty((2, 3, 9, 30), np.float32),
+        "float64": np.empty((2, 3, 9, 31), np.float64),
+        "not contiguous": np.empty((2, 3, 9, 62), np.float32)[..., ::2],
+    }
+    for numba_off in ("0", "1"):
+        monkeypatch.setenv("ZERODCE_NO_NUMBA", numba_off)
+        for name, call in calls.items():
+            for what, out in bad.items():
+                with pytest.raises(ValueError, match="out must be"):
+                    call(out)
+                    pytest.fail(f"{name}, ZERODCE_NO_NUMBA={numba_off}: {what} accepted")

@@ -24,8 +24,11 @@ def row_bands(h: int, w: int, pixels: int = BAND_PIXELS) -> Iterator[slice]:
 
 
 def into(out: np.ndarray | None, y: np.ndarray) -> np.ndarray:
-    """``y``, or ``y`` copied into ``out`` (returned) when one is given."""
+    """``y``, or ``y`` copied into ``out`` (returned) when one is given: a C-contiguous float32 array
+    of ``y``'s shape, as the kernels take (not one ``y`` would broadcast into)."""
     if out is None:
         return y
+    if out.shape != y.shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous float32 array of shape {y.shape}")
     np.copyto(out, y)
     return out
