@@ -243,6 +243,21 @@ def test_lerp_rows_is_upsample_rows(hs, hp, r0, r1, monkeypatch):
     np.testing.assert_array_equal(got, want)
 
 
+def test_upsample_rows_into_its_own_columns(monkeypatch):
+    """``out`` may be the buffer of ``cols`` (rows r1 - r0 == hs): the rows kernel reads rows of
+    cols that it has already written, so the result must be made apart and copied in."""
+    from zerodce.core.resample import upsample_rows
+
+    cols = np.random.default_rng(21).uniform(-1, 1, (2, 3, 4, 53)).astype(np.float32)
+    for numba_off in ("0", "1"):
+        monkeypatch.setenv("ZERODCE_NO_NUMBA", numba_off)
+        want = upsample_rows(cols, 7, 0, 4)
+        own = cols.copy()
+        got = upsample_rows(own, 7, 0, 4, own)
+        assert got is own
+        np.testing.assert_array_equal(got, want, err_msg=f"ZERODCE_NO_NUMBA={numba_off}")
+
+
 def test_crops_of_maps_are_read_in_place():
     full = np.random.default_rng(7).uniform(-1, 1, (2, 24, 20, 40)).astype(np.float32)
     whole, r0, c0 = kernels._crop_of(full[..., 3:12, 5:36])
