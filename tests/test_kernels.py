@@ -341,22 +341,28 @@ def test_kernels_build_once_when_two_threads_ask_first():
     assert r.returncode == 0, r.stderr
 
 
-def test_results_go_into_the_buffers_given(monkeypatch):
-    """tone, the denoiser and the map rows write into ``out`` (a band's reused buffer) what they
-    would return new, with numba and in numpy; a buffer of another shape or layout is refused."""
+def _calls_with_out(seed: int, gains: np.ndarray | None) -> dict:
+    """The functions that take ``out`` (tone, the denoiser, the map rows of a map and of a one-row
+    map) on small random (2, 3, 9, 31) inputs, each as a function of ``out``."""
     from zerodce.core import resample
 
-    x = _images(9, 31, "dark", seed=8)
-    y = _images(9, 31, "full", seed=9)
-    maps = np.random.default_rng(10).uniform(-1, 1, (2, 3, 9, 31)).astype(np.float32)
-    us, sig, gains = np.array([0.4, 2.2], np.float32), np.array([0.02, 0.01], np.float32), np.ones((2, 3), np.float32)
-    cols = np.random.default_rng(11).random((2, 3, 4, 31), dtype=np.float32)
-    calls = {
+    x = _images(9, 31, "dark", seed=seed)
+    y = _images(9, 31, "full", seed=seed + 1)
+    maps = np.random.default_rng(seed + 2).uniform(-1, 1, (2, 3, 9, 31)).astype(np.float32)
+    us, sig = np.array([0.4, 2.2], np.float32), np.array([0.02, 0.01], np.float32)
+    cols = np.random.default_rng(seed + 3).random((2, 3, 4, 31), dtype=np.float32)
+    return {
         "tone": lambda out: tone.tone(x, maps, 8, us, gains, out=out),
         "denoise": lambda out: filters.gain_aware_denoise(y, x, 1.0, sig, 2, sig, out),
         "rows": lambda out: resample.upsample_rows(cols, 9, 0, 9, out),
         "one-row map": lambda out: resample.upsample_rows(cols[:, :, :1], 9, 0, 9, out),
     }
+
+
+def test_results_go_into_the_buffers_given(monkeypatch):
+    """tone, the denoiser and the map rows write into ``out`` (a band's reused buffer) what they
+    would return new, with numba and in numpy; a buffer of another shape or layout is refused."""
+    calls = _calls_with_out(8, np.ones((2, 3), np.float32))
     for numba_off in ("0", "1"):
         monkeypatch.setenv("ZERODCE_NO_NUMBA", numba_off)
         for name, call in calls.items():
@@ -371,7 +377,7 @@ def test_results_go_into_the_buffers_given(monkeypatch):
         np.empty((2, 3, 9, 62), np.float32)[..., ::2],
     ):
         with pytest.raises(ValueError, match="out must be"):
-            kernels.tone(x, maps, 8, us, None, bad)
+            calls["tone"](bad)  # the kernel refuses it
 
 
 @pytest.mark.parametrize("maps_per_step", [True, False])
@@ -421,19 +427,7 @@ def test_out_buffers_refused_alike_with_and_without_numba(monkeypatch):
     """A buffer of another shape (even one the result would broadcast into), float64 or not
     contiguous is refused by tone, the denoiser and the map rows in numpy as with the kernels,
     not filled in one and refused in the other."""
-    from zerodce.core import resample
-
-    x = _images(9, 31, "dark", seed=15)
-    y = _images(9, 31, "full", seed=16)
-    maps = np.random.default_rng(17).uniform(-1, 1, (2, 3, 9, 31)).astype(np.float32)
-    us, sig = np.array([0.4, 2.2], np.float32), np.array([0.02, 0.01], np.float32)
-    cols = np.random.default_rng(18).random((2, 3, 4, 31), dtype=np.float32)
-    calls = {
-        "tone": lambda out: tone.tone(x, maps, 8, us, None, out=out),
-        "denoise": lambda out: filters.gain_aware_denoise(y, x, 1.0, sig, 2, sig, out),
-        "rows": lambda out: resample.upsample_rows(cols, 9, 0, 9, out),
-        "one-row map": lambda out: resample.upsample_rows(cols[:, :, :1], 9, 0, 9, out),
-    }
+    calls = _calls_with_out(15, None)
     bad = {
         "broadcast into": np.empty((3, 2, 3, 9, 31), np.float32),
         "another shape": np.empty((2, 3, 9, 30), np.float32),
