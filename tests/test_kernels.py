@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -290,6 +292,8 @@ def test_every_kernel_loads_from_numba_cache_in_a_new_process():
     import sys
 
     code = (
+        "import logging\n"
+        "logging.basicConfig(level=logging.INFO, format='%(message)s')\n"
         "import numpy as np\n"
         "from zerodce.core import kernels\n"
         "f = np.random.default_rng(0).random((1, 3, 9, 11), dtype=np.float32)\n"
@@ -313,6 +317,28 @@ def test_every_kernel_loads_from_numba_cache_in_a_new_process():
         assert r.returncode == 0, r.stderr
     stats = {name: (int(h), int(m)) for name, h, m in (line.split() for line in r.stdout.splitlines())}
     assert stats and all(h > 0 and m == 0 for h, m in stats.values()), stats
+    assert "not compiled" not in r.stderr  # the first-use notice only where something will compile
+
+
+def test_a_first_use_that_will_compile_says_so(tmp_path):
+    # The first photo after installing numba waits about 30 s for the compiler, which looked like a
+    # hang; the kernels now say so (an INFO line) when their cache is empty (and, in the test above,
+    # not when it is warm).
+    import subprocess
+    import sys
+
+    code = (
+        "import logging\n"
+        "logging.basicConfig(level=logging.INFO, format='%(message)s')\n"
+        "from zerodce.core import kernels\n"
+        "print(sorted(kernels.uncached(vars(kernels._kernels()))))\n"
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    cold = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    names = sorted(vars(kernels._kernels()))
+    assert cold.returncode == 0, cold.stderr
+    assert cold.stdout.strip() == str(names)
+    assert f"{len(names)} of {len(names)} numba kernels are not compiled for this machine yet" in cold.stderr
 
 
 def test_kernels_build_once_when_two_threads_ask_first():

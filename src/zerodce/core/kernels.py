@@ -25,6 +25,7 @@ photo whose noise estimate is 0).
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import os
 from types import SimpleNamespace
@@ -50,6 +51,7 @@ __all__ = [
 ]
 
 _F = np.float32
+log = logging.getLogger("zerodce")
 prange = range  # numba.prange once compiled (_kernels)
 
 
@@ -618,7 +620,7 @@ def _build_kernels() -> SimpleNamespace:
     helpers = (_pow, _lut, _srgb_to_linear, _linear_to_srgb, _hsum, _edges, _vstep, _tone_segment)
     inlined = {f.__name__: nb.njit(inline="always", error_model="numpy")(f) for f in helpers}
     globals().update({"_as_int": as_int, "_as_float": as_float} | inlined)
-    return SimpleNamespace(
+    built = SimpleNamespace(
         denoise=jit(_dn_strips),
         tone_rows=jit(_tone_rows),
         curve_rows=jit(_curve_rows),
@@ -629,6 +631,31 @@ def _build_kernels() -> SimpleNamespace:
         area=jit(_area_rows),
         patches=jit(_patch_rows),
     )
+    missing = uncached(vars(built))
+    if missing:  # the first photo after installing numba (or zerodce) waits for them: say why
+        log.info(
+            "%d of %d numba kernels are not compiled for this machine yet: their first use compiles them, "
+            "once (about 30 s for all of them on 2 cores); later processes load them from disk in about 0.5 s",
+            len(missing),
+            len(vars(built)),
+        )
+    return built
+
+
+def uncached(dispatchers: dict) -> list[str]:
+    """The names of the numba ``dispatchers`` with no compiled code cached on disk yet (their index
+    file absent), which their first call will compile. Best effort: numba's cache internals, read
+    defensively (nothing is reported if they move); an index left by an older version of the code
+    is not detected (numba then recompiles without this notice)."""
+    missing = []
+    for name, dispatcher in dispatchers.items():
+        try:
+            index = dispatcher._cache._cache_file._index_path
+        except AttributeError:
+            continue
+        if not os.path.exists(index):
+            missing.append(name)
+    return missing
 
 
 def denoise(
