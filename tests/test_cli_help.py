@@ -138,7 +138,10 @@ def test_model_paths_still_reach_the_loader(tmp_path, capsys):
 def test_usage_errors_show_the_commands_usage(argv, words, capsys):
     code, _, err = _exit(argv, capsys)
     assert code == 2 and words in err
-    assert err.startswith(f"usage: zerodce {argv[0]} "), err
+    # two lines: the command's short usage (argparse's whole usage was 11 lines above the error)
+    usage, error = err.rstrip("\n").split("\n")
+    assert usage.startswith(f"usage: zerodce {argv[0]} [options]") and usage.endswith(f"zerodce {argv[0]} --help)")
+    assert error.startswith(f"zerodce {argv[0]}: error: ") and words in error
 
 
 def test_verbose_after_the_command(model_file, photo, tmp_path, capsys):
@@ -279,3 +282,5 @@ def test_overwrite_with_skip_existing_is_one_error(model_file, photo, tmp_path, 
 def test_bad_option_values_are_usage_errors(flags, words, capsys):
     code, _, err = _exit(["enhance", "x.jpg", "-o", "o", *flags], capsys)
     assert code == 2 and words in err and err.startswith("usage: zerodce enhance"), err
+    usage = "usage: zerodce enhance [options] -o OUTPUT inputs ... (all options: zerodce enhance --help)"
+    assert err.splitlines() == [usage, f"zerodce enhance: error: {words}"]

@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     from ..model import ModelConfig
@@ -575,11 +575,30 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser with two-line usage errors: the command's short usage, then the error.
+    argparse prints the whole wrapped usage first (11 lines for ``enhance``), above the line that matters."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.short_usage()}\n{self.prog}: error: {message}\n")
+
+    def short_usage(self) -> str:
+        """``usage: zerodce enhance [options] -o OUTPUT inputs ... (all options: zerodce enhance --help)``."""
+        words = [self.prog, "[options]"]
+        for a in self._actions:
+            if a.option_strings and a.required:
+                words.append(f"{a.option_strings[0]} {a.metavar or a.dest.upper()}")
+        for a in self._actions:
+            if not a.option_strings:
+                words.append(str(a.metavar or a.dest) + (" ..." if a.nargs in ("+", "*", argparse.PARSER) else ""))
+        return f"usage: {' '.join(words)} (all options: {self.prog} --help)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
     model_help = "a bundled model (see: zerodce models) or a weights file (default: %(default)s)"
-    p = argparse.ArgumentParser(prog="zerodce", description="Low-light image enhancement with Zero-DCE.")
+    p = _Parser(prog="zerodce", description="Low-light image enhancement with Zero-DCE.")
     p.add_argument("--version", action="version", version=f"zerodce {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log more")
     # -v after the command too; SUPPRESS: not given there, the top-level value stands
