@@ -52,9 +52,11 @@ def test_tiff16_roundtrip_keeps_depth_icc_and_exif(tmp_path, model):
     src = tmp_path / "in" / "dark.tif"
     src.parent.mkdir()
     icc = _srgb_icc()
-    tifffile.imwrite(src, arr, photometric="rgb", iccprofile=icc, extratags=[(271, "s", 0, "ZeroCam", True)])
+    tifffile.imwrite(src, arr, photometric="rgb", iccprofile=icc, extratags=[(271, "s", 0, "ZeroCam", True)],
+                     description="a dark street", software="ZeroCam firmware 2")  # fmt: skip
     r = run("enhance", src, "-o", tmp_path / "out", "--model", model, "--paper")
     assert r.returncode == 0, r.stderr
+    assert "not writing" not in r.stderr  # tifffile dropped the description and software tags, warning
     out = tifffile.imread(tmp_path / "out" / "dark.tif")
     assert out.dtype == np.uint16 and out.shape == arr.shape
     from zerodce import enhance
@@ -65,7 +67,8 @@ def test_tiff16_roundtrip_keeps_depth_icc_and_exif(tmp_path, model):
     assert len(np.unique(out)) > 1000
     with Image.open(tmp_path / "out" / "dark.tif") as im:
         assert im.info.get("icc_profile") == icc
-        assert im.getexif().get(271) == "ZeroCam"
+        tags = im.getexif()
+        assert tags.get(271) == "ZeroCam" and tags.get(270) == "a dark street" and tags.get(305) == "ZeroCam firmware 2"
 
 
 def test_png16_rgb_keeps_depth_and_metadata(tmp_path, model):

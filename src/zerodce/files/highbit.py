@@ -27,6 +27,7 @@ __all__ = ["HighBitImage", "is_rgb16", "read_rgb16", "decode_rgb16", "write_rgb1
 
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
 _EXIF_TEXT_TAGS = (270, 271, 272, 305, 306, 315, 33432)  # description, make, model, software, date, artist, (c)
+_TIFFFILE_OWN = {270: "description", 305: "software"}  # tags tifffile.imwrite takes as arguments
 
 
 @dataclass
@@ -141,15 +142,22 @@ def encode_rgb16(img: HighBitImage) -> bytes:
     tifffile = require("tifffile", "writing a 16-bit colour TIFF")
 
     tags = []
+    # tifffile writes the description (270) and software (305) tags itself (its own JSON and name
+    # unless told otherwise) and drops extra tags of those numbers with a warning: passed as its own
+    # arguments, the photo's are kept.
+    kwargs: dict = {"iccprofile": img.icc_profile} if img.icc_profile else {}
+    kwargs |= {"metadata": None, "software": False}
     if img.exif:
         exif = Image.Exif()
         exif.load(img.exif)
         for tag in _EXIF_TEXT_TAGS:
             value = exif.get(tag)
             if isinstance(value, str) and value:
-                tags.append((tag, "s", 0, value, True))
+                if tag in _TIFFFILE_OWN:
+                    kwargs[_TIFFFILE_OWN[tag]] = value
+                else:
+                    tags.append((tag, "s", 0, value, True))
     photometric = "rgb"
-    kwargs = {"iccprofile": img.icc_profile} if img.icc_profile else {}
     extras = (2,) if img.pixels.shape[2] == 4 else None  # unassociated alpha (its name differs by version)
 
     buf = io.BytesIO()  # tifffile wants a named file or a BytesIO, not a bare descriptor
