@@ -141,3 +141,8 @@ def test_heic_input(tmp_path, model):
     assert r.returncode == 0, r.stderr
     with Image.open(tmp_path / "out" / "n.jpg") as im:
         assert im.size == (48, 32)
+    # and HEIC out, by name (it was only by keeping a HEIC input's format: --format heic was unknown)
+    r = run("enhance", tmp_path / "out" / "n.jpg", "-o", tmp_path / "back", "--model", model, "--format", "heic")
+    assert r.returncode == 0, r.stderr
+    with Image.open(tmp_path / "back" / "n.heic") as im:
+        assert im.format == "HEIF" and im.size == (48, 32)

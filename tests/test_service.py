@@ -46,6 +46,20 @@ def test_enhance_roundtrip_matches_library(client):
     assert np.array_equal(got, want)
 
 
+def test_heic_out_by_name(client):
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.register_heif_opener()
+    r = client.post("/v1/enhance", files={"file": ("dark.jpg", _jpeg(), "image/jpeg")}, data={"format": "heic"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "image/heic"
+    assert 'filename="dark_enhanced.heic"' in r.headers["content-disposition"]
+    with Image.open(io.BytesIO(r.content)) as im:
+        assert im.format == "HEIF"
+    again = client.post("/v1/enhance", files={"file": ("lit.heic", r.content, "image/heic")})  # kept as uploaded
+    assert again.status_code == 200 and again.headers["content-type"] == "image/heic", again.text
+    assert 'filename="lit_enhanced.heic"' in again.headers["content-disposition"]
+
+
 def test_options_change_result_and_keep_format(client):
     data = _jpeg(seed=1)
     base = client.post("/v1/enhance", files={"file": ("a.jpg", data)})

@@ -623,7 +623,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--format",
         default=None,
-        help="output image format: jpeg, png, tiff, webp, bmp (default: the input's); videos keep theirs",
+        help="output image format: jpeg, png, tiff, webp, bmp, heic (the heif extra) (default: the input's); "
+        "videos keep theirs",
     )
     e.add_argument(
         "--smooth",

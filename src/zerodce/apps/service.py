@@ -49,7 +49,14 @@ if TYPE_CHECKING:
 
 __all__ = ["Limits", "create_app", "serve", "server_config", "content_disposition"]
 
-_MEDIA = {"JPEG": "image/jpeg", "PNG": "image/png", "TIFF": "image/tiff", "WEBP": "image/webp", "BMP": "image/bmp"}
+_MEDIA = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "TIFF": "image/tiff",
+    "WEBP": "image/webp",
+    "BMP": "image/bmp",
+    "HEIF": "image/heic",
+}
 # Multipart framing and the small form fields travel in the same body as the file.
 _FORM_OVERHEAD = 64 * 2**10
 
@@ -349,7 +356,8 @@ def create_app(  # noqa: ANN201
             job.cancel()
             raise
         served["ok"] += 1
-        suffix = FORMATS[fmt.lower()][1] if fmt.lower() in FORMATS else ".png"
+        name = format.lower() if format else {"HEIF": "heic"}.get(fmt, fmt.lower())  # a HEIF upload: .heic
+        suffix = FORMATS[name][1] if name in FORMATS else ".png"
         return Response(
             body,
             media_type=_MEDIA.get(fmt, "application/octet-stream"),

@@ -63,6 +63,8 @@ FORMATS = {
     "tif": ("TIFF", ".tif"),
     "webp": ("WEBP", ".webp"),
     "bmp": ("BMP", ".bmp"),
+    "heic": ("HEIF", ".heic"),  # written with the heif extra (pillow-heif), as HEIC inputs are
+    "heif": ("HEIF", ".heif"),
 }
 
 
