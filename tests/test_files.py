@@ -146,3 +146,27 @@ def test_heic_input(tmp_path, model):
     assert r.returncode == 0, r.stderr
     with Image.open(tmp_path / "back" / "n.heic") as im:
         assert im.format == "HEIF" and im.size == (48, 32)
+
+
+def test_a_folder_without_recursive_says_which_sub_folders_it_did_not_read(tmp_path, caplog):
+    """Sub-folders were left out silently without --recursive; the output folder inside the input
+    folder (a rerun's) is not one of them, and --recursive reads them all and says nothing."""
+    import logging
+
+    from zerodce.files.batch import plan_jobs
+
+    root = tmp_path / "trip"
+    for name in ("a.jpg", "day2/b.jpg", "day3/c.jpg", ".thumbs/t.jpg"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (4, 4)).save(root / name)
+    (root / "lit").mkdir()  # the output folder, inside the input folder
+    with caplog.at_level(logging.INFO, logger="zerodce"):
+        jobs = plan_jobs([str(root)], root / "lit")
+    assert [j.src.name for j in jobs] == ["a.jpg"]
+    notes = [r.getMessage() for r in caplog.records if "sub-folder" in r.getMessage()]
+    assert notes == [f"{root}: 2 sub-folders not read (--recursive reads them)"]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="zerodce"):
+        jobs = plan_jobs([str(root)], root / "lit", recursive=True)
+    assert sorted(j.src.name for j in jobs) == ["a.jpg", "b.jpg", "c.jpg", "t.jpg"]
+    assert not [r for r in caplog.records if "sub-folder" in r.getMessage()]

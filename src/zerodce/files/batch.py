@@ -85,9 +85,14 @@ def plan_jobs(
         p = Path(_local(item))
         if p.is_dir():
             pattern = "**/*" if recursive else "*"
+            subfolders = 0
             for f in sorted(p.glob(pattern)):
                 if f.is_file() and f.suffix.lower() in INPUT_EXTENSIONS and not outputs_excluded(p, f):
                     found.append((f, f.relative_to(p)))
+                elif not recursive and f.is_dir() and not f.name.startswith(".") and not outputs_excluded(p, f):
+                    subfolders += 1
+            if subfolders:  # said, not silently left out
+                log.info("%s: %d sub-folder%s not read (--recursive reads them)", p, subfolders, "s"[: subfolders > 1])
         elif not p.exists() and glob.has_magic(str(p)):
             root = _glob_root(str(p))
             for f in sorted(glob.glob(str(p), recursive=recursive)):
