@@ -19,6 +19,12 @@ if [ -n "$extras" ]; then
 else
   "$venv/bin/pip" install -q -e .
 fi
+# numba's kernels compile on their first use (about 30 s, once per machine): with the fast extra,
+# now rather than in the middle of the first photo.
+if [[ ",$extras," == *",fast,"* ]]; then
+  echo "compiling numba's kernels for this machine (once, about 30 s)..."
+  "$venv/bin/python" -c "from zerodce.core import kernels; kernels.warm()"
+fi
 # The browser test drives Debian's chromium (never a downloaded browser): install it when missing.
 if [[ ",$extras," == *",test,"* ]] && ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -48,6 +48,7 @@ __all__ = [
     "lerp_rows",
     "patches",
     "area",
+    "warm",
 ]
 
 _F = np.float32
@@ -640,6 +641,23 @@ def _build_kernels() -> SimpleNamespace:
             len(vars(built)),
         )
     return built
+
+
+def warm() -> None:
+    """Run every kernel once on tiny arrays, so that numba compiles (on a machine's first use, about
+    30 s) or loads each now rather than in the middle of a first photo (``scripts/setup.sh fast``)."""
+    rng = np.random.default_rng(0)
+    f = rng.random((1, 3, 9, 11), dtype=np.float32)
+    m = rng.random((1, 24, 9, 11), dtype=np.float32)
+    y = tone(f, m, 8, np.array([1.03], np.float32), np.ones((1, 3), np.float32))
+    denoise(y, f, 1.0, np.array([0.01]), 2, np.array([0.01]))
+    curves(f.copy(), m, 8)
+    curve_value(f[:, :1].copy(), m[:, :8].copy(), 8, np.array([0.5], np.float32))
+    to_float((f * 255).astype(np.uint8).transpose(0, 1, 3, 2), 255)  # strided, as a decoded photo is
+    to_integer(f, 255, np.zeros((1, 9, 11, 3), np.uint8), slice(0, 9), slice(0, 11))
+    lerp_rows(f, np.array([0, 1]), np.array([1, 2]), np.array([0.5, 0.5]))
+    area(f, (np.array([0, 3]), np.array([3, 9])), (np.array([0, 5]), np.array([6, 11])))
+    patches(f[0], 3, 2, np.ones((2, 3), np.float32))
 
 
 def uncached(dispatchers: dict) -> list[str]:
