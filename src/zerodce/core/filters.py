@@ -267,9 +267,6 @@ def gain_aware_denoise(
         True
     """
     if kernels.takes(y, x) and strength > 0:
-        if out is not None and (np.may_share_memory(out, y) or np.may_share_memory(out, x)):
-            # the kernel reads y's and x's window rows after writing earlier strips: a new array, copied
-            return into(out, kernels.denoise(y, x, strength, sigma, radius, chroma_sigma))
         return kernels.denoise(y, x, strength, sigma, radius, chroma_sigma, out)
     return into(out, _gain_aware_denoise(y, x, strength, sigma, radius, chroma_sigma) if strength > 0 else y)
 

@@ -686,8 +686,7 @@ def denoise(
     out: np.ndarray | None = None,
 ) -> np.ndarray:
     """:func:`~zerodce.core.filters.gain_aware_denoise` (``strength > 0``) of float32 C-contiguous
-    ``y`` and ``x`` (B, 3, H, W), fused; into ``out`` (returned; a new array if None), which must
-    overlap neither ``y`` nor ``x``."""
+    ``y`` and ``x`` (B, 3, H, W), fused; into ``out`` (returned; a new array if None)."""
     k = _kernels()
     b, _, h, w = y.shape
     sig = np.ascontiguousarray(np.broadcast_to(np.asarray(sigma, dtype=np.float32).reshape(-1), (b,)))
@@ -696,10 +695,10 @@ def denoise(
     bound = np.ascontiguousarray(np.broadcast_to(_F(3.0) * csig, (b,)))  # filters.CHROMA_BOUND
     knee = _F(2.0 * strength) * sig  # filters.CHROMA_KNEE
     knee2 = knee * knee
-    out = _output(out, (b, 3, h, w))
+    dest = _output(out, (b, 3, h, w), y, x)
     with _LAUNCH:
-        k.denoise(y, x, radius, _F(strength), sig, bound, knee2, has_bound, out)
-    return out
+        k.denoise(y, x, radius, _F(strength), sig, bound, knee2, has_bound, dest)
+    return _deliver(out, dest)
 
 
 def tone(
@@ -722,7 +721,7 @@ def tone(
     e2 = np.exp2(u)
     has_cast = cast is not None
     g = _cast_constants(np.asarray(cast if has_cast else np.ones((b, 3)), dtype=np.float64).reshape(b, 3))
-    out = _output(out, x.shape)
+    dest = _output(out, x.shape, x, maps)
     # One compiled specialisation (each takes about 10 s to compile on first use): contiguous
     # arrays. DCE-Net's maps of a band or tile are read in place, from the whole maps at an offset
     # (a copy of their 24 planes took 23 ms of a 1200x900 photo's 1 s); other crops are copied.
@@ -732,16 +731,26 @@ def tone(
         from numba import get_num_threads  # an argument: a call inside the kernel stops numba caching it
 
         threads = get_num_threads()
-        k.tone_rows(x, whole, r0, c0, n_iter, mode, u, off, e2, g, has_cast, out, threads)
-    return out
+        k.tone_rows(x, whole, r0, c0, n_iter, mode, u, off, e2, g, has_cast, dest, threads)
+    return _deliver(out, dest)
 
 
-def _output(out: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
-    """``out`` checked to be a float32 C-contiguous array of ``shape``, or a new one."""
+def _output(out: np.ndarray | None, shape: tuple[int, ...], *reads: np.ndarray) -> np.ndarray:
+    """Where a kernel writes: ``out``, checked to be a float32 C-contiguous array of ``shape``; a new
+    array when it is None or shares memory with one of the kernel's inputs ``reads`` (a kernel reads
+    rows and windows that another strip or thread may already have written): :func:`_deliver`."""
     if out is None:
         return np.empty(shape, np.float32)
     if out.shape != tuple(shape) or out.dtype != np.float32 or not out.flags.c_contiguous:
         raise ValueError(f"out must be a C-contiguous float32 array of shape {tuple(shape)}")
+    return np.empty(shape, np.float32) if any(np.may_share_memory(out, a) for a in reads) else out
+
+
+def _deliver(out: np.ndarray | None, dest: np.ndarray) -> np.ndarray:
+    """The result a kernel wrote into ``dest`` (:func:`_output`), in ``out`` when one was given."""
+    if out is None or dest is out:
+        return dest
+    np.copyto(out, dest)
     return out
 
 
@@ -828,10 +837,10 @@ def lerp_rows(
     C-contiguous ``cols`` (B, C, hs, W), in one parallel pass; into ``out`` (B, C, len(i0), W)
     (returned; a new array if None)."""
     b, c, _, w = cols.shape
-    out = _output(out, (b, c, len(i0), w))
+    dest = _output(out, (b, c, len(i0), w), cols)
     with _LAUNCH:
-        _kernels().lerp_rows(cols, i0, i1, np.ascontiguousarray(wgt, dtype=np.float32), out)
-    return out
+        _kernels().lerp_rows(cols, i0, i1, np.ascontiguousarray(wgt, dtype=np.float32), dest)
+    return _deliver(out, dest)
 
 
 def patches(x: np.ndarray, k: int, stride: int, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

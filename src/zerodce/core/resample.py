@@ -68,10 +68,7 @@ def upsample_rows(cols: np.ndarray, hp: int, r0: int, r1: int, out: np.ndarray |
     i0 = np.minimum(np.floor(pos).astype(np.int64), hs - 1)
     i1 = np.minimum(i0 + 1, hs - 1)
     if kernels.takes(cols):
-        wk = (pos - i0).astype(np.float32)
-        if out is not None and np.may_share_memory(out, cols):  # the kernel reads rows it has written
-            return into(out, kernels.lerp_rows(cols, i0, i1, wk))
-        return kernels.lerp_rows(cols, i0, i1, wk, out)
+        return kernels.lerp_rows(cols, i0, i1, (pos - i0).astype(np.float32), out)
     wgt = (pos - i0).astype(cols.dtype)[:, None]
     top, bottom = np.take(cols, i0, axis=-2), np.take(cols, i1, axis=-2)
     bottom -= top
