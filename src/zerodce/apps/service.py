@@ -356,8 +356,8 @@ def create_app(  # noqa: ANN201
             job.cancel()
             raise
         served["ok"] += 1
-        name = format.lower() if format else {"HEIF": "heic"}.get(fmt, fmt.lower())  # a HEIF upload: .heic
-        suffix = FORMATS[name][1] if name in FORMATS else ".png"
+        # the format asked for, else the first name FORMATS gives the upload's (HEIF: .heic)
+        suffix = FORMATS[format.lower()][1] if format else next((s for f, s in FORMATS.values() if f == fmt), ".png")
         return Response(
             body,
             media_type=_MEDIA.get(fmt, "application/octet-stream"),

@@ -301,10 +301,10 @@ class Session(BoundControls):
         if self._bands:
             cols, hp = self._small_cols(x)
             band = self._band_rows() or h
-            maps = ctl.scratch.get  # the band's rows of the map, into a buffer reused by every band
 
-            def rows(y0: int, y1: int) -> tuple[np.ndarray, np.ndarray]:
-                return x[..., y0:y1, :], upsample_rows(cols, hp, y0, y1, maps("maps", (*cols.shape[:2], y1 - y0, w)))
+            def rows(y0: int, y1: int) -> tuple[np.ndarray, np.ndarray]:  # the map's rows: one buffer for all bands
+                out = ctl.scratch.get("maps", (*cols.shape[:2], y1 - y0, w))
+                return x[..., y0:y1, :], upsample_rows(cols, hp, y0, y1, out)
 
             self._bands_of(h, band, d, g, rows, put, ctl)
             return
