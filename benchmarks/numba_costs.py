@@ -7,8 +7,8 @@ With the given interpreter (an install with numba), on a copy of ``src/`` whose 
 - ``first use``: a fresh process enhancing ``examples/lime1.jpg`` with both bundled models (defaults),
   which compiles every kernel it needs and writes numba's cache; then the same process again, loading
   them from the cache;
-- ``load per process``: in a fresh process, the time from importing numba to every kernel of one
-  enhancement loaded from the cache (``zerodce.core.kernels`` loaded, one call of each, on tiny arrays);
+- ``load per process``: in a fresh process, the time from importing numba to every kernel loaded from
+  the cache (``zerodce.core.kernels.warm()``: one call of each, on tiny arrays);
 - ``disk``: ``du`` of numba and llvmlite in that interpreter's site-packages, and of the whole
   site-packages (the install with numba).
 """
@@ -36,16 +36,8 @@ zerodce.enhance(img); zerodce.enhance(img, model="fast")
 LOAD = """
 import time
 t = time.perf_counter()
-import numpy as np
 from zerodce.core import kernels
-f = np.random.default_rng(0).random((1, 3, 9, 11), dtype=np.float32)
-m = np.random.default_rng(1).random((1, 24, 9, 11), dtype=np.float32)
-y = kernels.tone(f, m, 8, np.array([1.03], np.float32), np.ones((1, 3), np.float32))
-kernels.denoise(y, f, 1.0, np.array([0.01]), 2, np.array([0.01]))
-q = np.ascontiguousarray((f * 255).astype(np.uint8).transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)  # HWC seen as CHW
-kernels.to_float(q, 255)
-kernels.to_integer(f, 255, np.zeros((1, 9, 11, 3), np.uint8), slice(0, 9), slice(0, 11))
-kernels.patches(f.reshape(-1, 9)[:10].copy(), 3)
+kernels.warm()  # every kernel once, on tiny arrays
 print(time.perf_counter() - t)
 """
 
