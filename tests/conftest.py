@@ -12,6 +12,18 @@ except ImportError:
 else:
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
+try:  # property tests: the same examples on every run (the light install has no hypothesis)
+    from hypothesis import settings as _hypothesis_settings
+except ImportError:
+    pass
+else:
+    # Derandomized and without the saved-example database: the same commit gives the same result
+    # on every run and every clone. Random exploration is scripts/fuzz.py's job; what it finds
+    # becomes a fixed test case. HYPOTHESIS_PROFILE=explore draws fresh examples by hand.
+    _hypothesis_settings.register_profile("deterministic", derandomize=True, database=None, print_blob=True)
+    _hypothesis_settings.register_profile("explore", database=None, print_blob=True)
+    _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
+
 SHARED = Path(os.environ.get("ZERODCE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 
 
