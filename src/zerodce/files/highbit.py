@@ -3,8 +3,8 @@
 Pixels go through OpenCV (PNG) and tifffile (TIFF); the ICC profile and EXIF are read with Pillow
 (which parses the metadata without decoding the pixels) and written back: PNG ``iCCP`` and ``eXIf``
 chunks, TIFF tag 34675 (ICC) and the EXIF IFD0 text tags (make, model, date, artist, copyright,
-software, description). Orientation is left as tagged: the pixels are not rotated, so the
-file's orientation tag stays true. Extras: ``zerodce[16bit]`` (opencv-python-headless, tifffile).
+software, description). The EXIF orientation is applied to the pixels and reset to 1, as for
+8-bit files. Extras: ``zerodce[16bit]`` (opencv-python-headless, tifffile).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from PIL import Image
 
 from ..errors import require
 from ._atomic import atomic_write_bytes
+from .metadata import ORIENTATION, orient, portable_exif
 
 __all__ = ["HighBitImage", "is_rgb16", "read_rgb16", "decode_rgb16", "write_rgb16", "encode_rgb16", "encode_as"]
 
@@ -73,8 +74,13 @@ def decode_rgb16(fp: BinaryIO, header: Image.Image, max_pixels: int) -> HighBitI
     """
     w, h = header.size
     icc = header.info.get("icc_profile")
-    exif = header.getexif()
-    exif_bytes = exif.tobytes() if len(exif) else None
+    try:
+        orientation = header.getexif().get(ORIENTATION, 1)
+    except Exception:  # noqa: BLE001 - a hostile EXIF block: portable_exif drops it with a warning
+        orientation = 1
+    exif_bytes = portable_exif(header)
+    if header.format == "TIFF":  # Pillow reports a TIFF's displayed size; tifffile its stored one
+        w, h = header.tag_v2.get(256, w), header.tag_v2.get(257, h)
     fp.seek(0)
     if header.format == "PNG":
         cv2 = require("cv2", "a 16-bit colour PNG")
@@ -92,7 +98,7 @@ def decode_rgb16(fp: BinaryIO, header: Image.Image, max_pixels: int) -> HighBitI
             if page.shape[:2] != (h, w) or h * w > max_pixels:
                 raise ValueError(f"TIFF page {page.shape} disagrees with its header {w}x{h}")
             arr = page.asarray()
-    return HighBitImage(np.ascontiguousarray(arr), header.format, icc, exif_bytes)
+    return HighBitImage(orient(arr, orientation), header.format, icc, exif_bytes)
 
 
 def _chunk(kind: bytes, payload: bytes) -> bytes:
@@ -132,6 +138,8 @@ def encode_as(img: HighBitImage, fmt: str, quality: int = 95) -> bytes:
     eight = Image.fromarray(np.rint(img.pixels[..., :3] / 257.0).astype(np.uint8), "RGB")
     if img.icc_profile:
         eight.info["icc_profile"] = img.icc_profile
+    if img.exif:
+        eight.info["exif"] = img.exif
     return encode_image(eight, fmt, source=eight, quality=quality)
 
 

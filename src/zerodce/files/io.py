@@ -17,7 +17,8 @@ from typing import IO, TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from ._atomic import atomic_write
+from ._atomic import atomic_write_bytes
+from .metadata import portable_exif, working_mode
 
 if TYPE_CHECKING:
     from .highbit import HighBitImage
@@ -84,26 +85,60 @@ class ImageReadError(ValueError):
     """A file could not be decoded as an image (message names the file, one line)."""
 
 
+# The decoders that may ever run, whatever a file's name: the formats the README names. Pillow
+# registers some forty more, and some hand the file to other programs (EPS and PS to Ghostscript,
+# IPTC to whichever plugin its payload names) or decode far more pixels than their header declares
+# (ICO); none of them is opened.
+DECODERS = ("JPEG", "MPO", "PNG", "TIFF", "BMP", "WEBP", "GIF", "HEIF")
+SUPPORTED = "JPEG, PNG, TIFF, BMP, WebP, GIF, HEIC/HEIF"  # as the README names them, for messages
+
+# What decoders raise on hostile bytes, besides the OSError family: Pillow's parsers raise
+# struct.error, KeyError (a missing tag: "262"), IndexError, TypeError or arithmetic errors on
+# malformed headers; each is the file's fault, so each becomes an ImageReadError naming the file.
+DECODE_ERRORS = (
+    OSError, SyntaxError, ValueError, EOFError, struct.error, KeyError, IndexError, TypeError,
+    ArithmeticError, MemoryError, RecursionError, Image.DecompressionBombError,
+)  # fmt: skip
+
+
 def _open_header(fp: IO[bytes], name: str) -> ImageFile.ImageFile:
-    """Identify ``fp`` and parse its header with the format's plugin; no pixel is decoded.
+    """Identify ``fp`` among :data:`DECODERS` and parse its header with that plugin; no pixel is
+    decoded, and no other plugin's code runs on the file.
 
     What :func:`PIL.Image.open` does, minus its check against the process-wide
     ``Image.MAX_IMAGE_PIXELS`` (a warning at 89.5 MP): the limit applied is the caller's.
+
+    Raises:
+        ImageReadError: a format Pillow knows but the tool does not read (named in the message).
+        UnidentifiedImageError: no decoder takes the file.
     """
     Image.preinit()
     Image.init()
     prefix = fp.read(16)
     if prefix[4:8] == b"ftyp":  # ISO base media (HEIC/HEIF, also MP4): Pillow needs pillow-heif's opener
         heif_available()
-    for fmt in Image.ID:
+    damaged: tuple[str, BaseException] | None = None  # the first plugin that took the prefix, and what it raised
+    for fmt in DECODERS:
+        if fmt not in Image.OPEN:
+            continue  # HEIF without the heif extra
         factory, accept = Image.OPEN[fmt]
+        ok = False
         try:
             ok = not accept or accept(prefix)
             if ok and not isinstance(ok, str):
                 fp.seek(0)
                 return factory(fp, name)
-        except (SyntaxError, IndexError, TypeError, struct.error):
-            continue
+        except DECODE_ERRORS as exc:
+            if ok and damaged is None:
+                damaged = fmt, exc
+    if damaged is not None:  # a TIFF without its photometric tag is a damaged TIFF, not an unknown format
+        fmt, exc = damaged
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ImageReadError(f"{name}: damaged {fmt} header ({why})")
+    for fmt in Image.ID:  # only the plugins' prefix tests run here, to name the format in the message
+        accept = Image.OPEN[fmt][1]
+        if fmt not in DECODERS and accept is not None and accept(prefix):
+            raise ImageReadError(f"{name}: {fmt} files are not read (supported: {SUPPORTED})")
     raise UnidentifiedImageError(name)
 
 
@@ -160,14 +195,24 @@ def read_any(
                 if is_rgb16(head, im):
                     return decode_rgb16(fp, im, max_pixels)
             im.load()
+            if im.size != (w, h):  # a decoder that disagrees with the header it was checked by
+                raise ImageReadError(f"{path}: decoded {im.size[0]}x{im.size[1]}, its header said {w}x{h}")
             ImageOps.exif_transpose(im, in_place=True)  # upright without a second full-size copy
+            exif = portable_exif(im)  # before the mode changes: a TIFF's tags live on its ImageFile
+            im = working_mode(im)
+            if exif:
+                im.info["exif"] = exif
+            else:
+                im.info.pop("exif", None)
             return im
     except ImageReadError:
         raise
     except UnidentifiedImageError:
-        raise ImageReadError(f"{path}: not a recognised image format") from None
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ImageReadError(f"{path}: not a recognised image format (supported: {SUPPORTED})") from None
+    except DECODE_ERRORS as exc:
+        msg = (str(exc) or type(exc).__name__).splitlines()[0]
+        if isinstance(exc, KeyError):
+            msg = f"missing or broken field {msg}"
         raise ImageReadError(f"{path}: cannot decode image ({msg})") from None
 
 
@@ -208,11 +253,8 @@ def _prepare(im: Image.Image, fmt: str, source: Image.Image | None, quality: int
     info = source.info if source is not None else {}
     if info.get("icc_profile"):
         params["icc_profile"] = info["icc_profile"]
-    if source is not None and fmt in ("JPEG", "PNG", "TIFF", "WEBP", "HEIF"):
-        exif = source.getexif()
-        if len(exif):
-            exif[0x0112] = 1
-            params["exif"] = exif.tobytes()
+    if fmt in ("JPEG", "PNG", "TIFF", "WEBP", "HEIF") and (exif := portable_exif(source)):
+        params["exif"] = exif  # the descriptive tags only: never a TIFF's structure tags
     if fmt in ("JPEG", "WEBP", "BMP", "HEIF") and im.mode in ("I;16", "I"):  # 8-bit-only formats
         im = Image.fromarray((np.asarray(im, dtype=np.float64) / 257).round().clip(0, 255).astype(np.uint8))
     if fmt == "JPEG":
@@ -231,9 +273,17 @@ def _prepare(im: Image.Image, fmt: str, source: Image.Image | None, quality: int
         params["quality"] = quality
         if im.mode not in ("RGB", "RGBA"):
             im = im.convert("RGB")
+    elif fmt == "TIFF":
+        # Pillow takes the compression from the image's own info otherwise: a Group-4 scan's
+        # "group4" (1-bit only) then fails on the enhanced picture, and "jpeg" would make it lossy.
+        kept = info.get("compression")
+        params["compression"] = kept if kept in _LOSSLESS_TIFF else "tiff_lzw"
     elif fmt == "BMP" and im.mode not in ("RGB", "L", "P", "1"):
         im = im.convert("RGB")
     return im, params
+
+
+_LOSSLESS_TIFF = frozenset({"raw", "tiff_lzw", "tiff_deflate", "tiff_adobe_deflate", "packbits"})
 
 
 def write_image(
@@ -241,15 +291,15 @@ def write_image(
 ) -> Path:
     """Write ``im`` to ``path`` atomically, carrying the source's ICC profile and EXIF.
 
-    The image is written to a temporary file in the destination folder and renamed over
-    ``path`` only when complete, so an interrupted write never leaves a partial file.
+    The image is encoded in memory, then written to a temporary file in the destination folder
+    and renamed over ``path`` only when all its bytes are on disk (a full disk is an OSError and
+    leaves no file): encoders that write to a descriptor themselves ignore short writes.
     EXIF orientation is reset to 1 because :func:`read_image` already applied it to the pixels.
     ``fmt`` (a Pillow format name) overrides the format the suffix implies.
     """
     path = Path(path)
     fmt = fmt or output_format(path, getattr(source, "format", None))
-    im, params = _prepare(im, fmt, source, quality)
-    return atomic_write(path, lambda f: im.save(f, format=fmt, **params))
+    return atomic_write_bytes(path, encode_image(im, fmt, source, quality))
 
 
 def encode_image(im: Image.Image, fmt: str, source: Image.Image | None = None, quality: int = 95) -> bytes:

@@ -56,8 +56,16 @@ def read_split(path: Path, root: Path) -> tuple[list[Path], list[Path]]:
 
 
 def load_resized(path: Path, size: int) -> np.ndarray:
-    """Decode an image as RGB and resize it to ``size`` x ``size`` (Lanczos, as the authors' code)."""
-    with Image.open(path) as im:
+    """Decode an image as RGB and resize it to ``size`` x ``size`` (Lanczos, as the authors' code).
+
+    Decoded by :func:`zerodce.files.io.read_image`, the guarded entry every other path uses: the
+    decoder allow-list and the pixel limit apply to a training folder too (an EPS or a bomb in it
+    is a skipped file, never Ghostscript or gigabytes).
+    """
+    from ..files.io import read_image
+
+    im = read_image(path)
+    with im:
         im = im.convert("RGB").resize((size, size), Image.Resampling.LANCZOS)
         return np.asarray(im, dtype=np.uint8)  # (size, size, 3)
 
