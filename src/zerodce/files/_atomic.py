@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import errno
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -25,12 +28,62 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
+class NameTakenError(FileExistsError):
+    """An exclusive :func:`atomic_write` found its name taken when its temporary was complete."""
+
+
+_EXCLUSIVE: contextvars.ContextVar[bool] = contextvars.ContextVar("zerodce_exclusive_writes", default=False)
+
+
+@contextlib.contextmanager
+def exclusive_writes(on: bool = True) -> Iterator[None]:
+    """Within it (this thread or task), :func:`atomic_write` calls that do not say ``exclusive``
+    create their file only where none exists: the batch sets it around the writers below it
+    (images, 16-bit images, videos) when it must not replace outputs."""
+    token = _EXCLUSIVE.set(on)
+    try:
+        yield
+    finally:
+        _EXCLUSIVE.reset(token)
+
+
+# Where os.link cannot make a hard link (FAT, exFAT, some network shares): the name is claimed with O_EXCL instead.
+_NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EMLINK}
+
+
+def _create_new(tmp: str, path: Path) -> None:
+    """Give the finished temporary ``tmp`` the name ``path`` only if no file has that name.
+
+    ``os.replace`` would silently replace a file another process wrote meanwhile (two runs into one
+    folder); ``os.link`` fails instead (EEXIST), atomically, and the temporary's name is dropped after.
+    """
+    taken = f"{path}: written meanwhile by another process (not replaced)"
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise NameTakenError(taken) from None
+    except OSError as exc:
+        if exc.errno not in _NO_LINKS:
+            raise
+        try:  # an empty placeholder, then the rename over it: readers may see it empty, never partial
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            raise NameTakenError(taken) from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], object], *, exclusive: bool | None = None) -> Path:
     """Call ``write(f)`` on a temporary file beside ``path`` and rename it over ``path`` when done.
 
     Readers never see a partial file, and an interrupted write leaves only a hidden ``.*.part``
     file that is removed on any Python-level error. The result gets the usual ``0o666 & ~umask``
     permissions (``mkstemp`` alone would make it private).
+
+    ``exclusive`` (default: as :func:`exclusive_writes` says, else False): never replace a file
+    that exists when the temporary is complete; :class:`NameTakenError` then, and no file of ours
+    is left.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -41,16 +94,31 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        if _EXCLUSIVE.get() if exclusive is None else exclusive:
+            _create_new(tmp, path)
+        else:
+            os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
 
 
-def atomic_write_bytes(path: str | Path, payload: bytes) -> Path:
-    """Write ``payload`` to ``path`` atomically."""
-    return atomic_write(path, lambda f: f.write(payload))
+def atomic_write_bytes(path: str | Path, payload: bytes, *, exclusive: bool | None = None) -> Path:
+    """Write ``payload`` to ``path`` atomically, and check that all of it reached the file.
+
+    Raises:
+        OSError: the disk is full (or a file-size limit was hit): no file is left, not even a part.
+    """
+
+    def write(f: BinaryIO) -> None:
+        f.write(payload)  # buffered: short writes are retried, ENOSPC raises
+        f.flush()
+        size = os.fstat(f.fileno()).st_size
+        if size != len(payload):
+            raise OSError(errno.ENOSPC, f"only {size} of {len(payload)} bytes reached the disk")
+
+    return atomic_write(path, write, exclusive=exclusive)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from ..enhance import Pipeline, enhance
+from ._atomic import NameTakenError, exclusive_writes
 from .highbit import HighBitImage
 from .io import FORMATS, INPUT_EXTENSIONS, VIDEO_EXTENSIONS, read_any, write_image
 
@@ -48,6 +49,21 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
+def _link_out_of(out_dir: Path, sub: Path) -> str | None:
+    """Why the folder ``out_dir / sub`` is not inside ``out_dir`` once symbolic links are followed
+    (None when it is): the first link on the way and where it leads."""
+    root, here = out_dir.resolve(), out_dir
+    for part in sub.parts:
+        here = here / part
+        try:
+            target = here.resolve()
+        except (OSError, RuntimeError):  # a loop of links (RuntimeError before Python 3.13)
+            return f"{here} is a loop of symbolic links"
+        if not _inside(target, root):
+            return f"{here} is a symbolic link to {target}" if here.is_symlink() else f"{here} leads to {target}"
+    return None
+
+
 def _glob_root(pattern: str) -> Path:
     """The folder a glob pattern starts from: its parts before the first wildcard."""
     parts = Path(pattern).parts
@@ -68,7 +84,8 @@ def plan_jobs(
     Only regular files are taken from folders and patterns.
 
     Raises:
-        ValueError: unknown ``fmt``; ``suffix`` with a path separator (outputs stay in ``out_dir``).
+        ValueError: unknown ``fmt``; ``suffix`` with a path separator, or a sub-folder of ``out_dir``
+            that is a symbolic link to somewhere outside it (outputs stay in ``out_dir``).
     """
     if fmt is not None and fmt.lower() not in FORMATS:
         raise ValueError(f"unknown --format {fmt!r}; expected one of {sorted(FORMATS)}")
@@ -112,6 +129,13 @@ def plan_jobs(
 
     def output(rel: Path) -> Path:
         return out_dir / rel.parent / f"{rel.stem}{suffix}{ext(rel)}"
+
+    # --recursive mirrors sub-folders below out_dir: one that is a link to elsewhere (out/sub -> /etc)
+    # would take the writes out of -o. Refused before anything is written, not followed.
+    for sub in sorted({rel.parent for _, rel in found}):
+        why = _link_out_of(out_dir, sub)
+        if why is not None:
+            raise ValueError(f"-o {out_dir}: outputs would go outside it ({why}); not followed")
 
     # A file this run writes is not also read from a folder or pattern: with -o the input folder and
     # --suffix _lit, a rerun finds x_lit.jpg beside x.jpg; it is x.jpg's output, not a new photo.
@@ -157,12 +181,35 @@ def enhance_file(
     if job.src.suffix.lower() in VIDEO_EXTENSIONS:
         from ..apps.video import enhance_video
 
-        enhance_video(job.src, job.dst, enhancer, smooth=smooth, progress=progress)  # type: ignore[arg-type]
-        return "done"
+        def video() -> None:
+            enhance_video(job.src, job.dst, enhancer, smooth=smooth, progress=progress)  # type: ignore[arg-type]
+
+        return _written(job, video, overwrite, skip_existing)
     img = read_any(job.src)
     if isinstance(img, HighBitImage):
-        return _enhance_rgb16(job, img, enhancer, quality)
-    write_image(enhance(img, enhancer), job.dst, source=img, quality=quality)
+        return _enhance_rgb16(job, img, enhancer, quality, overwrite, skip_existing)
+    out = enhance(img, enhancer)
+    return _written(job, lambda: write_image(out, job.dst, source=img, quality=quality), overwrite, skip_existing)
+
+
+def _written(job: Job, write: Callable[[], object], overwrite: bool, skip_existing: bool) -> str:
+    """Call ``write()``, which writes ``job.dst``; ``"done"``, or ``"skipped"`` with ``skip_existing``
+    when another process wrote ``job.dst`` meanwhile.
+
+    Without ``overwrite`` the output's name is created exclusively (:func:`~._atomic.exclusive_writes`):
+    the check of :func:`_skip` is made before the work, and a second run into the same ``-o`` may
+    write the same name in between; the later of the two then fails (or skips) instead of replacing
+    the earlier one's output.
+    """
+    with exclusive_writes(not overwrite):
+        try:
+            write()
+        except NameTakenError:
+            if skip_existing:
+                return "skipped"
+            raise FileExistsError(
+                f"{job.src}: output {job.dst} was written by another process meanwhile; kept (use --overwrite)"
+            ) from None
     return "done"
 
 
@@ -180,22 +227,24 @@ def _skip(job: Job, overwrite: bool, skip_existing: bool) -> bool:
         raise claim_error(job)
     if job.dst.resolve() == job.src.resolve() and not overwrite:
         raise ValueError(f"{job.src}: output would overwrite the input (use --suffix, or another output folder)")
-    if job.dst.exists() and not overwrite:
+    if (job.dst.exists() or job.dst.is_symlink()) and not overwrite:
         if skip_existing:
             return True
         raise FileExistsError(f"{job.src}: output {job.dst} exists (use --overwrite or --skip-existing)")
     return False
 
 
-def _enhance_rgb16(job: Job, img: HighBitImage, enhancer: Pipeline, quality: int) -> str:
+def _enhance_rgb16(
+    job: Job, img: HighBitImage, enhancer: Pipeline, quality: int, overwrite: bool, skip_existing: bool
+) -> str:
     """16-bit colour PNG/TIFF: 16 bits in, 16 bits out (8 bits only when --format asks for JPEG etc.)."""
     from ._atomic import atomic_write_bytes
     from .highbit import encode_as
     from .io import output_format
 
     img.pixels = enhance(img.pixels, enhancer)
-    atomic_write_bytes(job.dst, encode_as(img, output_format(job.dst, img.format), quality))
-    return "done"
+    payload = encode_as(img, output_format(job.dst, img.format), quality)
+    return _written(job, lambda: atomic_write_bytes(job.dst, payload), overwrite, skip_existing)
 
 
 def error_line(job: Job, exc: BaseException) -> str:
@@ -232,10 +281,12 @@ def enhance_files(
         img = read_any(job.src)
         return ("rgb16" if isinstance(img, HighBitImage) else "image"), img
 
+    def write(wjob: Job, out: object, im: object) -> str:  # in the writer thread
+        return _written(wjob, lambda: write_image(out, wjob.dst, im, quality), overwrite, skip_existing)
+
     def finish_write(wjob: Job, fut: Future) -> None:
         try:
-            fut.result()
-            report(wjob, "done", "")
+            report(wjob, fut.result(), "")
         except Exception as exc:  # noqa: BLE001 - one file's failure, whatever it is, is that file's
             report(wjob, "failed", error_line(wjob, exc))
 
@@ -253,10 +304,10 @@ def enhance_files(
                         report(job, "skipped", "")
                         continue
                     if kind == "rgb16":
-                        report(job, _enhance_rgb16(job, im, enhancer, quality), "")
+                        report(job, _enhance_rgb16(job, im, enhancer, quality, overwrite, skip_existing), "")
                         continue
                     out = enhance(im, enhancer)
-                    writes.append((job, writer.submit(write_image, out, job.dst, im, quality)))
+                    writes.append((job, writer.submit(write, job, out, im)))
                 except Exception as exc:  # noqa: BLE001 - reported for this file; the batch goes on
                     report(job, "failed", error_line(job, exc))
                 while writes and (writes[0][1].done() or len(writes) > 2):
