@@ -181,7 +181,7 @@ def main() -> int:
             t = time.perf_counter()
             open_ = list(socks)
             for sock in socks:
-                sock.sendall(b"POST /v1/enhance HTTP/1.1\r\nHost: x\r\n")
+                sock.sendall(b"POST /v1/enhance HTTP/1.1\r\nHost: 127.0.0.1\r\n")
             while open_ and time.perf_counter() - t < deadline:
                 time.sleep(0.5)
                 for sock in list(open_):
@@ -198,7 +198,7 @@ def main() -> int:
             body, ctype = _multipart(b"stalled.jpg", photo)
             for _ in range(args.slow_clients):
                 sock = connect()
-                sock.sendall(b"POST /v1/enhance HTTP/1.1\r\nHost: x\r\nContent-Type: " + ctype
+                sock.sendall(b"POST /v1/enhance HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " + ctype
                              + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body[: len(body) // 2])  # fmt: skip
                 code, waited = _answer(sock, args.idle_timeout + 3.0)
                 record("hostile:stalled-upload", False, _closed(code), waited)
@@ -208,7 +208,7 @@ def main() -> int:
             body, ctype = _multipart(b"steady.jpg", photo)
             for _ in range(args.slow_clients):
                 sock, t = connect(), time.perf_counter()
-                sock.sendall(b"POST /v1/enhance HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: "
+                sock.sendall(b"POST /v1/enhance HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: "
                              + ctype + b"\r\nContent-Length: %d\r\n\r\n" % len(body))  # fmt: skip
                 step = len(body) // 20 + 1
                 for i in range(0, len(body), step):
@@ -220,13 +220,14 @@ def main() -> int:
 
         def oversized() -> None:
             sock, t = connect(), time.perf_counter()
-            sock.sendall(b"POST /v1/enhance HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            sock.sendall(b"POST /v1/enhance HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Content-Type: multipart/form-data; boundary=b\r\n"
                          b"Content-Length: 1073741824\r\n\r\n")  # fmt: skip
             code, _ = _answer(sock, 10)
             record("hostile:declares-1GiB", False, code, time.perf_counter() - t)
             sock.close()
             sock, t = connect(), time.perf_counter()
-            sock.sendall(b"POST /v1/enhance HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+            sock.sendall(b"POST /v1/enhance HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
                          b"Content-Type: multipart/form-data; boundary=b\r\n\r\n")  # fmt: skip
             head = b'--b\r\nContent-Disposition: form-data; name="file"; filename="huge.jpg"\r\n\r\n'
             sock.sendall(b"%x\r\n%s\r\n" % (len(head), head))

@@ -527,8 +527,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         timeout_s=args.timeout,
         header_timeout_s=args.header_timeout,
         idle_timeout_s=args.idle_timeout,
+        body_timeout_s=args.body_timeout,
     )
-    serve(args.host, args.port, options, limits)
+    serve(args.host, args.port, options, limits, tuple(args.allow_host))
     return 0
 
 
@@ -663,6 +664,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds a client has to send its headers (default: %(default)s)")  # fmt: skip
     s.add_argument("--idle-timeout", type=float, default=30.0,
                    help="seconds an upload may stall before it is dropped (default: %(default)s)")  # fmt: skip
+    s.add_argument("--body-timeout", type=float, default=60.0,
+                   help="seconds an upload may take in all before it is dropped (default: %(default)s)")  # fmt: skip
+    s.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="a Host name the server answers besides its address and localhost (a proxy's or the "
+                        "LAN's name; .example.org for a domain; * for any); repeatable. Others get 400")  # fmt: skip
     s.set_defaults(func=_cmd_serve)
 
     m = command("models", "list the bundled models: architecture, trainable parameters, file size")
