@@ -7,7 +7,7 @@ import pytest
 
 av = pytest.importorskip("av")
 
-from support.clips import synthetic_clip  # noqa: E402
+from support.clips import declared_size_clip, pattern_clip, size_change_clip, synthetic_clip  # noqa: E402
 from zerodce.apps.video import enhance_video  # noqa: E402
 from zerodce.enhance import Enhancer  # noqa: E402
 
@@ -166,3 +166,110 @@ def test_video_batches_stay_within_the_activation_budget(clip, tmp_path, monkeyp
     assert stats.frames == 36 and sum(s[0] for s in shapes) == 36
     per_frame = 160 * 96 * enhance_module.BYTES_PER_PIXEL[enh.backend]
     assert all(b == 1 or b * per_frame <= budget for b, *_ in shapes), shapes
+
+
+# ---------------------------------------------------------------- pixel limit, rotation, WebM, depth (issue 26)
+
+
+def test_a_declared_size_over_the_pixel_limit_is_refused_before_decoding(tmp_path, monkeypatch):
+    """A 1 KB clip declaring two 10240x10240 frames: refused from its header, as a PNG that size is."""
+    src = declared_size_clip(tmp_path / "bomb.mkv")
+    assert src.stat().st_size < 4096
+    decoded = []
+    monkeypatch.setattr(av.VideoFrame, "to_ndarray", lambda *a, **k: decoded.append(1))  # must not be reached
+    with pytest.raises(ValueError) as err:
+        enhance_video(src, tmp_path / "out.mkv", Enhancer("zerodce"))
+    assert str(err.value) == f"{src}: 10240x10240 exceeds the 100,000,000-pixel limit"
+    assert not decoded and not list(tmp_path.glob("out*")) and not list(tmp_path.glob(".*.part"))
+
+
+def test_the_callers_pixel_limit_applies(tmp_path):
+    src = pattern_clip(tmp_path / "small.mp4", size=(48, 32))
+    with pytest.raises(ValueError, match=r"small\.mp4: 48x32 exceeds the 1,535-pixel limit$"):
+        enhance_video(src, tmp_path / "out.mp4", Enhancer("zerodce"), max_pixels=48 * 32 - 1)
+    assert enhance_video(src, tmp_path / "out.mp4", Enhancer("zerodce"), max_pixels=48 * 32).frames == 4
+
+
+def test_every_decoded_frame_is_checked_against_the_limit_and_the_first_size(tmp_path):
+    """The header declares 32x24; frames 4 to 6 are 96x64 (a stream can change size mid-way)."""
+    src = size_change_clip(tmp_path / "grows.avi")
+    with av.open(str(src)) as c:
+        assert (c.streams.video[0].codec_context.width, c.streams.video[0].codec_context.height) == (32, 24)
+    enh = Enhancer("zerodce")
+    with pytest.raises(ValueError) as err:
+        enhance_video(src, tmp_path / "out.avi", enh, max_pixels=2000)
+    assert str(err.value) == f"{src}: frame 4 is 96x64, over the 2,000-pixel limit"
+    with pytest.raises(ValueError) as err:
+        enhance_video(src, tmp_path / "out.avi", enh)
+    assert str(err.value) == (
+        f"{src}: frame 4 is 96x64 where the video began at 32x24 (a size change mid-stream is not supported)"
+    )
+    assert not list(tmp_path.glob("out*")) and not list(tmp_path.glob(".*.part"))
+
+
+def _rotation_and_corner(path):
+    """The display rotation of the first frame of ``path`` and the mean of each of its corners."""
+    with av.open(str(path)) as c:
+        fr = next(c.decode(video=0))
+        img = fr.to_ndarray(format="rgb24").astype(float)
+        corners = [img[:4, :4].mean(), img[:4, -4:].mean(), img[-4:, :4].mean(), img[-4:, -4:].mean()]
+        return fr.rotation, fr.side_data.get("DISPLAYMATRIX"), corners
+
+
+@pytest.mark.parametrize("name,fmt,codec", [("portrait.mp4", None, "libx264"), ("portrait.mov", None, "libx264"),
+                                            ("portrait.mkv", "matroska", "libx264"),
+                                            ("portrait.webm", "webm", "libvpx-vp9")])  # fmt: skip
+def test_rotation_is_kept(tmp_path, name, fmt, codec):
+    """A phone's portrait clip: landscape frames with a -90 degree display matrix. The output keeps
+    the matrix (and the frames as they were coded), so it plays upright where the input did."""
+    src = pattern_clip(tmp_path / name, fmt=fmt, codec=codec, rotation=-90)
+    rotation, matrix, _ = _rotation_and_corner(src)
+    assert rotation == -90
+    out = tmp_path / f"out{src.suffix}"
+    enhance_video(src, out, Enhancer("zerodce"))
+    out_rotation, out_matrix, corners = _rotation_and_corner(out)
+    assert out_rotation == -90 and bytes(out_matrix) == bytes(matrix)
+    assert _probe(out)["size"] == (48, 32)
+    assert corners[0] > corners[1] + 50 and corners[0] > corners[2] + 50 and corners[0] > corners[3] + 50
+
+
+def test_rotation_into_avi_says_it_is_lost(tmp_path, caplog):
+    src = pattern_clip(tmp_path / "portrait.mp4", rotation=90)
+    with caplog.at_level("WARNING", logger="zerodce.apps.video"):
+        enhance_video(src, tmp_path / "out.avi", Enhancer("zerodce"))
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{src}: AVI cannot store the display matrix; out.avi plays unrotated"
+    ]
+
+
+def test_webm_is_written_in_vp9_and_its_audio_in_opus(tmp_path):
+    """WebM takes VP9/AV1 video and Opus/Vorbis audio only: the clip's AAC is re-encoded to Opus, and
+    a WebM input's Opus is then copied."""
+    clip = synthetic_clip(tmp_path / "dark.mp4", frames=12)
+    enh = Enhancer("zerodce")
+    out = tmp_path / "out.webm"
+    stats = enhance_video(clip, out, enh)
+    src, dst = _probe(clip), _probe(out)
+    with av.open(str(out)) as c:
+        assert c.format.name.split(",")[0] in ("matroska", "webm") and c.streams.video[0].codec_context.name == "vp9"
+    assert dst["frames"] == stats.frames == 12 and dst["size"] == src["size"]
+    assert dst["audio"] == [("opus", 48000)]
+    assert dst["duration"] == pytest.approx(src["duration"], abs=0.1)
+    assert dst["mean"] > 2 * src["mean"]
+    again = tmp_path / "again.webm"
+    enhance_video(out, again, enh)
+    assert _probe(again)["audio"] == [("opus", 48000)] and _probe(again)["frames"] == 12
+
+
+def test_10bit_input_says_it_is_written_as_8bit(tmp_path, caplog):
+    src = pattern_clip(tmp_path / "deep.mkv", fmt="matroska", pix_fmt="yuv420p10le")
+    with caplog.at_level("WARNING", logger="zerodce.apps.video"):
+        stats = enhance_video(src, tmp_path / "out.mkv", Enhancer("zerodce"), batch=2)
+    assert stats.frames == 4
+    assert [r.getMessage() for r in caplog.records] == [f"{src}: 10-bit video written as 8-bit (libx264)"]
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        assert c.streams.video[0].codec_context.pix_fmt == "yuv420p"
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="zerodce.apps.video"):
+        enhance_video(pattern_clip(tmp_path / "eight.mkv", fmt="matroska"), tmp_path / "o8.mkv", Enhancer("zerodce"))
+    assert not caplog.records

@@ -10,9 +10,22 @@ enhanced with the exposure scalar that gives it mean luma ``m_t`` (:meth:`Enhanc
 varies slowly. ``smooth=0`` is per-frame enhancement; the paper's method has no exposure control
 and is enhanced frame by frame.
 
+**Codecs.** H.264 (``libx264``, CRF ``crf``), MPEG-4 Part 2 where libx264 is missing; ``.webm`` takes
+neither, so it is written in VP9 (``libvpx-vp9``, constant quality). Audio streams are copied packet
+for packet where the container takes their codec, and re-encoded (Opus for WebM, AAC elsewhere)
+where it does not. Frames are written in 8 bits: a 10-bit (or deeper) input says so in one warning.
+
 **Sizes.** H.264 in 4:2:0 (``yuv420p``, what every player decodes) needs even widths and heights, so
 odd-sized videos are written in 4:4:4 (``yuv444p``, High 4:4:4 profile) at their exact size; FFmpeg-based
 players (VLC, mpv, ffplay) play it, some browsers and QuickTime do not.
+
+**Rotation.** Phones store a portrait clip as landscape frames plus a display matrix that players
+apply. The matrix of the first frame is written to the output stream (MP4, MOV, Matroska and WebM
+hold one; AVI cannot, which a warning says), so the output plays the way the input did.
+
+**Pixel limit.** The stream's declared width x height is checked against ``max_pixels`` (the image
+limit, :data:`zerodce.files.io.MAX_PIXELS`, by default) before any frame is decoded, and every
+decoded frame again (a stream can change size mid-way; one that does is refused).
 
 **Memory.** Frames are enhanced in batches of at most ``batch``, and only as many as fit together in
 the enhancer's whole-image budget (:func:`zerodce.enhance.auto_tile`: 2 GiB of activations, or a
@@ -27,6 +40,7 @@ Extra ``zerodce[video]`` (PyAV, which bundles FFmpeg).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,10 +50,12 @@ import numpy as np
 from ..enhance import Pipeline
 from ..evaluation.metrics import luma
 from ..files._atomic import atomic_write
-from ..files.io import VIDEO_EXTENSIONS
+from ..files.io import MAX_PIXELS, VIDEO_EXTENSIONS
 from ..tiling import BYTES_PER_PIXEL, auto_tile
 
 __all__ = ["VIDEO_EXTENSIONS", "VideoStats", "enhance_video", "video_frames"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -72,6 +88,23 @@ def jitter(brightness: list[float] | np.ndarray) -> float:
 def _pix_fmt(codec: str, width: int, height: int) -> str:
     """4:2:0 where the size allows it; libx264 refuses odd sizes in 4:2:0, so those go 4:4:4."""
     return "yuv420p" if codec != "libx264" or (width % 2 == 0 and height % 2 == 0) else "yuv444p"
+
+
+def _video_codec(fmt: str, available: set[str]) -> str:
+    """The encoder for container ``fmt``: VP9 for WebM (which takes no H.264), else H.264 or MPEG-4."""
+    if fmt == "webm":
+        return "libvpx-vp9"
+    return "libx264" if "libx264" in available else "mpeg4"
+
+
+def _encoder_options(codec: str, crf: int) -> dict[str, str]:
+    """Constant-quality settings: x264's CRF as given; for VP9 the same CRF scaled from x264's 0..51 to
+    VP9's 0..63 (a rough equivalence, not a measured one), at libvpx's "good" speed 4 with row threads."""
+    if codec == "libx264":
+        return {"crf": str(crf), "preset": "medium"}
+    if codec == "libvpx-vp9":
+        return {"crf": str(round(crf * 63 / 51)), "deadline": "good", "cpu-used": "4", "row-mt": "1"}
+    return {}
 
 
 def _frames_per_batch(enhancer: Pipeline, width: int, height: int, batch: int) -> int:
@@ -132,12 +165,18 @@ def enhance_video(
     smooth: float = 0.8,
     batch: int = 8,
     crf: int = 18,
+    max_pixels: int = MAX_PIXELS,
     progress: Callable[[int], object] | None = None,
 ) -> VideoStats:
-    """Enhance the video ``src`` into ``dst`` (H.264, or MPEG-4 where libx264 is missing).
+    """Enhance the video ``src`` into ``dst`` (H.264, MPEG-4 where libx264 is missing, VP9 for ``.webm``).
 
-    Audio streams are copied packet for packet; video frames keep their timestamps, so frame
-    rate and duration are those of the input. The output is written atomically.
+    Audio streams are copied packet for packet (re-encoded where the container does not take their
+    codec); video frames keep their timestamps, so frame rate and duration are those of the input,
+    and the display matrix (rotation) is carried over. The output is written atomically.
+
+    Raises:
+        ValueError: a message that names ``src`` on one line: not a video, over ``max_pixels`` (the
+            declared size, or any decoded frame), a size change mid-stream, truncated or damaged.
     """
     av = _av()
     if not 0.0 <= smooth < 1.0:
@@ -154,25 +193,70 @@ def enhance_video(
         vin = inp.streams.video[0]
         if vin.codec_context is None:
             raise ValueError(f"{src}: unsupported video codec")
+        declared_w, declared_h = vin.codec_context.width, vin.codec_context.height
+        if declared_w * declared_h > max_pixels:  # before any frame is decoded: a small file can declare 100 MP frames
+            raise ValueError(f"{src}: {declared_w}x{declared_h} exceeds the {max_pixels:,}-pixel limit")
         vin.thread_type = "AUTO"
         audio = [s for s in inp.streams.audio]
         rate = vin.average_rate or vin.guessed_rate or 25
         declared = _declared_frames(vin)
-        width, height = vin.codec_context.width, vin.codec_context.height
-        batch = _frames_per_batch(enhancer, width, height, batch)
+        fmt = _container_format(dst)
+        codec = _video_codec(fmt, av.codecs_available)
 
         def write(f) -> None:  # noqa: ANN001 - a binary file object
-            with av.open(f, "w", format=_container_format(dst)) as out:
-                codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
-                vout = out.add_stream(codec, rate=rate)
-                vout.width, vout.height = width, height
-                vout.pix_fmt = pix_fmt = _pix_fmt(codec, width, height)
-                vout.time_base = vin.time_base
-                if codec == "libx264":
-                    vout.options = {"crf": str(crf), "preset": "medium"}
-                aouts = {a.index: out.add_stream_from_template(a) for a in audio}
+            with av.open(f, "w", format=fmt) as out:
+                # The output's streams are set up from the first decoded frame (its size, display
+                # matrix and depth); audio packets demuxed before it wait in `held`.
+                vout = None
+                size: tuple[int, int] = (0, 0)
+                per_call = batch
+                pix_fmt = "yuv420p"
+                aouts: dict[int, tuple[object, bool]] = {}  # input index -> (output stream, re-encoded)
+                held: list = []
                 pending: list = []
                 level: float | None = None
+                decoded = 0
+
+                def start(fr) -> None:  # noqa: ANN001 - the first decoded av.VideoFrame
+                    nonlocal vout, size, per_call, pix_fmt
+                    size = fr.width, fr.height
+                    per_call = _frames_per_batch(enhancer, *size, batch)
+                    vout = out.add_stream(codec, rate=rate)
+                    vout.width, vout.height = size
+                    vout.pix_fmt = pix_fmt = _pix_fmt(codec, *size)
+                    vout.time_base = vin.time_base
+                    vout.options = _encoder_options(codec, crf)
+                    if codec == "libvpx-vp9":
+                        vout.bit_rate = 0  # constant quality, no bitrate target
+                    matrix = fr.side_data.get("DISPLAYMATRIX")
+                    if matrix is not None and fmt == "avi":
+                        log.warning("%s: AVI cannot store the display matrix; %s plays unrotated", src, dst.name)
+                    elif matrix is not None:
+                        vout.set_display_matrix(np.frombuffer(bytes(matrix), dtype=np.int32).tolist())
+                    bits = max(c.bits for c in fr.format.components)
+                    if bits > 8:
+                        log.warning("%s: %d-bit video written as 8-bit (%s)", src, bits, codec)
+                    for a in audio:
+                        if a.codec_context.name in out.supported_codecs:
+                            aouts[a.index] = out.add_stream_from_template(a), False
+                        else:  # e.g. AAC into WebM
+                            name = "libopus" if fmt == "webm" else "aac"
+                            aout = out.add_stream(name, rate=48000 if name == "libopus" else a.rate or 48000)
+                            aout.layout = a.layout
+                            aouts[a.index] = aout, True
+
+                def mux_audio(packet) -> None:  # noqa: ANN001 - an av.Packet
+                    aout, reencode = aouts[packet.stream.index]
+                    if not reencode:
+                        packet.stream = aout
+                        out.mux(packet)
+                        return
+                    try:
+                        frames = packet.decode()
+                    except av.error.InvalidDataError:  # a damaged audio packet: a moment of silence
+                        return
+                    for fr in frames:
+                        out.mux(aout.encode(fr))
 
                 def flush() -> None:
                     nonlocal level
@@ -208,16 +292,30 @@ def enhance_video(
                 for packet in inp.demux(vin, *audio):
                     if packet.stream.type == "audio":
                         if packet.dts is not None:
-                            packet.stream = aouts[packet.stream.index]
-                            out.mux(packet)
+                            (held.append if vout is None else mux_audio)(packet)
                         continue
                     try:
                         frames = packet.decode()
                     except av.error.InvalidDataError:  # a damaged packet: its frames are counted as lost below
                         continue
                     for fr in frames:
+                        decoded += 1
+                        if fr.width * fr.height > max_pixels:
+                            raise ValueError(
+                                f"{src}: frame {decoded} is {fr.width}x{fr.height}, over the {max_pixels:,}-pixel limit"
+                            )
+                        if vout is None:
+                            start(fr)
+                            for p in held:
+                                mux_audio(p)
+                            held.clear()
+                        elif (fr.width, fr.height) != size:
+                            raise ValueError(
+                                f"{src}: frame {decoded} is {fr.width}x{fr.height} where the video began at "
+                                f"{size[0]}x{size[1]} (a size change mid-stream is not supported)"
+                            )
                         pending.append(fr)
-                        if len(pending) >= batch:
+                        if len(pending) >= per_call:
                             flush()
                 flush()
                 expected, slack = declared if declared is not None else (None, 0)
@@ -226,14 +324,19 @@ def enhance_video(
                     raise ValueError(
                         f"{src}: truncated or damaged: {stats.frames} of {expected} frames decoded, {lost} lost"
                     )
+                if vout is None:
+                    raise ValueError(f"{src}: no video frame could be decoded")
                 for packet in vout.encode():
                     out.mux(packet)
+                for aout, reencode in aouts.values():
+                    if reencode:
+                        out.mux(aout.encode(None))
                 if vin.duration is not None and vin.time_base is not None:
                     stats.seconds = float(vin.duration * vin.time_base)
 
         try:
             atomic_write(dst, write)
-        except (av.error.FFmpegError, ValueError) as exc:  # damaged streams: decoder errors, frames that change size
+        except (av.error.FFmpegError, ValueError) as exc:  # damaged streams: decoder errors
             if str(exc).startswith(f"{src}: "):
                 raise
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
