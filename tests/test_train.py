@@ -241,3 +241,28 @@ def test_disk_full_is_one_line_and_keeps_the_last_checkpoint(dark_folder, one_ep
     ], r.stderr
     assert (out / "checkpoint.pt").read_bytes() == ckpt and not list(out.glob(".*.part"))
     assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 1
+
+
+def test_one_image_trains_without_a_nan_heldout_loss_and_says_why(tmp_path, caplog):
+    """A folder of one image held none out, and the log and weights said heldout_loss nan with no
+    word. Now no held-out loss is recorded at all, and one warning says why."""
+    import json
+    import logging
+    import math
+
+    from safetensors import safe_open
+
+    root = tmp_path / "one"
+    root.mkdir()
+    Image.fromarray(np.full((32, 32, 3), 30, np.uint8)).save(root / "only.png")
+    with caplog.at_level(logging.WARNING, logger="zerodce.training.train"):
+        path = train(TrainConfig(data=root, out=tmp_path / "run", epochs=1, batch_size=1, size=16, max_steps=1))
+    said = [r.getMessage() for r in caplog.records if "held" in r.getMessage()]
+    assert len(said) == 1 and "too few to hold any out" in said[0] and "1 image," in said[0]
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert rows and all(not r.get("heldout_loss") for r in rows)
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+    assert "zerodce.heldout_loss" not in meta
+    assert math.isfinite(float(rows[-1]["train_loss"]))
+    assert json.loads(meta["zerodce.training.train"])["held_out"] == 0.2

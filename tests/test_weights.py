@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from safetensors.torch import save_file
 
 from zerodce.model import DCENet, DCENetPP, ModelConfig, init_weights
@@ -188,6 +189,39 @@ def test_non_finite_weights_are_refused_at_load_and_convert(tmp_path, small_mode
         assert r.returncode == 1 and r.stdout == ""
         assert r.stderr.splitlines() == [f"error: {src}: conv3.weight holds NaN or infinite values"], r.stderr
         assert not (tmp_path / "out.safetensors").exists()
+
+
+@pytest.mark.parametrize(("scale", "what"), [(1e30, "NaN or infinite"), (-1e30, "NaN or infinite")])
+def test_finite_but_absurd_weights_are_refused_before_any_photo(tmp_path, small_model, scale, what):
+    """Weights scaled by 1e30 pass every check of the file (all finite) and gave an all-black image
+    with exit 0. The pipeline's probe at load refuses them: one line, exit 2, nothing written."""
+    with torch.no_grad():
+        for p in small_model.parameters():
+            p.mul_(scale)
+    path = save_weights(small_model, tmp_path / "huge.safetensors")
+    photo = tmp_path / "p.png"
+    Image.fromarray(np.full((24, 32, 3), 40, np.uint8)).save(photo)
+    r = _cli("enhance", photo, "-o", tmp_path / "out", "--model", path, "-q")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines()[-1] == (
+        f"error: {path}: the model's output is {what} (broken weights, not a trained model)"
+    )
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_weights_that_turn_every_image_black_are_refused(small_model):
+    """Finite weights whose curves are -1 everywhere (x -> x^2 eight times) make black of anything."""
+    from zerodce.enhance import _probed
+    from zerodce.torch_enhance import Enhancer
+
+    with torch.no_grad():
+        small_model.conv7.weight.zero_()
+        small_model.conv7.bias.fill_(-50.0)  # tanh(-50) = -1: A = -1 at every pixel and iteration
+    with pytest.raises(WeightsError, match=r"^black-net: the model turns a grey ramp black"):
+        _probed(Enhancer(small_model), "black-net")
+    small_model.conv7.bias.data.fill_(0.5)  # a model that brightens passes, and is handed back
+    pipe = Enhancer(small_model)
+    assert _probed(pipe, "fine") is pipe
 
 
 def test_deeply_nested_config_is_one_line_error(tmp_path, small_model):

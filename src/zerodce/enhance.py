@@ -76,14 +76,37 @@ def _load(options: Options) -> Pipeline:
     if torch_free(options) and _session_available():
         from .runtime.session import Session
 
-        return Session(options)
+        return _probed(Session(options), options.model)
     if not torch_installed():
         from .errors import needs_torch
 
         raise RuntimeError(needs_torch(_needs_torch(options)))
     from .torch_enhance import Enhancer
 
-    return Enhancer(options=options)
+    return _probed(Enhancer(options=options), options.model)
+
+
+def _probed(pipe: Pipeline, model: str) -> Pipeline:
+    """``pipe``, once it has enhanced a small grey ramp into something that is not NaN and not black.
+
+    Weights that are finite but absurd (a file scaled by 1e30, a diverged training) pass every check
+    of the file and turn each photo black or NaN without a word; this refuses them at load, once,
+    before any photo is read. No trained model maps a mid-grey ramp to black: that takes ``A`` near -1
+    at every pixel and iteration (``x -> x^2``, eight times: 0.9 becomes 2e-12).
+
+    Raises:
+        WeightsError: the model's output on the ramp is NaN/infinite, or black.
+    """
+    from .errors import WeightsError
+
+    ramp = np.linspace(0.1, 0.9, 3 * 16 * 16, dtype=np.float32).reshape(1, 3, 16, 16)
+    with np.errstate(all="ignore"):
+        out = pipe.with_options(paper=True).run_float(ramp)
+    if not np.isfinite(out).all():
+        raise WeightsError(f"{model}: the model's output is NaN or infinite (broken weights, not a trained model)")
+    if float(out.max()) < 1.0 / 255.0:
+        raise WeightsError(f"{model}: the model turns a grey ramp black (broken weights, not a trained model)")
+    return pipe
 
 
 def _session_available() -> bool:

@@ -136,7 +136,9 @@ def _write_log(out: Path, history: list[dict[str, float]]) -> None:
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     epochs = [h["epoch"] for h in history]
     ax.plot(epochs, [h["train_loss"] for h in history], "o-", label="train (mean over epoch)")
-    ax.plot(epochs, [h["heldout_loss"] for h in history], "s-", label="held-out")
+    held = [(h["epoch"], h["heldout_loss"]) for h in history if "heldout_loss" in h]  # none without held-out images
+    if held:
+        ax.plot(*zip(*held, strict=True), "s-", label="held-out")
     ax.set_xlabel("epoch")
     ax.set_ylabel("total non-reference loss")
     ax.grid(alpha=0.3)
@@ -301,6 +303,22 @@ def _heldout(net: torch.nn.Module, cfg: TrainConfig, images: ImageSet, device: t
     return heldout_loss(net, images, cfg.loss, device=device)
 
 
+def _say_no_heldout(cfg: TrainConfig, files: int, held: int) -> None:
+    """One line on why this run measures no held-out loss (its log and weights then carry none):
+    a mean over no images is NaN, which is no loss to print."""
+    if cfg.held_out == 0:
+        log.info("--held-out 0: no held-out images; the held-out loss is not measured")
+    elif held == 0:
+        log.warning(
+            "%s: %d image%s, too few to hold any out (--held-out %g); the held-out loss is not measured: "
+            "add images to see whether training generalises",
+            cfg.data, files, "s"[: files != 1], cfg.held_out,
+        )  # fmt: skip
+    else:
+        log.warning("%s: none of the %d held-out images could be decoded; the held-out loss is not measured",
+                    cfg.data, held)  # fmt: skip
+
+
 def _setup_device(cfg: TrainConfig, dist: _Dist) -> torch.device:
     device = torch.device(cfg.device)
     if device.type == "cuda" and dist.world > 1:
@@ -349,6 +367,8 @@ def train(cfg: TrainConfig, progress: ProgressFactory | None = None) -> Path:
     if len(train_set) == 0:
         unread = len(train_files) + (len(test_files) if dist.main else 0) - len(test_set)
         raise ValueError(f"{cfg.data}: no readable training images ({unread} files could not be decoded)")
+    if dist.main and len(test_set) == 0:
+        _say_no_heldout(cfg, len(train_files) + len(test_files), len(test_files))
 
     torch.manual_seed(cfg.seed)
     plus = cfg.model.arch == "dcenet++"
@@ -437,10 +457,10 @@ def train(cfg: TrainConfig, progress: ProgressFactory | None = None) -> Path:
                 "step": step,
                 "train_loss": float(sums[0]) / seen,
                 **{f"train_{k}": float(sums[i + 1]) / seen for i, k in enumerate(TERMS)},
-                "heldout_loss": _heldout(net, cfg, test_set, device),
-                "images_per_s": seen / seconds,
-                "seconds": seconds,
             }
+            if len(test_set):  # no held-out images: no held-out loss (not NaN), said once above
+                record["heldout_loss"] = _heldout(net, cfg, test_set, device)
+            record.update(images_per_s=seen / seconds, seconds=seconds)
             history.append(record)
             log.info("epoch %d: %s", epoch + 1, json.dumps({k: round(v, 5) for k, v in record.items()}))
             _save_checkpoint(
@@ -455,7 +475,7 @@ def train(cfg: TrainConfig, progress: ProgressFactory | None = None) -> Path:
     final = out / WEIGHTS
     if dist.main:
         meta = {"zerodce.epochs": str(len(history)), "zerodce.training.train": json.dumps(cfg.to_json())}
-        if history:
+        if history and "heldout_loss" in history[-1]:
             meta["zerodce.heldout_loss"] = f"{history[-1]['heldout_loss']:.6f}"
         _save_as(net.to(memory_format=torch.contiguous_format), cfg.model, final, meta)
     if dist.world > 1:
