@@ -340,3 +340,25 @@ def test_a_full_disk_is_an_error_and_leaves_no_file(tmp_path, suffix):
     with Image.open(written) as im:
         im.load()  # complete: a cut-off file raises here
         assert im.size == (640, 480)
+
+
+# ---- finds of scripts/fuzz.py (issue 26's 10,000-file run), fixed cases -----------------------------
+def test_a_cmyk_profile_littlecms_cannot_use_falls_back_to_the_formula(caplog):
+    """A mutated CMYK JPEG whose profile parses but cannot build a transform raised PyCMSError."""
+    data = bytearray(cmyk_jpeg())
+    at = data.find(b"mft2")
+    data[at : at + 4] = b"xxxx"  # the A2B0 table's type: unknown to LittleCMS
+    im = read_any(bytes(data), name="print.jpg")
+    assert im.mode == "RGB" and "icc_profile" not in im.info
+    naive = np.asarray(Image.open(io.BytesIO(bytes(data))).convert("RGB"), np.float64)
+    np.testing.assert_array_equal(np.asarray(im, np.float64), naive)
+    assert any("ICC profile cannot be applied" in r.getMessage() for r in caplog.records)
+
+
+def test_32bit_grey_is_written_as_16bit_png(tmp_path):
+    """Mode I (32-bit grey) raised "cannot write mode I as PNG"; PNG holds 16 bits, values clipped."""
+    a = (np.arange(12 * 16, dtype=np.int32).reshape(12, 16) - 20) * 400
+    dst = write_image(Image.fromarray(a, "I"), tmp_path / "g.png")
+    with Image.open(dst) as out:
+        assert out.mode == "I;16"
+        np.testing.assert_array_equal(np.asarray(out).astype(np.int64), np.clip(a, 0, 65535))

@@ -14,7 +14,7 @@ import numpy as np
 
 from zerodce.enhance import Pipeline as Enhancer
 from zerodce.enhance import enhance
-from zerodce.files.highbit import HighBitImage, write_rgb16
+from zerodce.files.highbit import HighBitImage, encode_as, write_rgb16
 from zerodce.files.io import ImageReadError, read_any, read_image, write_image
 
 BYTES_ERRORS = (ImageReadError,)
@@ -37,12 +37,17 @@ def bytes_target(data: bytes, enhancer: Enhancer, workdir: Path, suffix: str = "
         back = read_any(write_rgb16(out16, workdir / f"out{suffix}"))
         if not isinstance(back, HighBitImage) or not np.array_equal(back.pixels, out16.pixels):
             raise AssertionError("16-bit output did not read back equal")
+        (workdir / "out16.jpg").write_bytes(encode_as(out16, "JPEG"))  # the 8-bit path, EXIF carried
+        if read_image(workdir / "out16.jpg").size != out16.pixels.shape[1::-1]:
+            raise AssertionError("16-bit -> JPEG changed the size")
         return "enhanced and re-encoded (16-bit)"
     out = enhance(im, enhancer)
     if out.size != im.size:
         raise AssertionError(f"size changed {im.size} -> {out.size}")
-    dst = write_image(out, workdir / f"out{suffix}", source=im)
-    read_image(dst)
+    for ext in dict.fromkeys((suffix, ".jpg", ".tif")):  # its own format, and the two that carry EXIF
+        back = read_image(write_image(out, workdir / f"out{ext}", source=im))
+        if back.size != im.size:
+            raise AssertionError(f"{ext} output is {back.size}, the image {im.size}")
     return "enhanced and re-encoded"
 
 
@@ -75,7 +80,24 @@ def seed_files() -> list[bytes]:
         buf = io.BytesIO()
         im.convert(mode).save(buf, fmt)
         out.append(buf.getvalue())
-    return out + seed_files_16bit()
+    return out + hostile_seed_files() + seed_files_16bit()
+
+
+def hostile_seed_files() -> list[bytes]:
+    """The layouts issue 26 found broken, to mutate: every TIFF layout and colour mode, rotated TIFFs,
+    a TIFF with EXIF and resolution tags, a CMYK JPEG with its profile, and formats never decoded
+    (EPS, ICO), whose mutations must stay refused."""
+    from PIL import Image
+
+    from .hostile import cmyk_jpeg, encode, picture, tiff_variants
+
+    exif = Image.Exif()
+    exif[271], exif[0x0112], exif[305] = "FuzzCam", 6, "fuzz"
+    tagged = encode(Image.fromarray(picture(1)), "TIFF", dpi=(300, 300), exif=exif)
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n{ } loop\n"
+    ico = encode(Image.fromarray(picture(2)), "ICO", sizes=[(16, 16)])
+    jpeg_exif = encode(Image.fromarray(picture(3)), "JPEG", exif=exif)
+    return [*tiff_variants().values(), tagged, cmyk_jpeg(), jpeg_exif, eps, ico]
 
 
 def seed_files_16bit() -> list[bytes]:
@@ -100,6 +122,14 @@ def seed_files_16bit() -> list[bytes]:
         buf = io.BytesIO()
         tifffile.imwrite(buf, px, photometric="rgb", extrasamples=(2,) if channels == 4 else None)
         out.append(buf.getvalue())
+    rotated = Image.Exif()
+    rotated[271], rotated[0x0112] = "FuzzCam", 6
+    px = (rng.random((9, 7, 3)) * 65535).astype(np.uint16)
+    out.append(_png_bytes(HighBitImage(px, "PNG", None, rotated.tobytes())))  # portrait 16-bit PNG
+    buf = io.BytesIO()  # portrait 16-bit TIFF with resolution and text tags (the EXIF the fuzz find broke)
+    tifffile.imwrite(buf, px, photometric="rgb", resolution=(300, 300), description="fuzz",
+                     extratags=[(274, "H", 1, 8, True), (271, "s", 0, "FuzzCam", True)])  # fmt: skip
+    out.append(buf.getvalue())
     return out
 
 

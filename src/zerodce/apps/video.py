@@ -197,7 +197,9 @@ def enhance_video(
         if declared_w * declared_h > max_pixels:  # before any frame is decoded: a small file can declare 100 MP frames
             raise ValueError(f"{src}: {declared_w}x{declared_h} exceeds the {max_pixels:,}-pixel limit")
         vin.thread_type = "AUTO"
-        audio = [s for s in inp.streams.audio]
+        audio = [s for s in inp.streams.audio if s.codec_context is not None]
+        if len(audio) < len(inp.streams.audio):  # a codec FFmpeg does not know: nothing to copy it by
+            log.warning("%s: %d audio stream(s) of an unknown codec left out", src, len(inp.streams.audio) - len(audio))
         rate = vin.average_rate or vin.guessed_rate or 25
         declared = _declared_frames(vin)
         fmt = _container_format(dst)

@@ -257,6 +257,8 @@ def _prepare(im: Image.Image, fmt: str, source: Image.Image | None, quality: int
         params["exif"] = exif  # the descriptive tags only: never a TIFF's structure tags
     if fmt in ("JPEG", "WEBP", "BMP", "HEIF") and im.mode in ("I;16", "I"):  # 8-bit-only formats
         im = Image.fromarray((np.asarray(im, dtype=np.float64) / 257).round().clip(0, 255).astype(np.uint8))
+    if fmt == "PNG" and im.mode == "I":  # 32-bit grey: PNG holds 16 bits at most
+        im = Image.fromarray(np.asarray(im).clip(0, 65535).astype(np.uint16))
     if fmt == "JPEG":
         params.update(quality=quality, subsampling=0 if quality >= 90 else 2)
         if im.mode not in ("RGB", "L", "CMYK"):

@@ -127,6 +127,30 @@ def _float_grey(im: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(a * scale, 0, 65535).round().astype(np.uint16))
 
 
+def _through(im: Image.Image, profile: ImageCms.ImageCmsProfile) -> Image.Image | None:
+    """CMYK or Lab ``im`` in sRGB through ``profile``. A profile LittleCMS cannot use (a damaged one
+    parses, then fails to build a transform) is warned about and left out: Lab then goes through
+    the standard D50 Lab profile, CMYK gets None (Pillow's formula follows)."""
+    try:
+        return _srgb(im, profile, "RGB")
+    except (ImageCms.PyCMSError, ValueError, OSError) as exc:
+        log.warning("a %s %s's ICC profile cannot be applied (%s); converted without it", im.mode, im.format, exc)
+    return _srgb(im, ImageCms.createProfile("LAB"), "RGB") if im.mode == "LAB" else None
+
+
+def _by_formula(im: Image.Image, info: dict) -> Image.Image:
+    mode = im.mode
+    if mode == "F":
+        return _float_grey(im)
+    if mode in ("1", "La"):
+        return im.convert("LA" if mode == "La" else "L")
+    if mode in ("P", "PA"):
+        return im.convert("RGBA" if mode == "PA" or "transparency" in info else "RGB")
+    if mode == "RGBa":
+        return im.convert("RGBA")
+    return im.convert("RGB")  # CMYK without a profile, YCbCr, HSV, RGBX, I;16 variants Pillow knows ...
+
+
 def working_mode(im: Image.Image) -> Image.Image:
     """``im`` in a mode the pipeline takes (RGB, RGBA, L, LA, 16- or 32-bit grey), its ``info``
     kept; CMYK and Lab converted to sRGB through the file's ICC profile (or Pillow's formula
@@ -150,18 +174,9 @@ def working_mode(im: Image.Image) -> Image.Image:
             profile = None
     if mode == "LAB" and profile is None:
         profile = ImageCms.createProfile("LAB")  # Pillow's LAB mode is CIE L*a*b* (D50)
-    if profile is not None:
-        out = _srgb(im, profile, "RGB")
-    elif mode == "F":
-        out = _float_grey(im)
-    elif mode in ("1", "La"):
-        out = im.convert("LA" if mode == "La" else "L")
-    elif mode in ("P", "PA"):
-        out = im.convert("RGBA" if mode == "PA" or "transparency" in info else "RGB")
-    elif mode == "RGBa":
-        out = im.convert("RGBA")
-    else:  # CMYK without a profile, YCbCr, HSV, RGBX, I;16 variants Pillow knows ...
-        out = im.convert("RGB")
+    out = _through(im, profile) if profile is not None else None
+    if out is None:
+        out = _by_formula(im, info)
     if mode in ("CMYK", "LAB", "YCbCr", "HSV"):
         info.pop("icc_profile", None)
     info.pop("transparency", None)
