@@ -221,7 +221,9 @@ def test_serve_checks_and_loads_its_options_before_listening(monkeypatch, capsys
 
     monkeypatch.setattr(enhance_module, "_PIPELINES", {})
     started = []
-    monkeypatch.setattr(zerodce.apps.service, "serve", lambda host, port, defaults, limits, hosts=(): started.append(defaults))
+    monkeypatch.setattr(
+        zerodce.apps.service, "serve", lambda host, port, defaults, limits, hosts=(): started.append(defaults)
+    )
     code, _, err = _exit(["serve", "--model", "fast", "--backend", "torch", "--tile", "none"], capsys)
     assert code == 0, err
     assert started == [Options(model="fast", backend="torch", tile=None)]
