@@ -15,8 +15,12 @@ lines (both must be closed by the server's header deadline), as many uploads tha
 (closed by the idle deadline) and as many slow but steady uploads of a photo (served: 200); a body
 declaring 1 GiB and a 64 MiB chunked body (413, the chunked one cut off near the limit); photos
 under hostile names (Unicode, NUL, ``..\\..\\windows\\win.ini``: 200 with a safe Content-Disposition);
-and ``--timeouts`` uploads too big to finish within ``--timeout`` (504). After the run it reports the
-server's CPU use over 5 s (idle means timed-out work stopped), its threads and RSS.
+and ``--timeouts`` uploads too big to finish within ``--timeout`` (504). Then ``--disconnects``
+clients upload a 12 MP photo and leave 1.5 s later (its job must stop: ``in_flight`` back to 0
+within 10 s, recorded as 499), and a ``--burst`` of concurrent 12 MP uploads (200, 503 or 504).
+After the run it reports the server's CPU use over 5 s (idle means timed-out work stopped), its
+threads, and its RSS: peak (sampled every 0.2 s), at the end and ``--settle`` seconds later, which
+must be within 1.3x of the RSS after warm-up.
 """
 
 from __future__ import annotations
@@ -34,6 +38,21 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+
+def _stopped(url: str, seconds: float) -> bool:
+    """Whether the server has no job in flight within ``seconds`` (an abandoned job was stopped)."""
+    import httpx
+
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        try:
+            if httpx.get(url + "/healthz", timeout=5).json()["in_flight"] == 0:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    return False
 
 
 def _rss(pid: int) -> int:
@@ -101,6 +120,10 @@ def main() -> int:
     p.add_argument("--timeout", type=float, default=5.0, help="the server's --timeout")
     p.add_argument("--header-timeout", type=float, default=3.0, help="the server's --header-timeout")
     p.add_argument("--idle-timeout", type=float, default=3.0, help="the server's --idle-timeout")
+    p.add_argument("--body-timeout", type=float, default=20.0, help="the server's --body-timeout")
+    p.add_argument("--disconnects", type=int, default=8, help="clients that upload the big photo and leave")
+    p.add_argument("--burst", type=int, default=50, help="concurrent big uploads at once (memory bounded by the queue)")
+    p.add_argument("--settle", type=float, default=60.0, help="seconds idle after the run before RSS is read again")
     args = p.parse_args()
 
     payloads: list[tuple[str, bytes, bool]] = []  # (kind, bytes, should succeed)
@@ -118,7 +141,7 @@ def main() -> int:
     port = _free_port()
     cmd = [sys.executable, "-m", "zerodce", "serve", "--port", str(port), "--queue", str(args.clients + 8),
            "--timeout", str(args.timeout), "--header-timeout", str(args.header_timeout),
-           "--idle-timeout", str(args.idle_timeout)]  # fmt: skip
+           "--idle-timeout", str(args.idle_timeout), "--body-timeout", str(args.body_timeout)]  # fmt: skip
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -253,6 +276,40 @@ def main() -> int:
                 safe = disposition.isascii() and ".." not in disposition and "/" not in disposition.split("''")[0]
                 record("hostile:names", True, r.status_code if safe else 599, time.perf_counter() - t)
 
+        def disconnect() -> None:  # the whole upload, then gone: its job must stop (in_flight back to 0)
+            body, ctype = _multipart(b"left.jpg", big.getvalue())
+            for _ in range(args.disconnects):
+                sock, t = connect(), time.perf_counter()
+                sock.sendall(b"POST /v1/enhance HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " + ctype
+                             + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)  # fmt: skip
+                time.sleep(1.5)
+                sock.close()
+                stopped = _stopped(url, 10.0)
+                record("hostile:disconnect", False, 499 if stopped else 0, time.perf_counter() - t)
+
+        def burst() -> None:  # --burst big uploads at once: bodies beyond --jobs + --queue are never read
+            def one() -> None:
+                t = time.perf_counter()
+                try:
+                    code = httpx.post(url + "/v1/enhance", files={"file": ("burst.jpg", big.getvalue())},
+                                      timeout=300).status_code  # fmt: skip
+                except httpx.HTTPError:
+                    code = 0
+                record("hostile:burst", False, code, time.perf_counter() - t)
+
+            workers = [threading.Thread(target=one) for _ in range(args.burst)]
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join()
+
+        rss_peak = [0]
+        sampling = threading.Event()
+
+        def sample() -> None:
+            while not sampling.wait(0.2):
+                rss_peak[0] = max(rss_peak[0], _rss(server.pid))
+
         def too_slow() -> None:
             for _ in range(args.timeouts):
                 t = time.perf_counter()
@@ -264,19 +321,25 @@ def main() -> int:
         chunked_sent: list[int] = []
         t0 = time.perf_counter()
         hostile = [half_open, slowloris, stalled, steady, oversized, hostile_names, too_slow]
+        threading.Thread(target=sample, daemon=True).start()
         threads = [threading.Thread(target=client) for _ in range(args.clients)]
         threads += [threading.Thread(target=h) for h in hostile]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
+        disconnect()  # after the mixed traffic: each must bring in_flight back to 0 on its own
+        burst()
         wall = time.perf_counter() - t0
         time.sleep(1.0)  # let a stopped job unwind
         cpu0, t_idle = _cpu_seconds(server.pid), time.perf_counter()
         time.sleep(5.0)
         cpu_after = (_cpu_seconds(server.pid) - cpu0) / (time.perf_counter() - t_idle)
+        sampling.set()
         rss_after, threads_after = _rss(server.pid), _threads(server.pid)
         alive = httpx.get(url + "/healthz", timeout=10).json()
+        time.sleep(max(0.0, args.settle - 6.0))
+        rss_settled = _rss(server.pid)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -285,7 +348,10 @@ def main() -> int:
     for kind, _, code, _ in results:
         by_kind[kind][code] += 1
     valid_5xx = sum(1 for _, ok, code, _ in results if ok and not 200 <= code < 300)
-    bad_not_4xx = sum(1 for k, ok, code, _ in results if not ok and not 400 <= code < 500 and k != "hostile:timeout")
+    # a burst upload may be served (200) or timed out (504) when admitted, else 503: all correct answers
+    burst_ok = {"hostile:burst": {200, 503, 504}}
+    bad_not_4xx = sum(1 for k, ok, code, _ in results if not ok and not 400 <= code < 500 and k != "hostile:timeout"
+                      and code not in burst_ok.get(k, ()))  # fmt: skip
     timeouts_not_504 = sum(1 for kind, _, code, _ in results if kind == "hostile:timeout" and code != 504)
     lat = np.array([s for kind, ok, code, s in results if ok and code == 200 and not kind.startswith("hostile")])
     mixed = sum(1 for kind, *_ in results if not kind.startswith("hostile"))
@@ -298,11 +364,13 @@ def main() -> int:
     if len(lat):
         print(f"latency of valid requests: p50 {np.percentile(lat, 50):.2f} s, p99 {np.percentile(lat, 99):.2f} s")
     half = f", after {args.requests // 2} requests {rss_half[0] / 2**20:.0f} MiB" if rss_half else ""
-    print(f"server RSS: before {rss_before / 2**20:.0f} MiB{half}, after {rss_after / 2**20:.0f} MiB")
+    print(f"server RSS: before {rss_before / 2**20:.0f} MiB{half}, peak {rss_peak[0] / 2**20:.0f} MiB, "
+          f"after {rss_after / 2**20:.0f} MiB, {args.settle:.0f} s after the run {rss_settled / 2**20:.0f} MiB "
+          f"({rss_settled / rss_before:.2f}x before)")  # fmt: skip
     print(f"after the run: server CPU {100 * cpu_after:.1f}% of one core over 5 s (idle {100 - 100 * cpu_after:.1f}%), "
           f"{threads_after} threads, in flight {alive['in_flight']}")  # fmt: skip
     failed = valid_5xx or bad_not_4xx or timeouts_not_504 or mixed != args.requests
-    return 1 if failed or cpu_after > 0.1 or alive["in_flight"] else 0
+    return 1 if failed or cpu_after > 0.1 or alive["in_flight"] or rss_settled > 1.3 * rss_before else 0
 
 
 if __name__ == "__main__":
