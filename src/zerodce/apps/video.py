@@ -157,6 +157,151 @@ def _av():  # noqa: ANN202 - the av module
     return av
 
 
+@dataclass(frozen=True)
+class _Settings:
+    """What one :func:`enhance_video` call writes, as its caller chose it."""
+
+    src: Path
+    dst: Path
+    enhancer: Pipeline
+    fmt: str  # the output container (PyAV's name)
+    codec: str  # the video encoder
+    crf: int
+    batch: int
+    smooth: float
+    max_pixels: int
+    progress: Callable[[int], object] | None
+
+
+class _Writer:
+    """The output container of one :func:`enhance_video` call, fed the input's decoded frames and
+    audio packets in demux order.
+
+    Its streams are set up from the first decoded frame (its size, display matrix and bit depth):
+    audio packets demuxed before it wait in ``held``. Frames are enhanced in batches of
+    ``per_call``, each batch's exposure following the smoothed level of the frames before it.
+    """
+
+    def __init__(self, av, out, vin, audio: list, rate, settings: _Settings, stats: VideoStats) -> None:  # noqa: ANN001 - PyAV objects
+        self.av, self.out, self.vin, self.audio_in, self.rate = av, out, vin, audio, rate
+        self.s, self.stats = settings, stats
+        self.vout = None
+        self.size: tuple[int, int] = (0, 0)
+        self.per_call = settings.batch
+        self.pix_fmt = "yuv420p"
+        self.aouts: dict[int, tuple[object, bool]] = {}  # input stream index -> (output stream, re-encoded)
+        self.held: list = []
+        self.pending: list = []
+        self.level: float | None = None  # the smoothed mean luma the next frame follows
+        self.decoded = 0
+
+    def audio(self, packet) -> None:  # noqa: ANN001 - an av.Packet
+        if self.vout is None:
+            self.held.append(packet)
+            return
+        aout, reencode = self.aouts[packet.stream.index]
+        if not reencode:
+            packet.stream = aout
+            self.out.mux(packet)
+            return
+        try:
+            frames = packet.decode()
+        except self.av.error.InvalidDataError:  # a damaged audio packet: a moment of silence
+            return
+        for fr in frames:
+            self.out.mux(aout.encode(fr))
+
+    def frame(self, fr) -> None:  # noqa: ANN001 - an av.VideoFrame
+        """Take one decoded frame: checked against the pixel limit and the first frame's size."""
+        self.decoded += 1
+        src, size = self.s.src, (fr.width, fr.height)
+        if fr.width * fr.height > self.s.max_pixels:
+            raise ValueError(
+                f"{src}: frame {self.decoded} is {fr.width}x{fr.height}, over the {self.s.max_pixels:,}-pixel limit"
+            )
+        if self.vout is None:
+            self._start(fr)
+            held, self.held = self.held, []
+            for packet in held:
+                self.audio(packet)
+        elif size != self.size:
+            raise ValueError(
+                f"{src}: frame {self.decoded} is {fr.width}x{fr.height} where the video began at "
+                f"{self.size[0]}x{self.size[1]} (a size change mid-stream is not supported)"
+            )
+        self.pending.append(fr)
+        if len(self.pending) >= self.per_call:
+            self.flush()
+
+    def _start(self, fr) -> None:  # noqa: ANN001 - the first decoded av.VideoFrame
+        s, codec = self.s, self.s.codec
+        self.size = fr.width, fr.height
+        self.per_call = _frames_per_batch(s.enhancer, *self.size, s.batch)
+        vout = self.vout = self.out.add_stream(codec, rate=self.rate)
+        vout.width, vout.height = self.size
+        vout.pix_fmt = self.pix_fmt = _pix_fmt(codec, *self.size)
+        vout.time_base = self.vin.time_base
+        vout.options = _encoder_options(codec, s.crf)
+        if codec == "libvpx-vp9":
+            vout.bit_rate = 0  # constant quality, no bitrate target
+        matrix = fr.side_data.get("DISPLAYMATRIX")
+        if matrix is not None and s.fmt == "avi":
+            log.warning("%s: AVI cannot store the display matrix; %s plays unrotated", s.src, s.dst.name)
+        elif matrix is not None:
+            vout.set_display_matrix(np.frombuffer(bytes(matrix), dtype=np.int32).tolist())
+        bits = max(c.bits for c in fr.format.components)
+        if bits > 8:
+            log.warning("%s: %d-bit video written as 8-bit (%s)", s.src, bits, codec)
+        for a in self.audio_in:
+            if a.codec_context.name in self.out.supported_codecs:
+                self.aouts[a.index] = self.out.add_stream_from_template(a), False
+            else:  # e.g. AAC into WebM
+                name = "libopus" if s.fmt == "webm" else "aac"
+                aout = self.out.add_stream(name, rate=48000 if name == "libopus" else a.rate or 48000)
+                aout.layout = a.layout
+                self.aouts[a.index] = aout, True
+
+    def _follow(self, native: np.ndarray) -> np.ndarray:
+        """Each frame's own level (mean luma) smoothed over time; each frame then meets the average:
+        the curves' common level varies slowly, their shape per frame."""
+        levels = []
+        for b in native.tolist():
+            self.level = b if self.level is None else self.s.smooth * self.level + (1 - self.s.smooth) * b
+            levels.append(min(max(self.level, 1e-3), 1 - 1e-3))
+        return np.asarray(levels, dtype=np.float32)
+
+    def flush(self) -> None:
+        """Enhance and encode the pending frames."""
+        if not self.pending:
+            return
+        enhancer = self.s.enhancer
+        x = np.stack([fr.to_ndarray(format="rgb24") for fr in self.pending]).transpose(0, 3, 1, 2)  # (B, 3, H, W)
+        scalars = None
+        if not enhancer.paper and self.s.smooth > 0:
+            scalars = enhancer.follow_scalars(x.astype(np.float32) / 255, self._follow)
+        y = enhancer.run_integer(x, 255, scalars=scalars).transpose(0, 2, 3, 1)
+        for fr, img in zip(self.pending, y, strict=True):
+            frame = self.av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+            frame.pts, frame.time_base = fr.pts, fr.time_base
+            for packet in self.vout.encode(frame.reformat(format=self.pix_fmt)):
+                self.out.mux(packet)
+            self.stats.brightness.append(float(luma(img).mean() / 255))
+        self.stats.frames += len(self.pending)
+        if self.s.progress:
+            self.s.progress(len(self.pending))
+        self.pending.clear()
+
+    def finish(self) -> None:
+        """Flush the encoders (the pending frames are flushed already)."""
+        if self.vout is None:
+            raise ValueError(f"{self.s.src}: no video frame could be decoded")
+        for packet in self.vout.encode():
+            self.out.mux(packet)
+        for aout, reencode in self.aouts.values():
+            if reencode:
+                self.out.mux(aout.encode(None))
+
+
 def enhance_video(
     src: str | Path,
     dst: str | Path,
@@ -203,136 +348,32 @@ def enhance_video(
         rate = vin.average_rate or vin.guessed_rate or 25
         declared = _declared_frames(vin)
         fmt = _container_format(dst)
-        codec = _video_codec(fmt, av.codecs_available)
+
+        settings = _Settings(src, dst, enhancer, fmt, _video_codec(fmt, av.codecs_available), crf, batch, smooth,
+                             max_pixels, progress)  # fmt: skip
 
         def write(f) -> None:  # noqa: ANN001 - a binary file object
             with av.open(f, "w", format=fmt) as out:
-                # The output's streams are set up from the first decoded frame (its size, display
-                # matrix and depth); audio packets demuxed before it wait in `held`.
-                vout = None
-                size: tuple[int, int] = (0, 0)
-                per_call = batch
-                pix_fmt = "yuv420p"
-                aouts: dict[int, tuple[object, bool]] = {}  # input index -> (output stream, re-encoded)
-                held: list = []
-                pending: list = []
-                level: float | None = None
-                decoded = 0
-
-                def start(fr) -> None:  # noqa: ANN001 - the first decoded av.VideoFrame
-                    nonlocal vout, size, per_call, pix_fmt
-                    size = fr.width, fr.height
-                    per_call = _frames_per_batch(enhancer, *size, batch)
-                    vout = out.add_stream(codec, rate=rate)
-                    vout.width, vout.height = size
-                    vout.pix_fmt = pix_fmt = _pix_fmt(codec, *size)
-                    vout.time_base = vin.time_base
-                    vout.options = _encoder_options(codec, crf)
-                    if codec == "libvpx-vp9":
-                        vout.bit_rate = 0  # constant quality, no bitrate target
-                    matrix = fr.side_data.get("DISPLAYMATRIX")
-                    if matrix is not None and fmt == "avi":
-                        log.warning("%s: AVI cannot store the display matrix; %s plays unrotated", src, dst.name)
-                    elif matrix is not None:
-                        vout.set_display_matrix(np.frombuffer(bytes(matrix), dtype=np.int32).tolist())
-                    bits = max(c.bits for c in fr.format.components)
-                    if bits > 8:
-                        log.warning("%s: %d-bit video written as 8-bit (%s)", src, bits, codec)
-                    for a in audio:
-                        if a.codec_context.name in out.supported_codecs:
-                            aouts[a.index] = out.add_stream_from_template(a), False
-                        else:  # e.g. AAC into WebM
-                            name = "libopus" if fmt == "webm" else "aac"
-                            aout = out.add_stream(name, rate=48000 if name == "libopus" else a.rate or 48000)
-                            aout.layout = a.layout
-                            aouts[a.index] = aout, True
-
-                def mux_audio(packet) -> None:  # noqa: ANN001 - an av.Packet
-                    aout, reencode = aouts[packet.stream.index]
-                    if not reencode:
-                        packet.stream = aout
-                        out.mux(packet)
-                        return
-                    try:
-                        frames = packet.decode()
-                    except av.error.InvalidDataError:  # a damaged audio packet: a moment of silence
-                        return
-                    for fr in frames:
-                        out.mux(aout.encode(fr))
-
-                def flush() -> None:
-                    nonlocal level
-                    if not pending:
-                        return
-                    arr = np.stack([fr.to_ndarray(format="rgb24") for fr in pending])
-                    x = arr.transpose(0, 3, 1, 2)  # (B, 3, H, W) view
-                    scalars = None
-                    if not enhancer.paper and smooth > 0:
-                        # Each frame's own level (mean luma) smoothed over time; each frame then meets
-                        # the average: the curves' common level varies slowly, their shape per frame.
-                        def follow(native: np.ndarray) -> np.ndarray:
-                            nonlocal level
-                            levels = []
-                            for b in native.tolist():
-                                level = b if level is None else smooth * level + (1 - smooth) * b
-                                levels.append(min(max(level, 1e-3), 1 - 1e-3))
-                            return np.asarray(levels, dtype=np.float32)
-
-                        scalars = enhancer.follow_scalars(x.astype(np.float32) / 255, follow)
-                    y = enhancer.run_integer(x, 255, scalars=scalars).transpose(0, 2, 3, 1)
-                    for fr, img in zip(pending, y, strict=True):
-                        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
-                        frame.pts, frame.time_base = fr.pts, fr.time_base
-                        for packet in vout.encode(frame.reformat(format=pix_fmt)):
-                            out.mux(packet)
-                        stats.brightness.append(float(luma(img).mean() / 255))
-                    stats.frames += len(pending)
-                    if progress:
-                        progress(len(pending))
-                    pending.clear()
-
+                writer = _Writer(av, out, vin, audio, rate, settings, stats)
                 for packet in inp.demux(vin, *audio):
                     if packet.stream.type == "audio":
                         if packet.dts is not None:
-                            (held.append if vout is None else mux_audio)(packet)
+                            writer.audio(packet)
                         continue
                     try:
                         frames = packet.decode()
                     except av.error.InvalidDataError:  # a damaged packet: its frames are counted as lost below
                         continue
                     for fr in frames:
-                        decoded += 1
-                        if fr.width * fr.height > max_pixels:
-                            raise ValueError(
-                                f"{src}: frame {decoded} is {fr.width}x{fr.height}, over the {max_pixels:,}-pixel limit"
-                            )
-                        if vout is None:
-                            start(fr)
-                            for p in held:
-                                mux_audio(p)
-                            held.clear()
-                        elif (fr.width, fr.height) != size:
-                            raise ValueError(
-                                f"{src}: frame {decoded} is {fr.width}x{fr.height} where the video began at "
-                                f"{size[0]}x{size[1]} (a size change mid-stream is not supported)"
-                            )
-                        pending.append(fr)
-                        if len(pending) >= per_call:
-                            flush()
-                flush()
+                        writer.frame(fr)
+                writer.flush()
                 expected, slack = declared if declared is not None else (None, 0)
                 if expected is not None and stats.frames < expected - slack:
                     lost = expected - stats.frames
                     raise ValueError(
                         f"{src}: truncated or damaged: {stats.frames} of {expected} frames decoded, {lost} lost"
                     )
-                if vout is None:
-                    raise ValueError(f"{src}: no video frame could be decoded")
-                for packet in vout.encode():
-                    out.mux(packet)
-                for aout, reencode in aouts.values():
-                    if reencode:
-                        out.mux(aout.encode(None))
+                writer.finish()
                 if vin.duration is not None and vin.time_base is not None:
                     stats.seconds = float(vin.duration * vin.time_base)
 
