@@ -448,6 +448,56 @@ FORM_FIELDS = frozenset(
 )
 
 
+def _enhance_upload(
+    options: "Options", data: bytes, name: str, fmt_name: str | None, quality: int, limits: Limits,
+    abandoned: threading.Event,
+) -> tuple[bytes, str]:  # fmt: skip
+    """One upload's job, in a pool thread: decode, enhance and encode ``data``; the encoded bytes
+    and their Pillow format. Stops between tiles (:class:`_Abandoned`, :class:`_TimedOut`) once
+    ``abandoned`` is set or ``limits.timeout_s`` has passed since the job started."""
+    from ..enhance import enhance, interruptible, pipeline
+
+    deadline = time.monotonic() + limits.timeout_s
+
+    def check() -> None:
+        if abandoned.is_set():
+            raise _Abandoned
+        if time.monotonic() > deadline:
+            raise _TimedOut
+
+    try:  # here, in the pool: the first request of a session loads it, off the event loop
+        enh = pipeline(options)
+    except (ValueError, RuntimeError, OSError, ImportError) as exc:
+        raise _Unavailable(str(exc).splitlines()[0] if str(exc) else repr(exc)) from exc
+    with interruptible(check):
+        im = read_any(data, max_pixels=limits.max_pixels, name=name)  # 16-bit colour: HighBitImage
+        fmt = FORMATS[fmt_name.lower()][0] if fmt_name else (im.format if im.format in _MEDIA else "PNG")
+        check()
+        if isinstance(im, HighBitImage):  # 16 bits in, 16 out (8 for JPEG, WebP...), as the CLI
+            im.pixels = enhance(im.pixels, enh)
+            check()
+            return encode_as(im, fmt, quality), fmt
+        out = enhance(im, enh)
+        check()
+        return encode_image(out, fmt, source=im, quality=quality), fmt
+
+
+def _failure(exc: BaseException, name: str, limits: Limits) -> tuple[int, str] | None:
+    """The status and one-line detail a failed job of the upload ``name`` is answered with; None for
+    an exception that is not the upload's (a bug: it propagates, a 500 with its traceback logged)."""
+    if isinstance(exc, _Unavailable):
+        return 500, f"cannot load the model: {exc}"
+    if isinstance(exc, _TimedOut):
+        return 504, f"enhancement took longer than {limits.timeout_s:g} s"
+    if isinstance(exc, ImageReadError):
+        return (413 if "pixel limit" in str(exc) else 400), str(exc)
+    if isinstance(exc, MissingExtra):  # e.g. a 16-bit colour PNG on a server without the 16bit extra
+        return 415, f"{name}: {exc}"
+    if isinstance(exc, (ValueError, TypeError, OSError)):
+        return 400, f"{name}: {str(exc).splitlines()[0] if str(exc) else exc!r}"
+    return None
+
+
 def create_app(  # noqa: ANN201
     defaults: "Options | str" = "zerodce",
     limits: Limits | None = None,
@@ -470,7 +520,6 @@ def create_app(  # noqa: ANN201
     from fastapi.responses import HTMLResponse, JSONResponse, Response
 
     from .. import __version__
-    from ..enhance import enhance, interruptible, pipeline
     from ..options import BUNDLED_MODELS, Options
 
     base = Options(model=defaults) if isinstance(defaults, str) else defaults
@@ -547,71 +596,34 @@ def create_app(  # noqa: ANN201
         await file.close()
         if len(data) > limits.max_upload_bytes:
             raise HTTPException(413, f"upload larger than {limits.max_upload_bytes} bytes")
-        ticket = request.scope.get("zerodce.ticket")  # taken by _Admission before the body was read
+        ticket: _Ticket = request.scope["zerodce.ticket"]  # taken by _Admission before the body was read
         name = _base_name(file.filename) or "upload"
         abandoned = threading.Event()
+        ticket.hold()  # for the job, beside the request's own hold: the slot is free when the work has ended
+        job = pool.submit(_enhance_upload, options, data, name, format, quality, limits, abandoned)
+        job.add_done_callback(lambda _: ticket.release())
 
-        def work() -> tuple[bytes, str]:
-            """Decode, enhance and encode in a pool thread, stopping between tiles once the deadline
-            passes or the client has gone."""
-            deadline = time.monotonic() + limits.timeout_s
+        def stop() -> None:  # the work ends at its next check (queued: it never starts)
+            abandoned.set()
+            job.cancel()
 
-            def check() -> None:
-                if abandoned.is_set():
-                    raise _Abandoned
-                if time.monotonic() > deadline:
-                    raise _TimedOut
-
-            try:  # here, in the pool: the first request of a session loads it, off the event loop
-                enh = pipeline(options)
-            except (ValueError, RuntimeError, OSError, ImportError) as exc:
-                raise _Unavailable(str(exc).splitlines()[0] if str(exc) else repr(exc)) from exc
-            with interruptible(check):
-                im = read_any(data, max_pixels=limits.max_pixels, name=name)  # 16-bit colour: HighBitImage
-                fmt = FORMATS[format.lower()][0] if format else (im.format if im.format in _MEDIA else "PNG")
-                check()
-                if isinstance(im, HighBitImage):  # 16 bits in, 16 out (8 for JPEG, WebP...), as the CLI
-                    im.pixels = enhance(im.pixels, enh)
-                    check()
-                    return encode_as(im, fmt, quality), fmt
-                out = enhance(im, enh)
-                check()
-                return encode_image(out, fmt, source=im, quality=quality), fmt
-
-        if ticket is not None:
-            ticket.hold()  # for the job, beside the request's own hold
-        elif (ticket := gate.admit()) is None:  # a path _Admission did not see: admitted only now, for the job
-            raise HTTPException(503, "server busy: too many requests queued, retry later")
-        job = pool.submit(work)
-        job.add_done_callback(lambda _: ticket.release())  # the slot is free when the work has really ended
         try:
             done = await _unless_client_leaves(job, request.receive)
-            if done is None:  # nobody to answer: stop the work (queued: never starts) and say so in the log
-                abandoned.set()
-                job.cancel()
+            if done is None:  # nobody to answer: stop the work and say so in the log
+                stop()
                 served["abandoned"] += 1
                 log.info("%s: client disconnected, its job stopped", name)
                 return Response(status_code=499)
             body, fmt = done.result()
-        except _Unavailable as exc:
-            served["failed"] += 1
-            raise HTTPException(500, f"cannot load the model: {exc}") from None
-        except _TimedOut:
-            served["failed"] += 1
-            raise HTTPException(504, f"enhancement took longer than {limits.timeout_s:g} s") from None
-        except ImageReadError as exc:
-            served["failed"] += 1
-            raise HTTPException(413 if "pixel limit" in str(exc) else 400, str(exc)) from None
-        except MissingExtra as exc:  # e.g. a 16-bit colour PNG on a server without the 16bit extra
-            served["failed"] += 1
-            raise HTTPException(415, f"{name}: {exc}") from None
-        except (ValueError, TypeError, OSError) as exc:
-            served["failed"] += 1
-            raise HTTPException(400, f"{name}: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
         except asyncio.CancelledError:  # the request's task was cancelled (the server stopping): stop its work too
-            abandoned.set()
-            job.cancel()
+            stop()
             raise
+        except Exception as exc:  # noqa: BLE001 - _failure says which are the upload's; others propagate
+            failure = _failure(exc, name, limits)
+            if failure is None:
+                raise
+            served["failed"] += 1
+            raise HTTPException(*failure) from None
         served["ok"] += 1
         # the format asked for, else the first name FORMATS gives the upload's (HEIF: .heic)
         suffix = FORMATS[format.lower()][1] if format else next((s for f, s in FORMATS.values() if f == fmt), ".png")
