@@ -30,8 +30,10 @@ fi
 echo
 echo "== summary =="
 echo "lint (ruff):  $([ "$lint" = 0 ] && echo passed || echo "FAILED ($lint)")"
-echo "full suite:   $(tail -n 1 "$log/full") (exit $full)"
-echo "light suite:  $(tail -n 1 "$log/light") (exit $light)"
+# pytest's own summary line ("N passed, ... in S s"), not whatever the log ends with (a warnings URL)
+result() { grep -E '(passed|failed|error|no tests ran)' "$1" | tail -n 1 || tail -n 1 "$1"; }
+echo "full suite:   $(result "$log/full") (exit $full)"
+echo "light suite:  $(result "$log/light") (exit $light)"
 for s in "$lint" "$full" "$light"; do [ "$s" = 0 ] || status=1; done
 rm -rf "$log"
 exit "$status"
