@@ -18,7 +18,7 @@ fi
 
 if scripts/setup.sh light-test .venv-light; then
   if .venv-light/bin/python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is not None)"; then
-    .venv-light/bin/python -m pytest -p no:cacheprovider tests/light tests/test_kernels.py -q 2>&1 | tee "$log/light"
+    .venv-light/bin/python -m pytest -p no:cacheprovider tests/light tests/test_kernels.py 2>&1 | tee "$log/light"
     light=${PIPESTATUS[0]}
   else
     echo "error: the light install has torch" | tee "$log/light" >&2
